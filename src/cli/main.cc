@@ -1,0 +1,53 @@
+// The moat command.
+#include <CLI/CLI.hpp>
+
+#include "sandbox/sandbox.h"
+#include "util/log.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"moat: runs untrusted Linux programs on an application kernel"};
+  app.require_subcommand(1);
+
+  std::string log_file;
+  bool debug = false;
+  app.add_option("--log", log_file, "write logs to this file, not stderr");
+  app.add_flag("--debug", debug, "log the kernel's own events");
+
+  moat::SandboxOptions opts;
+  std::string strace_log;
+  CLI::App* run = app.add_subcommand(
+      "do", "run a program in a new sandbox over the host root");
+  run->add_option("--platform", opts.platform,
+                  "how system calls are intercepted: ptrace")
+      ->check(CLI::IsMember({"ptrace"}));
+  run->add_option("--rootfs", opts.rootfs,
+                  "host directory shown read-only as / (default: /)")
+      ->check(CLI::ExistingDirectory);
+  run->add_option("--cwd", opts.cwd, "working directory inside the sandbox");
+  run->add_option("--env", opts.env, "set K=V in the program's environment")
+      ->each([](const std::string& kv) {
+        if (kv.find('=') == std::string::npos || kv[0] == '=')
+          throw CLI::ValidationError("--env " + kv,
+                                     "expected KEY=VALUE, as in --env LANG=C");
+      });
+  run->add_option("--hostname", opts.hostname,
+                  "host name inside the sandbox (default: moat)");
+  run->add_flag("--strace", opts.strace,
+                "print every system call with its arguments and result");
+  run->add_option("command", opts.argv, "program and its arguments")
+      ->required();
+  run->positionals_at_end();
+  run->prefix_command(false);
+
+  CLI11_PARSE(app, argc, argv);
+
+  moat::InitLogging(log_file, debug);
+  if (opts.strace) moat::EnableStrace(log_file);
+  if (run->parsed()) {
+    int status = moat::RunSandbox(opts);
+    spdlog::default_logger()->flush();
+    fflush(stdout);
+    _exit(status);
+  }
+  return 0;
+}

@@ -1,0 +1,124 @@
+#include "fs/pipe.h"
+
+#include <fmt/format.h>
+#include <sys/ioctl.h>
+
+#include "fs/tmpfs.h"
+#include "kernel/task.h"
+
+namespace moat {
+namespace {
+
+class PipeInode : public Inode {
+ public:
+  PipeInode() {
+    attr_.dev = pipefs_dev();
+    attr_.ino = NewIno();
+    attr_.mode = S_IFIFO | 0600;
+    attr_.atime = attr_.mtime = attr_.ctime = Now();
+  }
+  Result<InodeAttr> Attr() override { return attr_; }
+  static uint64_t pipefs_dev() {
+    static uint64_t dev = NewAnonDev();
+    return dev;
+  }
+  InodeAttr attr_;
+};
+
+}  // namespace
+
+PipeEnd::PipeEnd(std::shared_ptr<Pipe> pipe, bool write_end)
+    : pipe_(std::move(pipe)), write_end_(write_end) {
+  if (write_end_) {
+    pipe_->writers++;
+    pipe_->had_writer = true;
+  } else {
+    pipe_->readers++;
+  }
+  inode = pipe_->inode;
+}
+
+PipeEnd::~PipeEnd() {
+  if (write_end_)
+    pipe_->writers--;
+  else
+    pipe_->readers--;
+  pipe_->queue.Notify(kEventIn | kEventOut | kEventHup | kEventErr);
+}
+
+Result<size_t> PipeEnd::Read(Task&, void* buf, size_t len) {
+  if (write_end_) return Err(EBADF);
+  if (len == 0) return size_t(0);
+  Pipe& p = *pipe_;
+  if (p.buffer.empty()) {
+    if (p.writers == 0) return size_t(0);
+    return Err(EAGAIN);
+  }
+  size_t n = std::min(len, p.buffer.size());
+  std::copy_n(p.buffer.begin(), n, static_cast<char*>(buf));
+  p.buffer.erase(p.buffer.begin(), p.buffer.begin() + n);
+  p.queue.Notify(kEventOut);
+  return n;
+}
+
+Result<size_t> PipeEnd::Write(Task&, const void* buf, size_t len) {
+  if (!write_end_) return Err(EBADF);
+  Pipe& p = *pipe_;
+  if (p.readers == 0) return Err(EPIPE);
+  if (len == 0) return size_t(0);
+  size_t space = p.capacity - p.buffer.size();
+  if (space == 0 || (len <= kPipeBuf && space < len)) return Err(EAGAIN);
+  size_t n = std::min(len, space);
+  auto* in = static_cast<const char*>(buf);
+  p.buffer.insert(p.buffer.end(), in, in + n);
+  p.queue.Notify(kEventIn);
+  return n;
+}
+
+Result<int64_t> PipeEnd::Ioctl(Task& t, uint64_t cmd, uint64_t arg) {
+  if (cmd == FIONREAD) return int64_t(pipe_->buffer.size());
+  return Err(ENOTTY);
+}
+
+uint32_t PipeEnd::Readiness(uint32_t mask) {
+  Pipe& p = *pipe_;
+  uint32_t ready = 0;
+  if (write_end_) {
+    if (p.readers == 0) ready |= kEventErr;
+    else if (p.capacity - p.buffer.size() >= kPipeBuf) ready |= kEventOut;
+  } else {
+    if (!p.buffer.empty()) ready |= kEventIn;
+    if (p.writers == 0 && p.had_writer) ready |= kEventHup;
+  }
+  return ready & (mask | kEventErr | kEventHup);
+}
+
+std::string PipeEnd::Name() {
+  return fmt::format("pipe:[{}]", pipe_->inode->Attr()->ino);
+}
+
+std::pair<FilePtr, FilePtr> NewPipe() {
+  auto pipe = std::make_shared<Pipe>();
+  pipe->inode = std::make_shared<PipeInode>();
+  auto r = std::make_shared<PipeEnd>(pipe, false);
+  auto w = std::make_shared<PipeEnd>(pipe, true);
+  r->flags = O_RDONLY;
+  w->flags = O_WRONLY;
+  return {r, w};
+}
+
+Result<FilePtr> OpenFifo(std::shared_ptr<Pipe> pipe, int flags) {
+  int mode = flags & O_ACCMODE;
+  if (mode == O_RDWR) {
+    auto f = std::make_shared<PipeEnd>(pipe, true);
+    f->flags = flags;
+    return FilePtr(f);
+  }
+  if (mode == O_WRONLY && pipe->readers == 0 && (flags & O_NONBLOCK))
+    return Err(ENXIO);
+  auto f = std::make_shared<PipeEnd>(pipe, mode == O_WRONLY);
+  f->flags = flags;
+  return FilePtr(f);
+}
+
+}  // namespace moat

@@ -1,0 +1,241 @@
+#include "kernel/task.h"
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+
+#include "kernel/kernel.h"
+#include "kernel/signal_delivery.h"
+#include "syscalls/table.h"
+#include "util/log.h"
+#include "vfs/fd_table.h"
+
+namespace moat {
+namespace {
+
+// The kernel lock as held by the current task thread, for Block.
+thread_local std::unique_lock<std::mutex>* t_lock = nullptr;
+
+}  // namespace
+
+Task*& CurrentTask() {
+  thread_local Task* current = nullptr;
+  return current;
+}
+
+Task::Task(Kernel& kernel, std::shared_ptr<ThreadGroup> tg)
+    : kernel_(kernel), tg_(std::move(tg)) {
+  start_time = Clock::now();
+  sched_affinity[0] = 1;
+}
+
+Task::~Task() = default;
+
+void Task::Start() {
+  std::thread([self = shared_from_this()] { self->Run(); }).detach();
+}
+
+void Task::Run() {
+  CurrentTask() = this;
+  ctx_ = kernel_.platform().NewContext();
+  std::unique_lock lock(kernel_.mu);
+  if (initial_fp_state) {
+    ctx_->SetInitialFpState(std::move(*initial_fp_state));
+    initial_fp_state.reset();
+  }
+  t_lock = &lock;
+  RunLoop();
+  ReleaseResources();
+  t_lock = nullptr;
+  CurrentTask() = nullptr;
+  // The last reference to this task may go with the lambda that ran it,
+  // which happens after the lock is released.
+}
+
+bool Task::HasInterrupt() const {
+  if (exiting || tg_->group_exiting) return true;
+  SignalSet deliverable =
+      (pending.set() | tg_->shared_pending.set()) & ~blocked;
+  return deliverable != 0 || (tg_->stopped);
+}
+
+BlockResult Task::Block(std::optional<Clock::time_point> deadline) {
+  MOAT_CHECK(t_lock != nullptr && CurrentTask() == this,
+             "[{}] Block called off the task's thread", tid);
+  blocked_ = true;
+  BlockResult result = BlockResult::kWoken;
+  while (!woken_) {
+    if (HasInterrupt()) {
+      result = BlockResult::kInterrupted;
+      break;
+    }
+    if (deadline) {
+      if (cv_.wait_until(*t_lock, *deadline) == std::cv_status::timeout &&
+          !woken_) {
+        result = HasInterrupt() ? BlockResult::kInterrupted
+                                : BlockResult::kTimedOut;
+        break;
+      }
+    } else {
+      cv_.wait(*t_lock);
+    }
+  }
+  woken_ = false;
+  blocked_ = false;
+  return result;
+}
+
+BlockResult Task::BlockUninterruptible(
+    std::optional<Clock::time_point> deadline) {
+  blocked_ = true;
+  BlockResult result = BlockResult::kWoken;
+  while (!woken_ && !exiting && !tg_->group_exiting) {
+    if (deadline) {
+      if (cv_.wait_until(*t_lock, *deadline) == std::cv_status::timeout) {
+        result = BlockResult::kTimedOut;
+        break;
+      }
+    } else {
+      cv_.wait(*t_lock);
+    }
+  }
+  woken_ = false;
+  blocked_ = false;
+  return result;
+}
+
+void Task::Wake() {
+  woken_ = true;
+  cv_.notify_one();
+}
+
+void Task::Interrupt() {
+  cv_.notify_one();
+  if (in_app_ && ctx_) ctx_->Interrupt();
+}
+
+SignalSet Task::PendingSet() const {
+  return pending.set() | tg_->shared_pending.set();
+}
+
+void Task::Exit(int status) {
+  exiting = true;
+  exit_status = status;
+}
+
+void Task::RunLoop() {
+  siginfo_t info;
+  for (;;) {
+    if (!DeliverSignals() || exiting) return;
+    if (tg_->stopped) {
+      // Group stop: wait for SIGCONT or SIGKILL.
+      Block();
+      continue;
+    }
+    in_app_ = true;
+    auto app_start = Clock::now();
+    t_lock->unlock();
+    SwitchReason reason = ctx_->Switch(mm_->address_space(), regs, info);
+    t_lock->lock();
+    in_app_ = false;
+    auto kernel_start = Clock::now();
+    rusage.utime += kernel_start - app_start;
+
+    switch (reason) {
+      case SwitchReason::kSyscall:
+        HandleSyscall();
+        break;
+      case SwitchReason::kFault:
+        HandleFault(info);
+        break;
+      case SwitchReason::kInterrupted:
+        break;
+      case SwitchReason::kDied:
+        SPDLOG_DEBUG("[{}] stub thread died", tid);
+        kernel_.ExitGroup(*tg_, SIGKILL);
+        break;
+    }
+    rusage.stime += Clock::now() - kernel_start;
+  }
+}
+
+void Task::HandleSyscall() {
+  int64_t nr = static_cast<int64_t>(regs.orig_rax);
+  SyscallArgs args{{regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8,
+                    regs.r9}};
+  const SyscallInfo* info = LookupSyscall(nr);
+  current_syscall = nr;
+  int64_t ret;
+  if (info == nullptr || info->handler == nullptr) {
+    kernel_.ReportUnimplemented(*this, nr);
+    ret = -ENOSYS;
+  } else {
+    ret = info->handler(*this, args);
+  }
+  current_syscall = -1;
+  if (kernel_.config().strace) TraceSyscall(*this, nr, args, ret);
+  if (ret != kNoReturnValue) regs.rax = static_cast<uint64_t>(ret);
+}
+
+void Task::HandleFault(const siginfo_t& info) {
+  uint64_t addr = reinterpret_cast<uint64_t>(info.si_addr);
+  if (info.si_signo == SIGSEGV) {
+    FaultResult r = mm_->HandleFault(addr, info.si_code == SEGV_ACCERR);
+    rusage.minflt++;
+    if (r == FaultResult::kHandled) return;
+    siginfo_t si = {};
+    si.si_signo = r == FaultResult::kBusError ? SIGBUS : SIGSEGV;
+    si.si_code = r == FaultResult::kMapError    ? SEGV_MAPERR
+                 : r == FaultResult::kBusError ? BUS_ADRERR
+                                               : SEGV_ACCERR;
+    si.si_addr = info.si_addr;
+    SPDLOG_DEBUG("[{}] fault at {:#x} rip {:#x}: signal {}", tid, addr,
+                 regs.rip, si.si_signo);
+    ForceSignal(*this, si);
+    return;
+  }
+  // SIGFPE, SIGILL, SIGBUS, SIGTRAP from the CPU go to the program as the
+  // host raised them.
+  siginfo_t si = info;
+  ForceSignal(*this, si);
+}
+
+bool Task::DeliverSignals() { return DeliverPendingSignals(*this); }
+
+void Task::ReleaseResources() {
+  // CLONE_CHILD_CLEARTID: zero the word and wake one waiter (pthread_join).
+  if (clear_child_tid != 0 && mm_) {
+    if (mm_->Write<uint32_t>(clear_child_tid, 0).ok())
+      FutexWakeAddress(*this, clear_child_tid, 1);
+  }
+  ExitRobustList(*this);
+  if (vfork_parent) {
+    vfork_parent->vfork_done = true;
+    vfork_parent->Wake();
+    vfork_parent.reset();
+  }
+  ctx_->Release();
+  exited = true;
+
+  auto& tasks = tg_->tasks;
+  std::erase_if(tasks, [this](auto& t) { return t.get() == this; });
+  if (!tg_->group_exiting) tg_->group_exit_status = exit_status;
+  tg_->rusage_dead_threads.Add(rusage);
+  kernel_.UnregisterTask(*this);
+  fds.reset();
+  fs.reset();
+  mm_.reset();
+  if (tasks.empty()) kernel_.GroupExited(*tg_);
+}
+
+std::string ThreadGroup::comm() const {
+  auto l = leader.lock();
+  return l ? l->comm : "";
+}
+
+Rusage ThreadGroup::TotalRusage() const {
+  Rusage r = rusage_dead_threads;
+  for (auto& t : tasks) r.Add(t->rusage);
+  return r;
+}
+
+}  // namespace moat

@@ -1,0 +1,204 @@
+// Tasks and thread groups. One host thread runs each task: it switches into
+// the application through the platform and serves whatever stopped it.
+//
+// Locking: every field here is guarded by the kernel lock (Kernel::mu)
+// unless its comment says otherwise.
+#pragma once
+
+#include <sys/resource.h>
+
+#include <array>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "kernel/signal.h"
+#include "kernel/wait_queue.h"
+#include "mm/memory_manager.h"
+#include "platform/platform.h"
+#include "vfs/vfs.h"
+
+namespace moat {
+
+class Kernel;
+class ThreadGroup;
+class FdTable;
+class ProcessGroup;
+class Session;
+using Clock = std::chrono::steady_clock;
+
+struct Rusage {
+  std::chrono::nanoseconds utime{0}, stime{0};
+  uint64_t minflt = 0, majflt = 0, nvcsw = 0, nivcsw = 0;
+  uint64_t maxrss_kb = 0;
+  void Add(const Rusage& o) {
+    utime += o.utime;
+    stime += o.stime;
+    minflt += o.minflt;
+    majflt += o.majflt;
+    nvcsw += o.nvcsw;
+    nivcsw += o.nivcsw;
+    maxrss_kb = std::max(maxrss_kb, o.maxrss_kb);
+  }
+};
+
+// Outcome of Task::Block.
+enum class BlockResult { kWoken, kInterrupted, kTimedOut };
+
+// What the syscall layer does after a handler returns a restart code.
+inline constexpr int64_t kERestartSys = -512;
+inline constexpr int64_t kERestartNoIntr = -513;
+inline constexpr int64_t kERestartNoHand = -514;
+inline constexpr int64_t kERestartBlock = -516;
+// A handler that set the registers itself (execve, rt_sigreturn).
+inline constexpr int64_t kNoReturnValue = INT64_MIN;
+
+class Task : public std::enable_shared_from_this<Task> {
+ public:
+  Task(Kernel& kernel, std::shared_ptr<ThreadGroup> tg);
+  ~Task();
+
+  Kernel& kernel() { return kernel_; }
+  ThreadGroup& tg() { return *tg_; }
+  std::shared_ptr<ThreadGroup> tg_ptr() { return tg_; }
+  MemoryManager& mm() { return *mm_; }
+
+  // Starts the host thread that runs this task.
+  void Start();
+
+  // Blocks until Wake, an interrupting signal, or `deadline`. Must be called
+  // with the kernel lock held by this task's thread; releases it meanwhile.
+  BlockResult Block(std::optional<Clock::time_point> deadline = {});
+  // Same, but ignores signals (for uninterruptible waits like vfork).
+  BlockResult BlockUninterruptible(
+      std::optional<Clock::time_point> deadline = {});
+  void Wake();
+  // Makes the task notice new signals or an exit request soon: wakes it if
+  // blocked, interrupts the application if it runs.
+  void Interrupt();
+
+  // Whether a signal or exit request should end a blocking wait.
+  bool HasInterrupt() const;
+
+  // Signals.
+  void SendSignal(const siginfo_t& info);  // thread-directed
+  SignalSet PendingSet() const;
+
+  // Terminates the task: exit(2) for one thread.
+  void Exit(int status);
+
+  // ---- identity ----
+  int tid = 0;                  // in the root pid namespace
+  std::string comm;
+  Credentials creds;
+
+  // ---- state used by handlers ----
+  Registers regs{};
+  std::shared_ptr<MemoryManager> mm_;
+  std::shared_ptr<FdTable> fds;
+  std::shared_ptr<FsContext> fs;
+  std::shared_ptr<SignalHandlers> handlers;
+  SignalSet blocked = 0;
+  std::optional<SignalSet> saved_mask;  // restored after a handler runs
+  PendingSignals pending;
+  stack_t altstack = {nullptr, SS_DISABLE, 0};
+  uint64_t clear_child_tid = 0;
+  uint64_t robust_list = 0;
+  uint64_t robust_list_len = 0;
+  std::function<int64_t(Task&)> restart_block;  // for restart_syscall
+  std::optional<FpState> initial_fp_state;      // set on first switch
+  Rusage rusage;
+  Clock::time_point start_time;
+  uint64_t nice = 0;
+  std::array<uint64_t, 32> sched_affinity{};
+
+  // ---- lifecycle ----
+  bool exiting = false;  // the task stops at its next kernel entry
+  bool exited = false;
+  int exit_status = 0;   // wait(2) status of this thread's exit
+
+  // Number of the syscall being served, for logs.
+  int64_t current_syscall = -1;
+  // vfork(2): the parent waits until the child execs or exits.
+  std::shared_ptr<Task> vfork_parent;
+  bool vfork_done = false;
+
+ private:
+  friend class Kernel;
+  void Run();
+  void RunLoop();
+  void HandleSyscall();
+  void HandleFault(const siginfo_t& info);
+  // Delivers one pending signal if any; returns false when the task must
+  // stop running (it exited).
+  bool DeliverSignals();
+  void ReleaseResources();
+
+  Kernel& kernel_;
+  std::shared_ptr<ThreadGroup> tg_;
+  std::unique_ptr<Context> ctx_;
+  std::thread thread_;
+  std::condition_variable cv_;
+  bool woken_ = false;
+  bool blocked_ = false;
+  bool in_app_ = false;  // running application code; ctx_ may be interrupted
+
+ public:
+  Context& context() { return *ctx_; }
+};
+
+class ThreadGroup : public std::enable_shared_from_this<ThreadGroup> {
+ public:
+  int tgid = 0;
+  std::weak_ptr<Task> leader;
+  std::vector<std::shared_ptr<Task>> tasks;  // live tasks
+  std::weak_ptr<ThreadGroup> parent;
+  std::vector<std::shared_ptr<ThreadGroup>> children;  // live and zombie
+  std::shared_ptr<ProcessGroup> pgrp;
+  PendingSignals shared_pending;
+
+  int exit_signal = SIGCHLD;  // sent to the parent on exit
+  bool group_exiting = false;  // exit_group or a fatal signal is under way
+  int group_exit_status = 0;   // wait status
+  bool zombie = false;         // exited, not yet reaped
+  bool reaped = false;
+  // Job control.
+  bool stopped = false;
+  int stop_signal = 0;
+  bool stop_reported = true;    // waitpid(WUNTRACED) saw the stop
+  bool continue_reported = true;
+
+  std::array<struct rlimit, RLIM_NLIMITS> rlimits{};
+  Rusage rusage_dead_threads;
+  Rusage rusage_children;
+  // ITIMER_REAL and alarm(2).
+  std::optional<Clock::time_point> itimer_real_deadline;
+  std::chrono::microseconds itimer_real_interval{0};
+  uint64_t itimer_generation = 0;
+
+  WaitQueue child_events;  // notified when a child changes state
+  std::string comm() const;
+  std::shared_ptr<Task> Leader() const { return leader.lock(); }
+  Rusage TotalRusage() const;
+};
+
+class Session {
+ public:
+  int sid = 0;
+  std::weak_ptr<ThreadGroup> leader;
+  std::shared_ptr<FileDescription> controlling_tty;
+};
+
+class ProcessGroup {
+ public:
+  int pgid = 0;
+  std::shared_ptr<Session> session;
+};
+
+}  // namespace moat

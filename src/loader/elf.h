@@ -1,0 +1,37 @@
+// The ELF loader: builds a new address space for execve(2) from a static
+// or dynamically linked x86-64 executable, or a "#!" script.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kernel/task.h"
+
+namespace moat {
+
+struct ExecImage {
+  std::shared_ptr<MemoryManager> mm;
+  Registers regs{};
+  std::string path;  // of the executable actually loaded, for /proc exe
+  Path exe;
+};
+
+// Loads `path` (resolved from the task's cwd, or `dir` for execveat) with
+// `argv` and `envp` into a new address space. The task is not changed.
+Result<ExecImage> LoadExecutable(Task& t, const Path& dir,
+                                 const std::string& path,
+                                 std::vector<std::string> argv,
+                                 const std::vector<std::string>& envp,
+                                 bool follow_final = true);
+
+// The parsed first line of a script, split as Linux does: the interpreter
+// and at most one argument.
+struct Shebang {
+  std::string interpreter;
+  std::string argument;  // empty when there is none
+};
+// Returns ENOEXEC when `head` does not start with "#!".
+Result<Shebang> ParseShebang(const std::string& head);
+
+}  // namespace moat

@@ -1,0 +1,255 @@
+// Page faults, copy-on-write, fork and kernel access to application memory.
+#include <cstring>
+
+#include "mm/memory_file.h"
+#include "mm/memory_manager.h"
+#include "util/log.h"
+
+namespace moat {
+namespace {
+
+constexpr uint64_t kFaultAroundPages = 16;
+
+}  // namespace
+}  // namespace moat
+
+namespace moat {
+
+bool MemoryManager::PrivateExclusive(const Vma& vma, const Pte& pte) const {
+  return !vma.shared && MemoryFile::Get().RefCount(pte.frame) == 1;
+}
+
+int MemoryManager::HostProtFor(const Vma& vma, const Pte& pte) const {
+  if (vma.shared || PrivateExclusive(vma, pte)) return vma.prot;
+  return vma.prot & ~PROT_WRITE;
+}
+
+Status MemoryManager::MapRun(uint64_t start, uint64_t pages, int prot) {
+  return as_->MapFile(start, pages * kPageSize, ptes_.at(start).frame, prot);
+}
+
+// Installs PTEs for `page` and the pages around it that have none, in one
+// run of consecutive frames, without mapping them in the host.
+Status MemoryManager::PopulateAround(Vma& vma, uint64_t page) {
+  MemoryFile& mf = MemoryFile::Get();
+  if (!vma.object) {
+    uint64_t first = std::max(vma.start,
+                              PageDown(page) & ~(kFaultAroundPages * kPageSize - 1));
+    uint64_t last = std::min(vma.end, first + kFaultAroundPages * kPageSize);
+    // Shrink to the absent pages that touch `page`.
+    auto next = ptes_.upper_bound(page);
+    if (next != ptes_.end()) last = std::min(last, next->first);
+    auto prev = ptes_.lower_bound(page);
+    if (prev != ptes_.begin()) first = std::max(first, std::prev(prev)->first + kPageSize);
+    first = std::min(first, page);
+    uint64_t count = (last - first) / kPageSize;
+    uint64_t frame = TRY(mf.Allocate(count));
+    for (uint64_t i = 0; i < count; i++)
+      ptes_[first + i * kPageSize] = Pte{frame + i * kPageSize, 0};
+    return Ok();
+  }
+
+  uint64_t index = (vma.offset + page - vma.start) / kPageSize;
+  uint64_t run;
+  uint64_t frame = TRY(vma.object->GetPage(index, &run));
+  uint64_t count = std::min(run, (vma.end - page) / kPageSize);
+  auto next = ptes_.upper_bound(page);
+  if (next != ptes_.end())
+    count = std::min(count, (next->first - page) / kPageSize);
+  if (!vma.shared && (vma.prot & PROT_WRITE)) {
+    // A writable private file mapping gets its own copy at once, which
+    // saves the second fault that a write would take.
+    uint64_t copy = TRY(mf.Allocate(count));
+    memcpy(mf.Map(copy), mf.Map(frame), count * kPageSize);
+    frame = copy;
+  } else {
+    for (uint64_t i = 0; i < count; i++) mf.IncRef(frame + i * kPageSize);
+  }
+  for (uint64_t i = 0; i < count; i++)
+    ptes_[page + i * kPageSize] = Pte{frame + i * kPageSize, 0};
+  return Ok();
+}
+
+Result<Pte*> MemoryManager::EnsurePage(Vma& vma, uint64_t page, bool write) {
+  auto it = ptes_.find(page);
+  if (it == ptes_.end()) {
+    TRY_STATUS(PopulateAround(vma, page));
+    it = ptes_.find(page);
+  }
+  Pte& pte = it->second;
+  if (write && !vma.shared && !PrivateExclusive(vma, pte)) {
+    MemoryFile& mf = MemoryFile::Get();
+    uint64_t copy = TRY(mf.Allocate(1));
+    memcpy(mf.Map(copy), mf.Map(pte.frame), kPageSize);
+    mf.DecRef(pte.frame);
+    pte.frame = copy;
+    if (pte.host_prot != 0) {
+      // The host still maps the old frame: replace it before anyone reads.
+      TRY_STATUS(as_->MapFile(page, kPageSize, copy, vma.prot));
+      pte.host_prot = vma.prot;
+    }
+  }
+  return &pte;
+}
+
+FaultResult MemoryManager::HandleFault(uint64_t addr, bool access_error) {
+  Vma* vma = FindVma(addr);
+  if (vma == nullptr || addr >= kUserEnd) return FaultResult::kMapError;
+  if ((vma->prot & (PROT_READ | PROT_WRITE | PROT_EXEC)) == 0)
+    return FaultResult::kAccessError;
+  uint64_t page = PageDown(addr);
+  auto it = ptes_.find(page);
+
+  if (it != ptes_.end() && it->second.host_prot != 0 && access_error) {
+    // Mapped, yet the access was refused: either a write to a
+    // copy-on-write page or an access the VMA does not allow.
+    Pte& pte = it->second;
+    if (!(vma->prot & PROT_WRITE) || (pte.host_prot & PROT_WRITE))
+      return FaultResult::kAccessError;
+    auto r = EnsurePage(*vma, page, true);
+    if (!r.ok()) return FaultResult::kBusError;
+    Pte* p = r.value();
+    if (p->host_prot != vma->prot) {
+      if (!as_->MapFile(page, kPageSize, p->frame, vma->prot).ok())
+        return FaultResult::kBusError;
+      p->host_prot = vma->prot;
+    }
+    return FaultResult::kHandled;
+  }
+
+  if (it == ptes_.end()) {
+    Status s = PopulateAround(*vma, page);
+    if (!s.ok()) {
+      return s.error() == ENOMEM ? FaultResult::kBusError
+                                 : FaultResult::kBusError;
+    }
+  }
+  // Map the run of consecutive frames that starts at the faulting page.
+  int prot = HostProtFor(*vma, ptes_.at(page));
+  uint64_t count = 1;
+  uint64_t frame = ptes_.at(page).frame;
+  for (auto n = std::next(ptes_.find(page));
+       n != ptes_.end() && n->first == page + count * kPageSize &&
+       n->first < vma->end && n->second.frame == frame + count * kPageSize &&
+       n->second.host_prot == 0 && HostProtFor(*vma, n->second) == prot;
+       ++n)
+    count++;
+  if (!MapRun(page, count, prot).ok()) return FaultResult::kBusError;
+  for (uint64_t i = 0; i < count; i++)
+    ptes_[page + i * kPageSize].host_prot = prot;
+  return FaultResult::kHandled;
+}
+
+Status MemoryManager::CopyPages(uint64_t addr, size_t length, bool write,
+                                void* dst, const void* src) {
+  if (length == 0) return Ok();
+  if (Overflows(addr, length)) return Err(EFAULT);
+  size_t done = 0;
+  MemoryFile& mf = MemoryFile::Get();
+  while (done < length) {
+    uint64_t a = addr + done;
+    Vma* vma = FindVma(a);
+    if (vma == nullptr) return Err(EFAULT);
+    if (!(vma->prot & (write ? PROT_WRITE : PROT_READ))) return Err(EFAULT);
+    auto pte = EnsurePage(*vma, PageDown(a), write);
+    if (!pte.ok()) return Err(EFAULT);
+    size_t n = std::min<uint64_t>(length - done, kPageSize - a % kPageSize);
+    uint8_t* k = mf.Map(pte.value()->frame) + a % kPageSize;
+    if (write) {
+      if (src) memcpy(k, static_cast<const uint8_t*>(src) + done, n);
+      else memset(k, 0, n);
+    } else {
+      memcpy(static_cast<uint8_t*>(dst) + done, k, n);
+    }
+    done += n;
+  }
+  return Ok();
+}
+
+bool MemoryManager::RangeAccessible(uint64_t addr, uint64_t length,
+                                    int prot) {
+  if (length == 0) return true;
+  if (Overflows(addr, length)) return false;
+  for (uint64_t a = addr; a < addr + length;) {
+    Vma* vma = FindVma(a);
+    if (vma == nullptr || (vma->prot & prot) != prot) return false;
+    a = vma->end;
+  }
+  return true;
+}
+
+Status MemoryManager::CopyIn(uint64_t addr, void* dst, size_t length) {
+  return CopyPages(addr, length, false, dst, nullptr);
+}
+
+Status MemoryManager::CopyOut(uint64_t addr, const void* src, size_t length) {
+  static const uint8_t kNone = 0;
+  return CopyPages(addr, length, true, nullptr, src ? src : &kNone);
+}
+
+Status MemoryManager::ZeroOut(uint64_t addr, size_t length) {
+  return CopyPages(addr, length, true, nullptr, nullptr);
+}
+
+Result<std::string> MemoryManager::CopyInString(uint64_t addr, size_t max) {
+  std::string out;
+  while (out.size() < max) {
+    uint64_t a = addr + out.size();
+    size_t chunk = std::min<uint64_t>(max - out.size(),
+                                      kPageSize - a % kPageSize);
+    char buf[kPageSize];
+    TRY_STATUS(CopyIn(a, buf, chunk));
+    size_t len = strnlen(buf, chunk);
+    out.append(buf, len);
+    if (len < chunk) return out;
+  }
+  return Err(ENAMETOOLONG);
+}
+
+Result<std::shared_ptr<MemoryManager>> MemoryManager::Fork(
+    std::shared_ptr<AddressSpace> child_as) {
+  auto child = std::make_shared<MemoryManager>(std::move(child_as));
+  child->vmas_ = vmas_;
+  MemoryFile& mf = MemoryFile::Get();
+  for (auto& [addr, pte] : ptes_) {
+    mf.IncRef(pte.frame);
+    child->ptes_[addr] = Pte{pte.frame, 0};
+  }
+  // Private pages the parent maps writable become read-only there, so the
+  // parent's next write copies them. Runs of them are protected together.
+  uint64_t run_start = 0, run_end = 0;
+  int run_prot = 0;
+  auto flush = [&]() -> Status {
+    if (run_end > run_start)
+      TRY_STATUS(as_->Protect(run_start, run_end - run_start, run_prot));
+    run_start = run_end = 0;
+    return Ok();
+  };
+  for (auto& [addr, pte] : ptes_) {
+    if (!(pte.host_prot & PROT_WRITE)) continue;
+    Vma* vma = FindVma(addr);
+    if (vma->shared) continue;
+    int prot = pte.host_prot & ~PROT_WRITE;
+    if (addr != run_end || prot != run_prot) {
+      TRY_STATUS(flush());
+      run_start = addr;
+      run_prot = prot;
+    }
+    run_end = addr + kPageSize;
+    pte.host_prot = prot;
+  }
+  TRY_STATUS(flush());
+  child->brk_start = brk_start;
+  child->brk = brk;
+  child->stack_top = stack_top;
+  child->arg_start = arg_start;
+  child->arg_end = arg_end;
+  child->env_start = env_start;
+  child->env_end = env_end;
+  child->auxv = auxv;
+  child->exe_path = exe_path;
+  child->mmap_base = mmap_base;
+  return child;
+}
+
+}  // namespace moat

@@ -1,0 +1,95 @@
+#include "mm/memory_file.h"
+
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "util/log.h"
+
+namespace moat {
+namespace {
+
+// The memfd is sparse: only frames in use take memory, so the reservation can
+// be far larger than any sandbox needs.
+constexpr uint64_t kMemoryFileSize = 64ull << 30;
+
+}  // namespace
+
+MemoryFile& MemoryFile::Get() {
+  static MemoryFile* file = new MemoryFile();
+  return *file;
+}
+
+MemoryFile::MemoryFile() {
+  fd_ = memfd_create("moat-memory", MFD_CLOEXEC);
+  MOAT_CHECK(fd_ >= 0, "memfd_create failed: errno {}", errno);
+  MOAT_CHECK(ftruncate(fd_, kMemoryFileSize) == 0, "ftruncate memfd: {}",
+             errno);
+  void* p = mmap(nullptr, kMemoryFileSize, PROT_READ | PROT_WRITE,
+                 MAP_SHARED | MAP_NORESERVE, fd_, 0);
+  MOAT_CHECK(p != MAP_FAILED, "mmap memfd: errno {}", errno);
+  base_ = static_cast<uint8_t*>(p);
+  size_ = kMemoryFileSize;
+}
+
+Result<uint64_t> MemoryFile::Allocate(uint64_t pages) {
+  if (used_pages_ + pages > limit_pages_) return Err(ENOMEM);
+  uint64_t frame = UINT64_MAX;
+  // First fit among freed runs, then the never-used tail.
+  for (auto it = free_runs_.begin(); it != free_runs_.end(); ++it) {
+    if (it->second < pages) continue;
+    frame = it->first;
+    uint64_t rest = it->second - pages;
+    free_runs_.erase(it);
+    if (rest) free_runs_[frame + pages * kPageSize] = rest;
+    break;
+  }
+  if (frame == UINT64_MAX) {
+    if (next_ + pages * kPageSize > size_) return Err(ENOMEM);
+    frame = next_;
+    next_ += pages * kPageSize;
+    refs_.resize(next_ / kPageSize, 0);
+  }
+  for (uint64_t i = 0; i < pages; i++) refs_[frame / kPageSize + i] = 1;
+  used_pages_ += pages;
+  return frame;
+}
+
+void MemoryFile::IncRef(uint64_t frame) {
+  uint32_t& r = refs_[frame / kPageSize];
+  MOAT_CHECK(r > 0, "IncRef of free frame {:#x}", frame);
+  r++;
+}
+
+uint32_t MemoryFile::RefCount(uint64_t frame) const {
+  return refs_[frame / kPageSize];
+}
+
+void MemoryFile::DecRef(uint64_t frame) {
+  uint32_t& r = refs_[frame / kPageSize];
+  MOAT_CHECK(r > 0, "DecRef of free frame {:#x}", frame);
+  if (--r == 0) Free(frame, 1);
+}
+
+void MemoryFile::Free(uint64_t frame, uint64_t pages) {
+  fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, frame,
+            pages * kPageSize);
+  used_pages_ -= pages;
+  // Merge with the neighbouring free runs.
+  auto next = free_runs_.lower_bound(frame);
+  if (next != free_runs_.end() && next->first == frame + pages * kPageSize) {
+    pages += next->second;
+    next = free_runs_.erase(next);
+  }
+  if (next != free_runs_.begin()) {
+    auto prev = std::prev(next);
+    if (prev->first + prev->second * kPageSize == frame) {
+      prev->second += pages;
+      return;
+    }
+  }
+  free_runs_[frame] = pages;
+}
+
+}  // namespace moat

@@ -1,0 +1,59 @@
+// MemoryFile: the one memfd that holds all application memory of a sandbox.
+// The kernel maps it once into its own address space, so copying to and from
+// the application is a memcpy at a known offset. Stubs map ranges of it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <vector>
+
+#include "util/result.h"
+
+namespace moat {
+
+inline constexpr uint64_t kPageSize = 4096;
+inline constexpr uint64_t kPageMask = kPageSize - 1;
+
+inline uint64_t PageDown(uint64_t a) { return a & ~kPageMask; }
+inline uint64_t PageUp(uint64_t a) { return (a + kPageMask) & ~kPageMask; }
+
+// A frame is the MemoryFile offset of one page. Frames are reference counted:
+// every page table entry and every page cache slot that holds a frame holds
+// one reference. A frame whose count drops to zero is punched out of the
+// memfd, so free frames always read as zero.
+class MemoryFile {
+ public:
+  static MemoryFile& Get();
+
+  int fd() const { return fd_; }
+
+  // Allocates `pages` contiguous zeroed frames, each with a count of one.
+  Result<uint64_t> Allocate(uint64_t pages);
+
+  void IncRef(uint64_t frame);
+  void DecRef(uint64_t frame);
+  uint32_t RefCount(uint64_t frame) const;
+
+  // The kernel's view of the frame; valid while the caller holds a reference.
+  uint8_t* Map(uint64_t frame) const { return base_ + frame; }
+
+  // Bytes of frames in use, for /proc/meminfo and the memory limit.
+  uint64_t UsedBytes() const { return used_pages_ * kPageSize; }
+  void SetLimit(uint64_t bytes) { limit_pages_ = bytes / kPageSize; }
+
+ private:
+  MemoryFile();
+  void Free(uint64_t frame, uint64_t pages);
+
+  int fd_ = -1;
+  uint8_t* base_ = nullptr;
+  uint64_t size_ = 0;
+  uint64_t next_ = 0;
+  uint64_t used_pages_ = 0;
+  uint64_t limit_pages_ = UINT64_MAX;
+  std::vector<uint32_t> refs_;             // indexed by frame / kPageSize
+  std::map<uint64_t, uint64_t> free_runs_;  // start frame -> pages
+};
+
+}  // namespace moat

@@ -1,0 +1,346 @@
+#include "mm/memory_manager.h"
+
+#include <fmt/format.h>
+
+#include <cstring>
+
+#include "mm/memory_file.h"
+#include "util/log.h"
+
+namespace moat {
+namespace {
+
+// Linux's default vm.mmap_min_addr: nothing is mapped below it.
+constexpr uint64_t kMinAddr = 0x10000;
+// A fault on private anonymous memory fills up to this many pages at once.
+constexpr uint64_t kFaultAroundPages = 16;
+
+}  // namespace
+
+MemoryManager::MemoryManager(std::shared_ptr<AddressSpace> as)
+    : as_(std::move(as)) {}
+
+MemoryManager::~MemoryManager() {
+  for (auto& [addr, pte] : ptes_) MemoryFile::Get().DecRef(pte.frame);
+}
+
+Vma* MemoryManager::FindVma(uint64_t addr) {
+  auto it = vmas_.upper_bound(addr);
+  if (it == vmas_.begin()) return nullptr;
+  --it;
+  return addr < it->second.end ? &it->second : nullptr;
+}
+
+void MemoryManager::SplitAt(uint64_t addr) {
+  Vma* v = FindVma(addr);
+  if (v == nullptr || v->start == addr) return;
+  Vma tail = *v;
+  tail.start = addr;
+  if (tail.object) tail.offset += addr - v->start;
+  v->end = addr;
+  vmas_.emplace(addr, std::move(tail));
+}
+
+void MemoryManager::DropPtes(uint64_t start, uint64_t end) {
+  bool mapped = false;
+  auto it = ptes_.lower_bound(start);
+  while (it != ptes_.end() && it->first < end) {
+    mapped |= it->second.host_prot != 0;
+    MemoryFile::Get().DecRef(it->second.frame);
+    it = ptes_.erase(it);
+  }
+  if (mapped) (void)as_->Unmap(start, end - start);
+}
+
+void MemoryManager::RemoveRange(uint64_t start, uint64_t end) {
+  SplitAt(start);
+  SplitAt(end);
+  auto it = vmas_.lower_bound(start);
+  while (it != vmas_.end() && it->first < end) it = vmas_.erase(it);
+  DropPtes(start, end);
+}
+
+Result<uint64_t> MemoryManager::FindGap(uint64_t length,
+                                        uint64_t hint) const {
+  auto free_at = [&](uint64_t a) {
+    if (a < kMinAddr || Overflows(a, length)) return false;
+    auto it = vmas_.lower_bound(a);
+    if (it != vmas_.end() && it->first < a + length) return false;
+    if (it != vmas_.begin() && std::prev(it)->second.end > a) return false;
+    return true;
+  };
+  if (hint && free_at(PageDown(hint))) return PageDown(hint);
+  // Top down from mmap_base, as Linux's default layout does.
+  uint64_t top = mmap_base ? mmap_base : kUserEnd;
+  auto it = vmas_.lower_bound(top);
+  for (;;) {
+    uint64_t floor = kMinAddr;
+    if (it != vmas_.begin()) floor = std::prev(it)->second.end;
+    if (top >= floor + length && top - length >= kMinAddr) {
+      return top - length;
+    }
+    if (it == vmas_.begin()) break;
+    --it;
+    top = std::min(top, it->second.start);
+  }
+  return Err(ENOMEM);
+}
+
+Result<uint64_t> MemoryManager::Mmap(const MmapRequest& req) {
+  if (req.length == 0) return Err(EINVAL);
+  uint64_t length = PageUp(req.length);
+  if (length == 0 || length > kUserEnd) return Err(ENOMEM);
+  int type = req.flags & MAP_SHARED_VALIDATE;
+  if (type != MAP_SHARED && type != MAP_PRIVATE &&
+      type != MAP_SHARED_VALIDATE)
+    return Err(EINVAL);
+  if (req.offset & kPageMask) return Err(EINVAL);
+  bool fixed = req.flags & (MAP_FIXED | MAP_FIXED_NOREPLACE);
+
+  uint64_t addr;
+  if (fixed) {
+    addr = req.addr;
+    if (addr & kPageMask) return Err(EINVAL);
+    if (Overflows(addr, length)) return Err(ENOMEM);
+    if (addr < kMinAddr) return Err(EPERM);
+    if (req.flags & MAP_FIXED_NOREPLACE) {
+      auto it = vmas_.lower_bound(addr);
+      bool overlap = (it != vmas_.end() && it->first < addr + length) ||
+                     (it != vmas_.begin() && std::prev(it)->second.end > addr);
+      if (overlap) return Err(EEXIST);
+    }
+    RemoveRange(addr, addr + length);
+  } else {
+    addr = TRY(FindGap(length, req.addr));
+  }
+
+  Vma vma;
+  vma.start = addr;
+  vma.end = addr + length;
+  vma.prot = req.prot & (PROT_READ | PROT_WRITE | PROT_EXEC);
+  vma.shared = type != MAP_PRIVATE;
+  vma.growsdown = req.flags & MAP_GROWSDOWN;
+  vma.max_prot = req.max_prot;
+  vma.object = req.object;
+  vma.offset = req.offset;
+  vma.name = req.name;
+  vma.dev = req.dev;
+  vma.ino = req.ino;
+  if (vma.shared && !vma.object) {
+    vma.object = std::make_shared<MemoryObject>(length);
+    vma.name = "/dev/zero (deleted)";
+  }
+  vmas_.emplace(addr, std::move(vma));
+  return addr;
+}
+
+Status MemoryManager::Munmap(uint64_t addr, uint64_t length) {
+  if ((addr & kPageMask) || length == 0) return Err(EINVAL);
+  length = PageUp(length);
+  if (Overflows(addr, length)) return Err(EINVAL);
+  RemoveRange(addr, addr + length);
+  return Ok();
+}
+
+Status MemoryManager::Mprotect(uint64_t addr, uint64_t length, int prot) {
+  if (addr & kPageMask) return Err(EINVAL);
+  if (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_GROWSDOWN |
+               PROT_GROWSUP))
+    return Err(EINVAL);
+  length = PageUp(length);
+  if (Overflows(addr, length)) return Err(ENOMEM);
+  uint64_t end = addr + length;
+  // Every page of the range must be mapped.
+  for (uint64_t a = addr; a < end;) {
+    Vma* v = FindVma(a);
+    if (v == nullptr) return Err(ENOMEM);
+    if (prot & ~v->max_prot & (PROT_READ | PROT_WRITE | PROT_EXEC))
+      return Err(EACCES);
+    a = v->end;
+  }
+  SplitAt(addr);
+  SplitAt(end);
+  for (auto it = vmas_.lower_bound(addr);
+       it != vmas_.end() && it->first < end; ++it)
+    it->second.prot = prot & (PROT_READ | PROT_WRITE | PROT_EXEC);
+  // Pages are mapped again on their next fault with the new protection.
+  bool mapped = false;
+  for (auto it = ptes_.lower_bound(addr); it != ptes_.end() && it->first < end;
+       ++it) {
+    mapped |= it->second.host_prot != 0;
+    it->second.host_prot = 0;
+  }
+  if (mapped) TRY_STATUS(as_->Unmap(addr, length));
+  return Ok();
+}
+
+Result<uint64_t> MemoryManager::Brk(uint64_t addr) {
+  if (addr < brk_start) return brk;
+  uint64_t old_end = PageUp(brk);
+  uint64_t new_end = PageUp(addr);
+  if (new_end > old_end) {
+    if (Overflows(old_end, new_end - old_end)) return brk;
+    auto it = vmas_.lower_bound(old_end);
+    if (it != vmas_.end() && it->first < new_end) return brk;
+    Vma* heap = old_end > brk_start ? FindVma(old_end - 1) : nullptr;
+    if (heap != nullptr && heap->name == "[heap]") {
+      heap->end = new_end;
+    } else {
+      MmapRequest req;
+      req.addr = old_end;
+      req.length = new_end - old_end;
+      req.prot = PROT_READ | PROT_WRITE;
+      req.flags = MAP_PRIVATE | MAP_FIXED;
+      req.name = "[heap]";
+      if (!Mmap(req).ok()) return brk;
+    }
+  } else if (new_end < old_end) {
+    RemoveRange(new_end, old_end);
+  }
+  brk = addr;
+  return brk;
+}
+
+Result<uint64_t> MemoryManager::Mremap(uint64_t old_addr,
+                                       uint64_t old_length,
+                                       uint64_t new_length, int flags,
+                                       uint64_t new_addr) {
+  if (old_addr & kPageMask) return Err(EINVAL);
+  if (flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP))
+    return Err(EINVAL);
+  if ((flags & MREMAP_FIXED) && !(flags & MREMAP_MAYMOVE)) return Err(EINVAL);
+  if (flags & MREMAP_DONTUNMAP) return Err(EINVAL);
+  old_length = PageUp(old_length);
+  new_length = PageUp(new_length);
+  if (new_length == 0 || old_length == 0) return Err(EINVAL);
+  Vma* v = FindVma(old_addr);
+  if (v == nullptr || old_addr + old_length > v->end) return Err(EFAULT);
+
+  if (!(flags & MREMAP_FIXED)) {
+    if (new_length <= old_length) {
+      RemoveRange(old_addr + new_length, old_addr + old_length);
+      return old_addr;
+    }
+    // Grow in place when the pages after the range are free.
+    uint64_t grow_from = old_addr + old_length;
+    auto next = vmas_.lower_bound(grow_from);
+    bool free = !Overflows(old_addr, new_length) &&
+                (next == vmas_.end() || next->first >= old_addr + new_length);
+    if (free && v->end == grow_from) {
+      v->end = old_addr + new_length;
+      return old_addr;
+    }
+    if (!(flags & MREMAP_MAYMOVE)) return Err(ENOMEM);
+  }
+
+  uint64_t target;
+  if (flags & MREMAP_FIXED) {
+    if ((new_addr & kPageMask) || Overflows(new_addr, new_length))
+      return Err(EINVAL);
+    if (new_addr < old_addr + old_length && old_addr < new_addr + new_length)
+      return Err(EINVAL);
+    RemoveRange(new_addr, new_addr + new_length);
+    target = new_addr;
+  } else {
+    target = TRY(FindGap(new_length, 0));
+  }
+
+  SplitAt(old_addr);
+  SplitAt(old_addr + old_length);
+  Vma moved = vmas_.at(old_addr);
+  vmas_.erase(old_addr);
+  moved.start = target;
+  moved.end = target + new_length;
+  vmas_.emplace(target, moved);
+  // Move the resident pages; the host mapping of the old range goes away.
+  uint64_t keep = std::min(old_length, new_length);
+  bool mapped = false;
+  auto it = ptes_.lower_bound(old_addr);
+  while (it != ptes_.end() && it->first < old_addr + old_length) {
+    Pte pte = it->second;
+    mapped |= pte.host_prot != 0;
+    uint64_t delta = it->first - old_addr;
+    it = ptes_.erase(it);
+    if (delta < keep) {
+      pte.host_prot = 0;
+      ptes_[target + delta] = pte;
+    } else {
+      MemoryFile::Get().DecRef(pte.frame);
+    }
+  }
+  if (mapped) TRY_STATUS(as_->Unmap(old_addr, old_length));
+  return target;
+}
+
+Status MemoryManager::Madvise(uint64_t addr, uint64_t length, int advice) {
+  if (addr & kPageMask) return Err(EINVAL);
+  length = PageUp(length);
+  if (Overflows(addr, length)) return Err(EINVAL);
+  switch (advice) {
+    case MADV_NORMAL: case MADV_RANDOM: case MADV_SEQUENTIAL:
+    case MADV_WILLNEED: case MADV_DONTFORK: case MADV_DOFORK:
+    case MADV_MERGEABLE: case MADV_UNMERGEABLE: case MADV_HUGEPAGE:
+    case MADV_NOHUGEPAGE: case MADV_DONTDUMP: case MADV_DODUMP:
+    case MADV_COLD: case MADV_PAGEOUT: case MADV_WIPEONFORK:
+    case MADV_KEEPONFORK:
+      return Ok();
+    case MADV_DONTNEED:
+    case MADV_FREE:
+    case MADV_REMOVE:
+      break;
+    default:
+      return Err(EINVAL);
+  }
+  for (uint64_t a = addr; a < addr + length;) {
+    Vma* v = FindVma(a);
+    if (v == nullptr) return Err(ENOMEM);
+    uint64_t end = std::min(v->end, addr + length);
+    if (advice == MADV_REMOVE && v->shared && v->object)
+      v->object->Discard((v->offset + a - v->start) / kPageSize,
+                         (end - a) / kPageSize);
+    DropPtes(a, end);
+    a = end;
+  }
+  return Ok();
+}
+
+Status MemoryManager::Mincore(uint64_t addr, uint64_t length,
+                              std::vector<uint8_t>* out) {
+  if (addr & kPageMask) return Err(EINVAL);
+  length = PageUp(length);
+  if (Overflows(addr, length)) return Err(ENOMEM);
+  out->clear();
+  for (uint64_t a = addr; a < addr + length; a += kPageSize) {
+    if (FindVma(a) == nullptr) return Err(ENOMEM);
+    out->push_back(ptes_.count(a) ? 1 : 0);
+  }
+  return Ok();
+}
+
+uint64_t MemoryManager::VirtualSize() const {
+  uint64_t total = 0;
+  for (auto& [start, v] : vmas_) total += v.end - v.start;
+  return total;
+}
+
+std::string MemoryManager::Maps() const {
+  std::string out;
+  for (auto& [start, v] : vmas_) {
+    out += fmt::format("{:08x}-{:08x} {}{}{}{} {:08x} {:02x}:{:02x} {} ",
+                       v.start, v.end, v.prot & PROT_READ ? 'r' : '-',
+                       v.prot & PROT_WRITE ? 'w' : '-',
+                       v.prot & PROT_EXEC ? 'x' : '-', v.shared ? 's' : 'p',
+                       v.object && !v.name.empty() && v.name[0] == '/'
+                           ? v.offset
+                           : 0,
+                       v.dev >> 8, v.dev & 0xff, v.ino);
+    if (!v.name.empty()) {
+      out.resize(std::max<size_t>(out.size(), out.rfind('\n') + 1 + 73), ' ');
+      out += v.name;
+    }
+    out += '\n';
+  }
+  return out;
+}
+
+}  // namespace moat

@@ -1,0 +1,148 @@
+// MemoryManager: one application address space as the kernel sees it. It
+// keeps the VMAs and, for each resident page, the MemoryFile frame behind
+// it, and mirrors both into the platform's AddressSpace as faults arrive.
+#pragma once
+
+#include <sys/mman.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mm/memory_file.h"
+#include "mm/memory_object.h"
+#include "platform/platform.h"
+#include "util/result.h"
+
+namespace moat {
+
+// Whether [addr, addr+length) wraps or reaches past the application's end.
+inline bool Overflows(uint64_t addr, uint64_t length) {
+  return addr + length < addr || addr + length > kUserEnd;
+}
+
+struct Vma {
+  uint64_t start = 0;
+  uint64_t end = 0;
+  int prot = 0;  // PROT_*
+  // What mprotect may grant: a shared mapping of a file opened read-only
+  // can never become writable.
+  int max_prot = PROT_READ | PROT_WRITE | PROT_EXEC;
+  bool shared = false;
+  bool growsdown = false;
+  std::shared_ptr<MemoryObject> object;  // null for private anonymous memory
+  uint64_t offset = 0;                   // byte offset of `start` in object
+  std::string name;  // path, or "[heap]", "[stack]"; shown in maps
+  uint64_t dev = 0;
+  uint64_t ino = 0;
+};
+
+// One resident page.
+struct Pte {
+  uint64_t frame = 0;
+  int host_prot = 0;  // how the AddressSpace maps it now; 0 if not mapped
+};
+
+struct MmapRequest {
+  uint64_t addr = 0;
+  uint64_t length = 0;
+  int prot = 0;
+  int flags = 0;  // MAP_*
+  int max_prot = PROT_READ | PROT_WRITE | PROT_EXEC;
+  std::shared_ptr<MemoryObject> object;
+  uint64_t offset = 0;
+  std::string name;
+  uint64_t dev = 0;
+  uint64_t ino = 0;
+};
+
+enum class FaultResult { kHandled, kMapError, kAccessError, kBusError };
+
+class MemoryManager {
+ public:
+  explicit MemoryManager(std::shared_ptr<AddressSpace> as);
+  ~MemoryManager();
+
+  AddressSpace& address_space() { return *as_; }
+  std::shared_ptr<AddressSpace> address_space_ptr() { return as_; }
+
+  Result<uint64_t> Mmap(const MmapRequest& req);
+  Status Munmap(uint64_t addr, uint64_t length);
+  Status Mprotect(uint64_t addr, uint64_t length, int prot);
+  Result<uint64_t> Mremap(uint64_t old_addr, uint64_t old_length,
+                          uint64_t new_length, int flags, uint64_t new_addr);
+  Status Madvise(uint64_t addr, uint64_t length, int advice);
+  Result<uint64_t> Brk(uint64_t addr);
+  Status Mincore(uint64_t addr, uint64_t length, std::vector<uint8_t>* out);
+
+  // Copies the address space for fork(2): private pages become
+  // copy-on-write in both, shared ones stay shared.
+  Result<std::shared_ptr<MemoryManager>> Fork(
+      std::shared_ptr<AddressSpace> child_as);
+
+  // Serves a fault the application took at `addr`. `access_error` is true
+  // when the page was mapped but the access was not allowed.
+  FaultResult HandleFault(uint64_t addr, bool access_error);
+
+  // Copy between the application and the kernel. EFAULT when any byte is
+  // not mapped with the needed permission.
+  Status CopyIn(uint64_t addr, void* dst, size_t length);
+  Status CopyOut(uint64_t addr, const void* src, size_t length);
+  Status ZeroOut(uint64_t addr, size_t length);
+  // Whether every byte of [addr, addr+length) is mapped with `prot`.
+  bool RangeAccessible(uint64_t addr, uint64_t length, int prot);
+  // Reads a NUL-terminated string of at most `max` bytes; ENAMETOOLONG
+  // when there is no NUL within them.
+  Result<std::string> CopyInString(uint64_t addr, size_t max);
+
+  template <typename T>
+  Result<T> Read(uint64_t addr) {
+    T v;
+    TRY_STATUS(CopyIn(addr, &v, sizeof(T)));
+    return v;
+  }
+  template <typename T>
+  Status Write(uint64_t addr, const T& v) {
+    return CopyOut(addr, &v, sizeof(T));
+  }
+
+  // The text of /proc/[pid]/maps.
+  std::string Maps() const;
+  const std::map<uint64_t, Vma>& vmas() const { return vmas_; }
+  uint64_t ResidentPages() const { return ptes_.size(); }
+  uint64_t VirtualSize() const;
+
+  // Layout set up by the ELF loader, shown in /proc.
+  uint64_t brk_start = 0;
+  uint64_t brk = 0;
+  uint64_t stack_top = 0;
+  uint64_t arg_start = 0, arg_end = 0, env_start = 0, env_end = 0;
+  std::vector<uint64_t> auxv;
+  std::string exe_path;
+  uint64_t mmap_base = 0;
+
+ private:
+  Result<uint64_t> FindGap(uint64_t length, uint64_t hint) const;
+  Vma* FindVma(uint64_t addr);
+  // Splits VMAs so that `addr` is a boundary.
+  void SplitAt(uint64_t addr);
+  void RemoveRange(uint64_t start, uint64_t end);
+  void DropPtes(uint64_t start, uint64_t end);
+  // Installs a PTE for the page at `page`, copying on write if needed.
+  // Returns the PTE and, through *fresh, whether the frame changed.
+  Result<Pte*> EnsurePage(Vma& vma, uint64_t page, bool write);
+  Status PopulateAround(Vma& vma, uint64_t page);
+  bool PrivateExclusive(const Vma& vma, const Pte& pte) const;
+  int HostProtFor(const Vma& vma, const Pte& pte) const;
+  Status MapRun(uint64_t start, uint64_t pages, int prot);
+  Status CopyPages(uint64_t addr, size_t length, bool write, void* buf,
+                   const void* src);
+
+  std::shared_ptr<AddressSpace> as_;
+  std::map<uint64_t, Vma> vmas_;  // keyed by start
+  std::map<uint64_t, Pte> ptes_;  // keyed by page address
+};
+
+}  // namespace moat

@@ -1,0 +1,163 @@
+#include "mm/memory_object.h"
+
+#include <unistd.h>
+
+#include <cstring>
+#include <mutex>
+
+#include "mm/memory_file.h"
+
+namespace moat {
+
+MemoryObject::MemoryObject(uint64_t size, uint64_t chunk_pages)
+    : size_(size), chunk_pages_(chunk_pages) {}
+
+MemoryObject::~MemoryObject() {
+  for (auto& [index, frame] : frames_) MemoryFile::Get().DecRef(frame);
+}
+
+Status MemoryObject::Fill(uint64_t, uint64_t, uint8_t*) { return Ok(); }
+
+Result<uint64_t> MemoryObject::GetPage(uint64_t index, uint64_t* run) {
+  uint64_t end_page = PageUp(size_) / kPageSize;
+  if (index >= end_page) return Err(EFAULT);
+  auto it = frames_.find(index);
+  if (it == frames_.end()) {
+    uint64_t first = index - index % chunk_pages_;
+    uint64_t count = std::min(chunk_pages_, end_page - first);
+    // Skip pages of the chunk that already have frames (after a Discard).
+    while (frames_.count(first)) first++, count--;
+    uint64_t last = first;
+    while (last < first + count && !frames_.count(last)) last++;
+    count = last - first;
+    MemoryFile& mf = MemoryFile::Get();
+    uint64_t frame = TRY(mf.Allocate(count));
+    Status s = Fill(first, count, mf.Map(frame));
+    if (!s.ok()) {
+      for (uint64_t i = 0; i < count; i++) mf.DecRef(frame + i * kPageSize);
+      return Err(s.error());
+    }
+    for (uint64_t i = 0; i < count; i++)
+      frames_[first + i] = frame + i * kPageSize;
+    it = frames_.find(index);
+  }
+  uint64_t n = 1;
+  auto next = std::next(it);
+  while (next != frames_.end() && next->first == it->first + n &&
+         next->second == it->second + n * kPageSize) {
+    n++;
+    ++next;
+  }
+  *run = n;
+  return it->second;
+}
+
+Result<size_t> MemoryObject::ReadAt(uint64_t offset, void* buf,
+                                    size_t length) {
+  if (offset >= size_) return size_t(0);
+  length = std::min<uint64_t>(length, size_ - offset);
+  size_t done = 0;
+  auto* out = static_cast<uint8_t*>(buf);
+  while (done < length) {
+    uint64_t pos = offset + done;
+    size_t n = std::min<uint64_t>(length - done, kPageSize - pos % kPageSize);
+    auto it = frames_.find(pos / kPageSize);
+    if (it == frames_.end() && !HasBacking()) {
+      memset(out + done, 0, n);  // a hole reads as zero
+    } else {
+      uint64_t run;
+      uint64_t frame = TRY(GetPage(pos / kPageSize, &run));
+      memcpy(out + done, MemoryFile::Get().Map(frame) + pos % kPageSize, n);
+    }
+    done += n;
+  }
+  return done;
+}
+
+Result<size_t> MemoryObject::WriteAt(uint64_t offset, const void* buf,
+                                     size_t length) {
+  if (offset + length > size_) size_ = offset + length;
+  size_t done = 0;
+  auto* in = static_cast<const uint8_t*>(buf);
+  while (done < length) {
+    uint64_t pos = offset + done;
+    size_t n = std::min<uint64_t>(length - done, kPageSize - pos % kPageSize);
+    uint64_t run;
+    uint64_t frame = TRY(GetPage(pos / kPageSize, &run));
+    memcpy(MemoryFile::Get().Map(frame) + pos % kPageSize, in + done, n);
+    done += n;
+  }
+  return done;
+}
+
+void MemoryObject::Truncate(uint64_t size) {
+  if (size < size_) {
+    // Zero the tail of the new last page, as a later extension must read 0.
+    auto it = frames_.find(size / kPageSize);
+    if (it != frames_.end() && size % kPageSize) {
+      memset(MemoryFile::Get().Map(it->second) + size % kPageSize, 0,
+             kPageSize - size % kPageSize);
+    }
+    Discard(PageUp(size) / kPageSize, UINT64_MAX / kPageSize);
+  }
+  size_ = size;
+}
+
+void MemoryObject::Discard(uint64_t first, uint64_t count) {
+  auto it = frames_.lower_bound(first);
+  while (it != frames_.end() && it->first - first < count) {
+    MemoryFile::Get().DecRef(it->second);
+    it = frames_.erase(it);
+  }
+}
+
+// ---- HostFileObject ----
+
+namespace {
+
+struct CacheKey {
+  dev_t dev;
+  ino_t ino;
+  bool operator<(const CacheKey& o) const {
+    return dev != o.dev ? dev < o.dev : ino < o.ino;
+  }
+};
+
+std::mutex g_cache_mu;
+std::map<CacheKey, std::weak_ptr<MemoryObject>> g_cache;
+
+}  // namespace
+
+std::shared_ptr<MemoryObject> HostFileObject::Get(int fd, dev_t dev,
+                                                  ino_t ino, uint64_t size) {
+  std::lock_guard lock(g_cache_mu);
+  auto& slot = g_cache[CacheKey{dev, ino}];
+  if (auto obj = slot.lock(); obj && obj->size() == size) return obj;
+  auto obj = std::make_shared<HostFileObject>(dup(fd), size);
+  slot = obj;
+  return obj;
+}
+
+// Program text is read in runs of 16 pages so that a fault maps 64 KiB.
+HostFileObject::HostFileObject(int fd, uint64_t size)
+    : MemoryObject(size, 16), fd_(fd) {}
+
+HostFileObject::~HostFileObject() { close(fd_); }
+
+Status HostFileObject::Fill(uint64_t first, uint64_t pages, uint8_t* dst) {
+  uint64_t off = first * kPageSize;
+  uint64_t len = pages * kPageSize;
+  uint64_t done = 0;
+  while (done < len) {
+    ssize_t n = pread(fd_, dst + done, len - done, off + done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Err(EIO);
+    }
+    if (n == 0) break;  // the rest of the page past EOF stays zero
+    done += n;
+  }
+  return Ok();
+}
+
+}  // namespace moat

@@ -1,0 +1,87 @@
+// The Platform is how application code runs and how it traps back into the
+// kernel. An AddressSpace is a host process whose memory mirrors a
+// MemoryManager; a Context runs one application thread in it.
+#pragma once
+
+#include <signal.h>
+#include <sys/user.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "util/result.h"
+
+namespace moat {
+
+// The application's general registers, in the layout of ptrace(2).
+using Registers = user_regs_struct;
+
+// Highest application address plus one. The stub's code lives above it.
+inline constexpr uint64_t kUserEnd = 0x7fffffe00000;
+
+class AddressSpace {
+ public:
+  virtual ~AddressSpace() = default;
+
+  // Maps [addr, addr+length) to the MemoryFile at `frame` with `prot`,
+  // replacing whatever was there. Must be called from a thread whose Context
+  // currently runs in this address space, or before any thread runs in it.
+  virtual Status MapFile(uint64_t addr, uint64_t length, uint64_t frame,
+                         int prot) = 0;
+  virtual Status Unmap(uint64_t addr, uint64_t length) = 0;
+  virtual Status Protect(uint64_t addr, uint64_t length, int prot) = 0;
+
+  // Prepares a thread for a later Context::Switch into this address space,
+  // for clone(CLONE_VM). Called by a Context that runs in it.
+  virtual Status PrepareThread() = 0;
+};
+
+// Why Switch returned.
+enum class SwitchReason {
+  kSyscall,      // regs.orig_rax holds the number
+  kFault,        // info holds the signal the application raised
+  kInterrupted,  // Context::Interrupt, or a host signal to the stub
+  kDied,         // the host process was killed from outside
+};
+
+// The FPU and vector state as the XSAVE instruction stores it.
+using FpState = std::vector<uint8_t>;
+
+class Context {
+ public:
+  virtual ~Context() = default;
+
+  // Runs the application in `as` with `regs` until it traps.
+  virtual SwitchReason Switch(AddressSpace& as, Registers& regs,
+                              siginfo_t& info) = 0;
+
+  // Makes a running Switch return kInterrupted soon. Callable from any
+  // thread.
+  virtual void Interrupt() = 0;
+
+  // The FPU state of the thread last switched to; valid between Switches.
+  virtual Result<FpState> GetFpState() = 0;
+  virtual Status SetFpState(const FpState& state) = 0;
+
+  // FPU state to load into the thread that the next Switch starts, for
+  // fork(2), whose child inherits its parent's state.
+  virtual void SetInitialFpState(FpState state) = 0;
+
+  // Releases the host thread that runs this context.
+  virtual void Release() = 0;
+};
+
+class Platform {
+ public:
+  virtual ~Platform() = default;
+  virtual std::string Name() const = 0;
+  virtual Result<std::shared_ptr<AddressSpace>> NewAddressSpace() = 0;
+  virtual std::unique_ptr<Context> NewContext() = 0;
+};
+
+// Creates the named platform; must run before the kernel starts threads.
+Result<std::unique_ptr<Platform>> NewPlatform(const std::string& name);
+
+}  // namespace moat

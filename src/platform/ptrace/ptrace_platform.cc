@@ -1,0 +1,396 @@
+#include "platform/ptrace/ptrace_platform.h"
+
+#include <elf.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <sys/rseq.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+
+#include "mm/memory_file.h"
+#include "util/log.h"
+
+namespace moat {
+namespace {
+
+// The host signal that interrupts a stub thread. The stub ignores it when no
+// tracer is attached; a tracer still sees it.
+constexpr int kInterruptSignal = SIGURG;
+
+constexpr uint64_t kStubCodeSize = 0x1000;
+
+int PidfdOpen(pid_t pid) { return syscall(SYS_pidfd_open, pid, 0); }
+
+// Runs in the child of fork(): becomes the master stub and never returns.
+[[noreturn]] void BecomeStub(int memory_fd) {
+  setsid();  // leave the terminal's process group: ^C is the kernel's
+  struct sigaction sa = {};
+  sa.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; sig++) sigaction(sig, &sa, nullptr);
+  sa.sa_handler = SIG_IGN;
+  sigaction(SIGCHLD, &sa, nullptr);  // stubs are reaped by the host
+  sigaction(kInterruptSignal, &sa, nullptr);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  // glibc registered an rseq area in this thread's TLS, which is about to
+  // be unmapped; the host would fault writing it on the next preemption.
+  if (__rseq_size > 0) {
+    auto* area = reinterpret_cast<char*>(__builtin_thread_pointer()) +
+                 __rseq_offset;
+    // glibc 2.36 registers 32 bytes but exports the feature size (20) as
+    // __rseq_size; the kernel wants the registered length back.
+    if (syscall(SYS_rseq, area, 32, RSEQ_FLAG_UNREGISTER, RSEQ_SIG) != 0)
+      syscall(SYS_rseq, area, __rseq_size, RSEQ_FLAG_UNREGISTER, RSEQ_SIG);
+  }
+
+  // Keep only the MemoryFile, which stubs map application memory from.
+  if (memory_fd > 0) syscall(SYS_close_range, 0, memory_fd - 1, 0);
+  syscall(SYS_close_range, memory_fd + 1, ~0u, 0);
+
+  void* code = mmap(reinterpret_cast<void*>(kStubBase), kStubCodeSize,
+                    PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+  if (code == MAP_FAILED) _exit(120);
+  memcpy(code, moat_stub_begin, moat_stub_end - moat_stub_begin);
+  mprotect(code, kStubCodeSize, PROT_READ | PROT_EXEC);
+  reinterpret_cast<void (*)()>(code)();
+  _exit(121);
+}
+
+}  // namespace
+
+uint64_t StubAddress(const void* symbol) {
+  return kStubBase + (static_cast<const char*>(symbol) - moat_stub_begin);
+}
+
+PtraceContext*& CurrentPtraceContext() {
+  thread_local PtraceContext* current = nullptr;
+  return current;
+}
+
+// ---- StubThread ----
+
+Result<std::unique_ptr<StubThread>> StubThread::Seize(pid_t tid) {
+  std::unique_ptr<StubThread> t(new StubThread(tid));
+  long options = PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL;
+  if (ptrace(PTRACE_SEIZE, tid, 0, options) != 0) return Err(errno);
+  t->pidfd_ = PidfdOpen(tid);
+  if (ptrace(PTRACE_INTERRUPT, tid, 0, 0) != 0) return Err(errno);
+  for (;;) {
+    int status;
+    if (waitpid(tid, &status, __WALL) < 0) {
+      if (errno == EINTR) continue;
+      return Err(errno);
+    }
+    if (!WIFSTOPPED(status)) return Err(ESRCH);
+    if ((status >> 16) == PTRACE_EVENT_STOP) break;
+    // A signal reached the idle stub first; drop it and wait for the stop.
+    ptrace(PTRACE_CONT, tid, 0, 0);
+  }
+  if (ptrace(PTRACE_GETREGS, tid, 0, &t->template_regs_) != 0)
+    return Err(errno);
+  return t;
+}
+
+StubThread::~StubThread() {
+  Kill();
+  if (pidfd_ >= 0) close(pidfd_);
+}
+
+void StubThread::Kill() {
+  if (!alive_) return;
+  alive_ = false;
+  syscall(SYS_pidfd_send_signal, pidfd_, SIGKILL, nullptr, 0);
+  int status;
+  while (waitpid(tid_, &status, __WALL) >= 0) {
+    if (WIFEXITED(status) || WIFSIGNALED(status)) break;
+  }
+}
+
+Result<int> StubThread::WaitStop() {
+  for (;;) {
+    int status;
+    if (waitpid(tid_, &status, __WALL) < 0) {
+      if (errno == EINTR) continue;
+      return Err(errno);
+    }
+    if (WIFEXITED(status) || WIFSIGNALED(status)) {
+      alive_ = false;
+      return Err(ESRCH);
+    }
+    return status;
+  }
+}
+
+Result<int64_t> StubThread::Inject(uint64_t entry, int64_t nr,
+                                   std::initializer_list<uint64_t> args) {
+  Registers regs = template_regs_;
+  regs.rip = entry;
+  regs.rax = nr;
+  regs.orig_rax = -1;
+  unsigned long long* slots[] = {&regs.rdi, &regs.rsi, &regs.rdx,
+                                 &regs.r10, &regs.r8,  &regs.r9};
+  int i = 0;
+  for (uint64_t a : args) *slots[i++] = a;
+  if (ptrace(PTRACE_SETREGS, tid_, 0, &regs) != 0) return Err(errno);
+  if (ptrace(PTRACE_CONT, tid_, 0, 0) != 0) return Err(errno);
+  for (;;) {
+    int status = TRY(WaitStop());
+    if (WSTOPSIG(status) == SIGTRAP && (status >> 16) == 0) break;
+    // Anything else (an interrupt, a host signal) is remembered and the
+    // injected call is allowed to finish.
+    interrupted_ = true;
+    if (ptrace(PTRACE_CONT, tid_, 0, 0) != 0) return Err(errno);
+  }
+  if (ptrace(PTRACE_GETREGS, tid_, 0, &regs) != 0) return Err(errno);
+  return static_cast<int64_t>(regs.rax);
+}
+
+// ---- PtraceAddressSpace ----
+
+PtraceAddressSpace::PtraceAddressSpace(pid_t first_thread)
+    : first_thread_(first_thread) {
+  static std::atomic<uint64_t> next_id{1};
+  id_ = next_id++;
+  spare_threads_.push_back(first_thread);
+}
+
+PtraceAddressSpace::~PtraceAddressSpace() {
+  // Threads never taken by a context are idle and untraced.
+  for (pid_t t : spare_threads_) kill(t, SIGKILL);
+}
+
+pid_t PtraceAddressSpace::TakeSpareThread() {
+  std::lock_guard lock(mu_);
+  if (spare_threads_.empty()) return 0;
+  pid_t t = spare_threads_.back();
+  spare_threads_.pop_back();
+  return t;
+}
+
+Result<int64_t> PtraceAddressSpace::InjectHere(
+    uint64_t entry, int64_t nr, std::initializer_list<uint64_t> args) {
+  PtraceContext* ctx = CurrentPtraceContext();
+  if (ctx == nullptr || ctx->as_id_ != id_ || !ctx->thread_) {
+    // No thread of ours runs here yet, so nothing is mapped to change.
+    std::lock_guard lock(mu_);
+    MOAT_CHECK(!spare_threads_.empty() &&
+                   spare_threads_.front() == first_thread_,
+               "address space change from a thread outside it");
+    return 0;
+  }
+  int64_t r = TRY(ctx->thread_->Inject(entry, nr, args));
+  if (r < 0 && r > -4096) return Err(-r);
+  return r;
+}
+
+Status PtraceAddressSpace::MapFile(uint64_t addr, uint64_t length,
+                                   uint64_t frame, int prot) {
+  int64_t r = TRY(InjectHere(StubAddress(moat_stub_syscall), SYS_mmap,
+                             {addr, length, uint64_t(prot),
+                              MAP_SHARED | MAP_FIXED,
+                              uint64_t(MemoryFile::Get().fd()), frame}));
+  (void)r;
+  return Ok();
+}
+
+Status PtraceAddressSpace::Unmap(uint64_t addr, uint64_t length) {
+  TRY(InjectHere(StubAddress(moat_stub_syscall), SYS_munmap,
+                 {addr, length}));
+  return Ok();
+}
+
+Status PtraceAddressSpace::Protect(uint64_t addr, uint64_t length, int prot) {
+  TRY(InjectHere(StubAddress(moat_stub_syscall), SYS_mprotect,
+                 {addr, length, uint64_t(prot)}));
+  return Ok();
+}
+
+Status PtraceAddressSpace::PrepareThread() {
+  uint64_t flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND |
+                   CLONE_SYSVSEM | SIGCHLD;
+  int64_t tid = TRY(InjectHere(StubAddress(moat_stub_clone), SYS_clone,
+                               {flags, 0, 0, 0, 0}));
+  MOAT_CHECK(tid > 0, "stub clone returned {}", tid);
+  std::lock_guard lock(mu_);
+  spare_threads_.push_back(pid_t(tid));
+  return Ok();
+}
+
+// ---- PtraceContext ----
+
+PtraceContext::~PtraceContext() { Release(); }
+
+void PtraceContext::Release() {
+  std::lock_guard lock(mu_);
+  thread_.reset();
+  as_ = nullptr;
+  as_id_ = 0;
+  interrupt_pidfd_ = -1;
+  if (CurrentPtraceContext() == this) CurrentPtraceContext() = nullptr;
+}
+
+void PtraceContext::Interrupt() {
+  std::lock_guard lock(mu_);
+  if (interrupt_pidfd_ >= 0)
+    syscall(SYS_pidfd_send_signal, interrupt_pidfd_, kInterruptSignal,
+            nullptr, 0);
+}
+
+SwitchReason PtraceContext::Switch(AddressSpace& as, Registers& regs,
+                                   siginfo_t& info) {
+  CurrentPtraceContext() = this;
+  auto& pas = static_cast<PtraceAddressSpace&>(as);
+  if (as_id_ != pas.id() || !thread_) {
+    pid_t tid = pas.TakeSpareThread();
+    MOAT_CHECK(tid > 0, "no stub thread prepared for a new context");
+    auto t = StubThread::Seize(tid);
+    if (!t.ok()) return SwitchReason::kDied;
+    std::lock_guard lock(mu_);
+    thread_ = std::move(t.value());  // kills the thread of the old space
+    as_ = &pas;
+    as_id_ = pas.id();
+    interrupt_pidfd_ = PidfdOpen(tid);
+    if (initial_fp_) {
+      (void)SetFpState(*initial_fp_);
+      initial_fp_.reset();
+    }
+  }
+  pid_t tid = thread_->tid();
+  if (thread_->interrupted()) {
+    thread_->clear_interrupted();
+    return SwitchReason::kInterrupted;
+  }
+
+  Registers r = regs;
+  r.orig_rax = -1;  // keep the host from restarting a call on resume
+  if (ptrace(PTRACE_SETREGS, tid, 0, &r) != 0) return SwitchReason::kDied;
+  if (ptrace(PTRACE_SYSEMU, tid, 0, 0) != 0) return SwitchReason::kDied;
+
+  auto status_or = thread_->WaitStop();
+  if (!status_or.ok()) return SwitchReason::kDied;
+  int status = status_or.value();
+  if (ptrace(PTRACE_GETREGS, tid, 0, &regs) != 0) return SwitchReason::kDied;
+
+  int sig = WSTOPSIG(status);
+  if (sig == (SIGTRAP | 0x80)) return SwitchReason::kSyscall;
+  if ((status >> 16) != 0) return SwitchReason::kInterrupted;
+  switch (sig) {
+    case SIGSEGV:
+    case SIGBUS:
+    case SIGFPE:
+    case SIGILL:
+    case SIGTRAP:
+      if (ptrace(PTRACE_GETSIGINFO, tid, 0, &info) != 0)
+        return SwitchReason::kDied;
+      // A signal sent with kill() from the host is not a fault.
+      if (info.si_code > 0) return SwitchReason::kFault;
+      return SwitchReason::kInterrupted;
+    default:
+      return SwitchReason::kInterrupted;
+  }
+}
+
+Result<FpState> PtraceContext::GetFpState() {
+  FpState state(16384);
+  struct iovec iov = {state.data(), state.size()};
+  if (ptrace(PTRACE_GETREGSET, thread_->tid(), NT_X86_XSTATE, &iov) != 0)
+    return Err(errno);
+  state.resize(iov.iov_len);
+  return state;
+}
+
+Status PtraceContext::SetFpState(const FpState& state) {
+  struct iovec iov = {const_cast<uint8_t*>(state.data()), state.size()};
+  if (ptrace(PTRACE_SETREGSET, thread_->tid(), NT_X86_XSTATE, &iov) != 0)
+    return Err(errno);
+  return Ok();
+}
+
+// ---- PtracePlatform ----
+
+Result<std::unique_ptr<PtracePlatform>> PtracePlatform::Create() {
+  std::unique_ptr<PtracePlatform> p(new PtracePlatform());
+  int memory_fd = MemoryFile::Get().fd();
+  pid_t pid = fork();
+  if (pid < 0) return Err(errno);
+  if (pid == 0) BecomeStub(memory_fd);
+  p->master_ = pid;
+  p->factory_ = std::thread([raw = p.get()] { raw->FactoryLoop(); });
+  return p;
+}
+
+PtracePlatform::~PtracePlatform() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (factory_.joinable()) factory_.join();
+}
+
+void PtracePlatform::FactoryLoop() {
+  auto master = StubThread::Seize(master_);
+  MOAT_CHECK(master.ok(), "cannot trace the master stub: errno {}",
+             master.ok() ? 0 : master.error());
+  for (;;) {
+    std::function<void(StubThread&)> request;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || !requests_.empty(); });
+      if (stopping_) return;
+      request = std::move(requests_.front());
+      requests_.pop_front();
+    }
+    request(*master.value());
+  }
+}
+
+Result<std::shared_ptr<AddressSpace>> PtracePlatform::NewAddressSpace() {
+  std::mutex done_mu;
+  std::condition_variable done_cv;
+  bool done = false;
+  Result<int64_t> pid = Err(EAGAIN);
+  {
+    std::lock_guard lock(mu_);
+    requests_.push_back([&](StubThread& master) {
+      auto r = master.Inject(StubAddress(moat_stub_clone), SYS_clone,
+                             {SIGCHLD, 0, 0, 0, 0});
+      std::lock_guard l(done_mu);
+      pid = r;
+      done = true;
+      done_cv.notify_one();
+    });
+  }
+  cv_.notify_one();
+  std::unique_lock l(done_mu);
+  done_cv.wait(l, [&] { return done; });
+  if (!pid.ok()) return Err(pid.error());
+  if (pid.value() < 0) return Err(int(-pid.value()));
+  return std::shared_ptr<AddressSpace>(
+      std::make_shared<PtraceAddressSpace>(pid_t(pid.value())));
+}
+
+std::unique_ptr<Context> PtracePlatform::NewContext() {
+  return std::make_unique<PtraceContext>();
+}
+
+Result<std::unique_ptr<Platform>> NewPlatform(const std::string& name) {
+  if (name == "ptrace") {
+    auto p = TRY(PtracePlatform::Create());
+    return std::unique_ptr<Platform>(std::move(p));
+  }
+  return Err(EINVAL);
+}
+
+}  // namespace moat

@@ -1,0 +1,269 @@
+#include "sandbox/sandbox.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "fs/dev.h"
+#include "fs/host.h"
+#include "fs/host_fd.h"
+#include "fs/overlay.h"
+#include "fs/proc.h"
+#include "fs/tmpfs.h"
+#include "kernel/signal_delivery.h"
+#include "loader/elf.h"
+#include "util/log.h"
+#include "vfs/fd_table.h"
+
+extern char** environ;
+
+namespace moat {
+namespace {
+
+// Host signals that moat passes on to the sandbox's foreground process
+// group, as a terminal would deliver them to a program run natively.
+constexpr int kForwardedSignals[] = {SIGINT,  SIGTERM, SIGHUP,  SIGQUIT,
+                                     SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT};
+
+std::shared_ptr<Dentry> NewRootDentry(InodePtr inode) {
+  return std::make_shared<Dentry>("", nullptr, std::move(inode));
+}
+
+// Mounts a filesystem at `path`, making the directory in the overlay when
+// the root does not have it.
+void MountAt(Task& init, const std::string& path, InodePtr root,
+             const std::string& fstype) {
+  Kernel& k = init.kernel();
+  ResolveOptions opts;
+  auto parent = ResolveParent(init, init.fs->root, path, opts);
+  MOAT_CHECK(parent.ok(), "cannot resolve mountpoint {}", path);
+  auto& [dir, name] = parent.value();
+  if (!LookupChild(init, dir, name).ok()) {
+    Credentials root_creds;
+    (void)dir.inode().Mkdir(name, 0755, root_creds);
+  }
+  auto at = LookupChild(init, dir, name);
+  MOAT_CHECK(at.ok(), "cannot create mountpoint {}", path);
+  k.mounts->AddMount(at.value(), NewRootDentry(std::move(root)), fstype,
+                     fstype);
+}
+
+std::vector<std::string> BuildEnvironment(const SandboxOptions& opts) {
+  std::vector<std::string> env;
+  for (char** e = environ; *e; e++) env.push_back(*e);
+  for (const std::string& kv : opts.env) {
+    std::string key = kv.substr(0, kv.find('='));
+    std::erase_if(env, [&](const std::string& e) {
+      return e.compare(0, key.size() + 1, key + "=") == 0;
+    });
+    env.push_back(kv);
+  }
+  return env;
+}
+
+// Finds `cmd` on the sandbox's PATH, as execvp(3) would.
+std::string FindProgram(Task& init, const std::string& cmd,
+                        const std::vector<std::string>& env) {
+  if (cmd.find('/') != std::string::npos) return cmd;
+  std::string path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:"
+                     "/sbin:/bin";
+  for (const std::string& e : env)
+    if (e.rfind("PATH=", 0) == 0) path = e.substr(5);
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t end = path.find(':', start);
+    if (end == std::string::npos) end = path.size();
+    std::string dir = path.substr(start, end - start);
+    if (dir.empty()) dir = ".";
+    std::string candidate = dir + "/" + cmd;
+    auto p = ResolvePath(init, init.fs->cwd, candidate, {});
+    if (p.ok() && S_ISREG(p->inode().Mode())) return candidate;
+    start = end + 1;
+  }
+  return cmd;
+}
+
+void SetupStdio(Task& init) {
+  for (int fd = 0; fd < 3; fd++) {
+    int copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    if (copy < 0) continue;
+    int mode = fcntl(fd, F_GETFL);
+    auto f = HostFdFile::Create(copy, mode & (O_ACCMODE | O_APPEND));
+    if (!f.ok()) continue;
+    auto* host = static_cast<HostFdFile*>(f.value().get());
+    host->foreground_pgrp = 1;
+    host->session = 1;
+    (void)init.fds->Set(fd, f.value(), false, 1024);
+    if (host->is_tty() && !init.tg().pgrp->session->controlling_tty)
+      init.tg().pgrp->session->controlling_tty = f.value();
+  }
+}
+
+void SetupRlimits(ThreadGroup& tg) {
+  for (int r = 0; r < RLIM_NLIMITS; r++) getrlimit(r, &tg.rlimits[r]);
+  auto& nofile = tg.rlimits[RLIMIT_NOFILE];
+  nofile.rlim_max = std::min<rlim_t>(nofile.rlim_max, 1048576);
+  nofile.rlim_cur = std::min<rlim_t>(nofile.rlim_cur, nofile.rlim_max);
+}
+
+// The device /dev/tty opens: the session's controlling terminal.
+void RegisterTtyDevice() {
+  RegisterDevice(makedev(5, 0), [](InodePtr, int) -> Result<FilePtr> {
+    Task* t = CurrentTask();
+    if (t == nullptr || !t->tg().pgrp || !t->tg().pgrp->session)
+      return Err(ENXIO);
+    auto tty = t->tg().pgrp->session->controlling_tty;
+    if (!tty) return Err(ENXIO);
+    return tty;
+  });
+}
+
+Result<std::shared_ptr<Task>> CreateInit(Kernel& k,
+                                         const SandboxOptions& opts) {
+  auto tg = std::make_shared<ThreadGroup>();
+  auto init = std::make_shared<Task>(k, tg);
+  init->tid = k.AllocatePid();
+  tg->tgid = init->tid;
+  tg->leader = init;
+  tg->tasks.push_back(init);
+  SetupRlimits(*tg);
+  auto session = std::make_shared<Session>();
+  session->sid = tg->tgid;
+  session->leader = tg;
+  auto pg = std::make_shared<ProcessGroup>();
+  pg->pgid = tg->tgid;
+  pg->session = session;
+  tg->pgrp = pg;
+  k.RegisterProcessGroup(pg);
+  k.RegisterGroup(tg);
+  k.RegisterTask(init);
+  k.SetInit(tg);
+
+  Credentials& c = init->creds;
+  c.ruid = c.euid = c.suid = c.fsuid = getuid();
+  c.rgid = c.egid = c.sgid = c.fsgid = getgid();
+  if (c.euid != 0) c.cap_effective = c.cap_permitted = 0;
+  init->handlers = std::make_shared<SignalHandlers>();
+  init->fds = std::make_shared<FdTable>();
+  init->fs = std::make_shared<FsContext>();
+  return init;
+}
+
+void SetupMounts(Kernel& k, Task& init, const SandboxOptions& opts) {
+  auto lower = std::make_shared<HostInode>(opts.rootfs);
+  auto root_mount = std::make_shared<Mount>();
+  root_mount->root = NewRootDentry(NewOverlay(lower));
+  root_mount->fstype = "overlay";
+  root_mount->source = "overlay";
+  k.mounts = std::make_shared<MountNamespace>(root_mount);
+  init.fs->root = Path{root_mount, root_mount->root};
+  init.fs->cwd = init.fs->root;
+
+  MountAt(init, "/proc", NewProcFs(k), "proc");
+  MountAt(init, "/dev", NewDevFs(), "devtmpfs");
+  MountAt(init, "/dev/shm", NewTmpfs(01777), "tmpfs");
+  MountAt(init, "/tmp", NewTmpfs(01777), "tmpfs");
+}
+
+void SetupCwd(Task& init, const SandboxOptions& opts) {
+  std::string cwd = opts.cwd;
+  if (cwd.empty() && opts.rootfs == "/") {
+    char buf[4096];
+    if (getcwd(buf, sizeof(buf))) cwd = buf;
+  }
+  if (cwd.empty()) return;
+  auto p = ResolvePath(init, init.fs->root, cwd, {});
+  if (p.ok() && p->inode().IsDir()) {
+    init.fs->cwd = p.value();
+  } else if (!opts.cwd.empty()) {
+    spdlog::error("--cwd {}: not a directory inside the sandbox", opts.cwd);
+  }
+}
+
+// Forwards host signals to the sandbox until it exits.
+void StartSignalForwarder(Kernel& k, sigset_t set) {
+  std::thread([&k, set] {
+    for (;;) {
+      int sig = 0;
+      if (sigwait(&set, &sig) != 0) continue;
+      std::lock_guard lock(k.mu);
+      auto init = k.init();
+      if (!init || init->zombie) continue;
+      int pgid = 1;
+      if (init->pgrp && init->pgrp->session &&
+          init->pgrp->session->controlling_tty) {
+        auto* tty = static_cast<HostFdFile*>(
+            init->pgrp->session->controlling_tty.get());
+        pgid = tty->foreground_pgrp;
+      }
+      siginfo_t info = MakeSigInfo(sig, SI_KERNEL);
+      bool any = false;
+      for (auto& g : k.Groups())
+        if (g->pgrp && g->pgrp->pgid == pgid && !g->zombie) any = true;
+      if (any)
+        k.SignalProcessGroup(pgid, info);
+      else
+        k.SignalGroup(*init, info);
+    }
+  }).detach();
+}
+
+}  // namespace
+
+int RunSandbox(const SandboxOptions& opts) {
+  // Host signals go to one thread; every thread made from here on
+  // inherits the blocked mask.
+  sigset_t forwarded;
+  sigemptyset(&forwarded);
+  for (int sig : kForwardedSignals) sigaddset(&forwarded, sig);
+  sigaddset(&forwarded, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &forwarded, nullptr);
+  sigdelset(&forwarded, SIGPIPE);
+
+  auto platform = NewPlatform(opts.platform);
+  if (!platform.ok()) {
+    spdlog::error("--platform {}: unknown platform; use ptrace",
+                  opts.platform);
+    return 125;
+  }
+  KernelConfig config;
+  config.hostname = opts.hostname;
+  config.strace = opts.strace;
+  static Kernel* kernel = new Kernel(std::move(platform.value()), config);
+  Kernel& k = *kernel;
+  RegisterTtyDevice();
+
+  std::shared_ptr<Task> init;
+  {
+    std::lock_guard lock(k.mu);
+    auto created = CreateInit(k, opts);
+    if (!created.ok()) return 125;
+    init = created.value();
+    SetupMounts(k, *init, opts);
+    SetupCwd(*init, opts);
+    SetupStdio(*init);
+    auto env = BuildEnvironment(opts);
+    std::string program = FindProgram(*init, opts.argv[0], env);
+    auto image = LoadExecutable(*init, init->fs->cwd, program, opts.argv, env);
+    if (!image.ok()) {
+      spdlog::error("cannot run {}: {}", opts.argv[0],
+                    strerror(image.error()));
+      return image.error() == ENOENT ? 127 : 126;
+    }
+    init->mm_ = image->mm;
+    init->regs = image->regs;
+    std::string base = program.substr(program.rfind('/') + 1);
+    init->comm = base.substr(0, 15);
+  }
+  StartSignalForwarder(k, forwarded);
+  init->Start();
+  int status = k.WaitForInit();
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return WEXITSTATUS(status);
+}
+
+}  // namespace moat

@@ -1,0 +1,250 @@
+// Creating and replacing processes and threads: clone(2), fork(2),
+// vfork(2), clone3(2) and execve(2).
+#include <linux/sched.h>
+#include <sched.h>
+
+#include "kernel/signal_delivery.h"
+#include "loader/elf.h"
+#include "syscalls/handlers.h"
+#include "syscalls/util.h"
+
+namespace moat {
+namespace {
+
+constexpr uint64_t kNamespaceFlags =
+    CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC |
+    CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWTIME;
+constexpr size_t kMaxArgBytes = 2 << 20;  // ARG_MAX as the kernel checks it
+
+Result<int> DoClone(Task& t, uint64_t flags, uint64_t stack, uint64_t ptid,
+                    uint64_t ctid, uint64_t tls, int exit_signal) {
+  if ((flags & CLONE_THREAD) && !(flags & CLONE_SIGHAND)) return Err(EINVAL);
+  if ((flags & CLONE_SIGHAND) && !(flags & CLONE_VM)) return Err(EINVAL);
+  if ((flags & CLONE_FS) && (flags & CLONE_NEWNS)) return Err(EINVAL);
+  // TODO: nested namespaces are not supported yet.
+  if (flags & kNamespaceFlags) return Err(EINVAL);
+  if (flags & CLONE_PIDFD) return Err(EINVAL);
+  if ((flags & CLONE_PARENT) && &t.tg() == t.kernel().init().get())
+    return Err(EINVAL);
+  Kernel& k = t.kernel();
+  ThreadGroup& parent_tg = t.tg();
+  uint64_t procs = 0;
+  for (auto& g : k.Groups()) procs += g->tasks.size();
+  if (procs >= parent_tg.rlimits[RLIMIT_NPROC].rlim_cur &&
+      t.creds.ruid != 0)
+    return Err(EAGAIN);
+
+  std::shared_ptr<ThreadGroup> tg =
+      (flags & CLONE_THREAD) ? t.tg_ptr() : std::make_shared<ThreadGroup>();
+  auto child = std::make_shared<Task>(k, tg);
+  child->tid = k.AllocatePid();
+  child->comm = t.comm;
+  child->creds = t.creds;
+  child->regs = t.regs;
+  child->regs.rax = 0;
+  if (stack) child->regs.rsp = stack;
+  if (flags & CLONE_SETTLS) child->regs.fs_base = tls;
+  child->blocked = t.blocked;
+  child->sched_affinity = t.sched_affinity;
+  if ((flags & (CLONE_VM | CLONE_VFORK)) != CLONE_VM)
+    child->altstack = t.altstack;
+
+  if (flags & CLONE_VM) {
+    child->mm_ = t.mm_;
+    TRY_STATUS(t.mm().address_space().PrepareThread());
+  } else {
+    auto as = TRY(k.platform().NewAddressSpace());
+    child->mm_ = TRY(t.mm().Fork(as));
+    auto fp = t.context().GetFpState();
+    if (fp.ok()) child->initial_fp_state = std::move(fp.value());
+  }
+  child->fds = (flags & CLONE_FILES) ? t.fds : t.fds->Clone();
+  child->fs = (flags & CLONE_FS) ? t.fs : std::make_shared<FsContext>(*t.fs);
+  child->handlers = (flags & CLONE_SIGHAND)
+                        ? t.handlers
+                        : std::make_shared<SignalHandlers>(*t.handlers);
+
+  if (!(flags & CLONE_THREAD)) {
+    tg->tgid = child->tid;
+    tg->leader = child;
+    auto parent = (flags & CLONE_PARENT) ? parent_tg.parent.lock()
+                                         : parent_tg.shared_from_this();
+    tg->parent = parent;
+    tg->exit_signal = exit_signal;
+    tg->pgrp = parent_tg.pgrp;
+    tg->rlimits = parent_tg.rlimits;
+    if (parent) parent->children.push_back(tg);
+    k.RegisterGroup(tg);
+  }
+  tg->tasks.push_back(child);
+  k.RegisterTask(child);
+
+  if (flags & CLONE_PARENT_SETTID)
+    (void)t.mm().Write<int32_t>(ptid, child->tid);
+  if (flags & CLONE_CHILD_SETTID)
+    (void)child->mm().Write<int32_t>(ctid, child->tid);
+  if (flags & CLONE_CHILD_CLEARTID) child->clear_child_tid = ctid;
+
+  int tid = child->tid;
+  if (flags & CLONE_VFORK) {
+    child->vfork_parent = t.shared_from_this();
+    t.vfork_done = false;
+  }
+  child->Start();
+  if (flags & CLONE_VFORK) {
+    while (!t.vfork_done && !t.exiting && !t.tg().group_exiting)
+      t.BlockUninterruptible();
+  }
+  return tid;
+}
+
+Result<std::vector<std::string>> CopyInStrings(Task& t, uint64_t addr,
+                                               size_t* total) {
+  std::vector<std::string> out;
+  if (addr == 0) return out;
+  for (;;) {
+    uint64_t p = TRY(t.mm().Read<uint64_t>(addr + out.size() * 8));
+    if (p == 0) break;
+    std::string s = TRY(t.mm().CopyInString(p, kMaxArgBytes));
+    *total += s.size() + 1 + 8;
+    if (*total > kMaxArgBytes) return Err(E2BIG);
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+// Ends every other thread of the group before an exec (Linux
+// fs/exec.c:de_thread).
+void KillOtherThreads(Task& t) {
+  ThreadGroup& tg = t.tg();
+  for (auto& other : tg.tasks) {
+    if (other.get() == &t) continue;
+    other->exiting = true;
+    other->Interrupt();
+  }
+  while (tg.tasks.size() > 1 && !t.exiting && !tg.group_exiting)
+    t.BlockUninterruptible(Clock::now() + std::chrono::milliseconds(5));
+}
+
+int64_t ExecCommon(Task& t, int dirfd, uint64_t path_addr, uint64_t argv,
+                   uint64_t envp, int flags) {
+  if (flags & ~(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)) return -EINVAL;
+  auto path = CopyInPath(t, path_addr, flags & AT_EMPTY_PATH);
+  if (!path.ok()) return -path.error();
+  size_t total = 0;
+  auto args = CopyInStrings(t, argv, &total);
+  if (!args.ok()) return -args.error();
+  auto env = CopyInStrings(t, envp, &total);
+  if (!env.ok()) return -env.error();
+
+  Result<ExecImage> image = Err(ENOENT);
+  if (path->empty()) {
+    FilePtr f = GetFile(t, dirfd);
+    if (!f) return -EBADF;
+    if (!f->dentry) return -EACCES;
+    image = LoadExecutable(t, t.fs->cwd,
+                           PathName(Path{f->mount, f->dentry}, t.fs->root),
+                           args.value(), env.value());
+  } else {
+    auto start = StartPath(t, dirfd, path.value());
+    if (!start.ok()) return -start.error();
+    image = LoadExecutable(t, start.value(), path.value(), args.value(),
+                           env.value(), !(flags & AT_SYMLINK_NOFOLLOW));
+  }
+  if (!image.ok()) return -image.error();
+
+  // The point of no return.
+  KillOtherThreads(t);
+  if (t.clear_child_tid) {
+    if (t.mm().Write<uint32_t>(t.clear_child_tid, 0).ok())
+      FutexWakeAddress(t, t.clear_child_tid, 1);
+    t.clear_child_tid = 0;
+  }
+  ExitRobustList(t);
+  t.context().Release();
+  t.mm_ = image->mm;
+  if (t.vfork_parent) {
+    t.vfork_parent->vfork_done = true;
+    t.vfork_parent->Wake();
+    t.vfork_parent.reset();
+  }
+  t.fds = t.fds->Clone();
+  t.fds->CloseOnExec();
+  auto handlers = std::make_shared<SignalHandlers>(*t.handlers);
+  for (auto& act : handlers->actions) {
+    if (act.handler != uint64_t(SIG_IGN)) act = KernelSigaction{};
+    act.flags = 0;
+  }
+  t.handlers = handlers;
+  t.altstack = {nullptr, SS_DISABLE, 0};
+  std::string base = path->empty() ? image->path : path.value();
+  base = base.substr(base.rfind('/') + 1);
+  t.comm = base.substr(0, 15);
+  t.regs = image->regs;
+  return kNoReturnValue;
+}
+
+}  // namespace
+
+// Implements clone(2). The x86-64 argument order is flags, stack,
+// parent_tid, child_tid, tls.
+int64_t Clone(Task& t, const SyscallArgs& args) {
+  uint64_t flags = args[0];
+  return ToReturn(DoClone(t, flags & ~uint64_t(CSIGNAL), args[1], args[2],
+                          args[3], args[4], int(flags & CSIGNAL)));
+}
+
+// Implements clone3(2).
+int64_t Clone3(Task& t, const SyscallArgs& args) {
+  struct clone_args ca = {};
+  size_t size = args[1];
+  if (size < CLONE_ARGS_SIZE_VER0 || size > 4096) return -EINVAL;
+  if (!t.mm().CopyIn(args[0], &ca, std::min(size, sizeof(ca))).ok())
+    return -EFAULT;
+  for (size_t i = sizeof(ca); i < size; i++) {
+    auto b = t.mm().Read<uint8_t>(args[0] + i);
+    if (!b.ok()) return -EFAULT;
+    if (b.value()) return -E2BIG;
+  }
+  if (ca.exit_signal > 64 || (ca.flags & CSIGNAL)) return -EINVAL;
+  if (ca.set_tid || ca.set_tid_size) return -EINVAL;
+  if (ca.flags & CLONE_INTO_CGROUP) return -EINVAL;
+  if ((ca.stack == 0) != (ca.stack_size == 0)) return -EINVAL;
+  uint64_t sp = ca.stack ? ca.stack + ca.stack_size : 0;
+  return ToReturn(DoClone(t, ca.flags, sp, ca.parent_tid, ca.child_tid,
+                          ca.tls, int(ca.exit_signal)));
+}
+
+// Implements fork(2).
+int64_t Fork(Task& t, const SyscallArgs&) {
+  return ToReturn(DoClone(t, 0, 0, 0, 0, 0, SIGCHLD));
+}
+
+// Implements vfork(2).
+int64_t Vfork(Task& t, const SyscallArgs&) {
+  return ToReturn(DoClone(t, CLONE_VM | CLONE_VFORK, 0, 0, 0, 0, SIGCHLD));
+}
+
+// Implements execve(2).
+int64_t Execve(Task& t, const SyscallArgs& args) {
+  return ExecCommon(t, AT_FDCWD, args[0], args[1], args[2], 0);
+}
+
+// Implements execveat(2).
+int64_t Execveat(Task& t, const SyscallArgs& args) {
+  return ExecCommon(t, args.Int(0), args[1], args[2], args[3], args.Int(4));
+}
+
+// Implements exit(2): ends the calling thread only.
+int64_t Exit(Task& t, const SyscallArgs& args) {
+  t.Exit((args[0] & 0xff) << 8);
+  return kNoReturnValue;
+}
+
+// Implements exit_group(2).
+int64_t ExitGroup(Task& t, const SyscallArgs& args) {
+  t.kernel().ExitGroup(t.tg(), (args[0] & 0xff) << 8);
+  return kNoReturnValue;
+}
+
+}  // namespace moat

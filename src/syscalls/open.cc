@@ -1,0 +1,374 @@
+// open(2) and the calls that manage file descriptors.
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/ioctl.h>
+
+#include "fs/pipe.h"
+#include "fs/tmpfs.h"
+#include "syscalls/handlers.h"
+#include "syscalls/util.h"
+
+namespace moat {
+namespace {
+
+constexpr int kValidOpenFlags =
+    O_ACCMODE | O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_APPEND |
+    O_NONBLOCK | O_DSYNC | O_ASYNC | O_DIRECT | O_LARGEFILE | O_DIRECTORY |
+    O_NOFOLLOW | O_NOATIME | O_CLOEXEC | O_SYNC | O_PATH | O_TMPFILE;
+
+// An O_PATH descriptor: names a file without opening it for I/O.
+class PathFile : public FileDescription {
+ public:
+  Result<size_t> Read(Task&, void*, size_t) override { return Err(EBADF); }
+  Result<size_t> Write(Task&, const void*, size_t) override {
+    return Err(EBADF);
+  }
+  Result<size_t> PRead(Task&, void*, size_t, uint64_t) override {
+    return Err(EBADF);
+  }
+  Result<size_t> PWrite(Task&, const void*, size_t, uint64_t) override {
+    return Err(EBADF);
+  }
+  Result<int64_t> Ioctl(Task&, uint64_t, uint64_t) override {
+    return Err(EBADF);
+  }
+};
+
+Result<FilePtr> OpenPath(Task& t, const Path& p, int flags, bool created) {
+  Inode& inode = p.inode();
+  auto attr = TRY(inode.Attr());
+  if ((flags & O_DIRECTORY) && !S_ISDIR(attr.mode)) return Err(ENOTDIR);
+  int acc = flags & O_ACCMODE;
+  if (flags & O_PATH) {
+    auto f = std::make_shared<PathFile>();
+    f->inode = p.dentry->inode;
+    f->mount = p.mount;
+    f->dentry = p.dentry;
+    f->flags = flags & (O_PATH | O_DIRECTORY | O_NOFOLLOW);
+    return FilePtr(f);
+  }
+  if (S_ISLNK(attr.mode)) return Err(ELOOP);
+  if (acc == 3) return Err(EINVAL);
+  bool write = acc != O_RDONLY || (flags & O_TRUNC);
+  if (S_ISDIR(attr.mode) && (acc != O_RDONLY || (flags & O_CREAT)))
+    return Err(EISDIR);
+  if (!created) {
+    int want = (acc == O_RDONLY ? R_OK : acc == O_WRONLY ? W_OK : R_OK | W_OK);
+    if (flags & O_TRUNC) want |= W_OK;
+    TRY_STATUS(CheckAccess(attr, t.creds, want));
+  }
+  if (write && p.mount->read_only && !S_ISCHR(attr.mode) &&
+      !S_ISFIFO(attr.mode) && !S_ISSOCK(attr.mode))
+    return Err(EROFS);
+  FilePtr f = TRY(inode.Open(flags));
+  f->flags = flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_CLOEXEC);
+  f->mount = p.mount;
+  f->dentry = p.dentry;
+  if (!f->inode) f->inode = p.dentry->inode;
+  return f;
+}
+
+Result<FilePtr> OpenTmpfile(Task& t, const Path& dir, int flags,
+                            uint32_t mode) {
+  int acc = flags & O_ACCMODE;
+  if (acc == O_RDONLY) return Err(EINVAL);
+  auto attr = TRY(dir.inode().Attr());
+  TRY_STATUS(CheckAccess(attr, t.creds, W_OK | X_OK));
+  // An unnamed file: made under a name no one can guess, then unlinked.
+  std::string name = ".moat-tmpfile-" + std::to_string(NewIno());
+  uint32_t m = mode & ~t.fs->umask & 07777;
+  InodePtr inode = TRY(dir.inode().Create(name, m, t.creds));
+  FilePtr f = TRY(inode->Open(flags & ~O_TMPFILE));
+  TRY_STATUS(dir.inode().Unlink(name));
+  f->flags = (flags & ~(O_TMPFILE | O_CLOEXEC | O_CREAT | O_EXCL));
+  f->mount = dir.mount;
+  f->dentry = std::make_shared<Dentry>("#" + name, dir.dentry, inode);
+  f->dentry->deleted = true;
+  f->inode = inode;
+  return f;
+}
+
+Result<FilePtr> DoOpen(Task& t, int dirfd, const std::string& path, int flags,
+                       uint32_t mode, const ResolveOptions& base) {
+  Path start = TRY(StartPath(t, dirfd, path));
+  if ((flags & O_TMPFILE) == O_TMPFILE) {
+    ResolveOptions opts = base;
+    Path dir = TRY(ResolvePath(t, start, path, opts));
+    if (!dir.inode().IsDir()) return Err(ENOTDIR);
+    if (dir.mount->read_only) return Err(EROFS);
+    return OpenTmpfile(t, dir, flags, mode);
+  }
+  if (!(flags & O_CREAT)) {
+    ResolveOptions opts = base;
+    opts.follow_final = !(flags & O_NOFOLLOW);
+    opts.must_be_dir = flags & O_DIRECTORY;
+    Path p = TRY(ResolvePath(t, start, path, opts));
+    return OpenPath(t, p, flags, false);
+  }
+  if (flags & O_DIRECTORY) return Err(EINVAL);
+  auto [dir, name] = TRY(ResolveParent(t, start, path, base));
+  if (name.empty() || name == "." || name == "..") return Err(EISDIR);
+  if (path.back() == '/') return Err(EISDIR);
+  auto existing = LookupChild(t, dir, name);
+  if (existing.ok()) {
+    if (flags & O_EXCL) return Err(EEXIST);
+    Path p = existing.value();
+    if (p.inode().IsSymlink()) {
+      if (flags & O_NOFOLLOW) return Err(ELOOP);
+      ResolveOptions opts = base;
+      p = TRY(ResolvePath(t, start, path, opts));
+    }
+    return OpenPath(t, p, flags, false);
+  }
+  if (existing.error() != ENOENT) return Err(existing.error());
+  auto dir_attr = TRY(dir.inode().Attr());
+  TRY_STATUS(CheckAccess(dir_attr, t.creds, W_OK | X_OK));
+  if (dir.mount->read_only) return Err(EROFS);
+  uint32_t m = mode & ~t.fs->umask & 07777;
+  TRY(dir.inode().Create(name, m, t.creds));
+  DentryForget(dir, name);
+  Path p = TRY(LookupChild(t, dir, name));
+  return OpenPath(t, p, flags, true);
+}
+
+int64_t OpenCommon(Task& t, int dirfd, uint64_t path_addr, int flags,
+                   uint32_t mode, const ResolveOptions& opts) {
+  auto path = CopyInPath(t, path_addr);
+  if (!path.ok()) return -path.error();
+  auto f = DoOpen(t, dirfd, path.value(), flags, mode, opts);
+  if (!f.ok()) return -f.error();
+  return ToReturn(InstallFd(t, f.value(), flags & O_CLOEXEC));
+}
+
+}  // namespace
+
+// Implements open(2).
+int64_t Open(Task& t, const SyscallArgs& args) {
+  return OpenCommon(t, AT_FDCWD, args[0], args.Int(1), args.Int(2), {});
+}
+
+// Implements openat(2).
+int64_t Openat(Task& t, const SyscallArgs& args) {
+  return OpenCommon(t, args.Int(0), args[1], args.Int(2), args.Int(3), {});
+}
+
+// Implements creat(2).
+int64_t Creat(Task& t, const SyscallArgs& args) {
+  return OpenCommon(t, AT_FDCWD, args[0], O_CREAT | O_WRONLY | O_TRUNC,
+                    args.Int(1), {});
+}
+
+// Implements openat2(2).
+int64_t Openat2(Task& t, const SyscallArgs& args) {
+  size_t size = args[3];
+  if (size < sizeof(struct open_how) || size > 4096) return -EINVAL;
+  struct open_how how = {};
+  if (!t.mm().CopyIn(args[2], &how, sizeof(how)).ok()) return -EFAULT;
+  // Bytes past the structure we know must be zero (Linux
+  // copy_struct_from_user).
+  for (size_t i = sizeof(how); i < size; i++) {
+    auto b = t.mm().Read<uint8_t>(args[2] + i);
+    if (!b.ok()) return -EFAULT;
+    if (b.value() != 0) return -E2BIG;
+  }
+  if (how.flags & ~uint64_t(kValidOpenFlags)) return -EINVAL;
+  if (how.resolve & ~uint64_t(RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS |
+                              RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH |
+                              RESOLVE_IN_ROOT | RESOLVE_CACHED))
+    return -EINVAL;
+  bool creating = how.flags & (O_CREAT | __O_TMPFILE);
+  if (how.mode & ~07777ull) return -EINVAL;
+  if (!creating && how.mode != 0) return -EINVAL;
+  if ((how.resolve & RESOLVE_BENEATH) && (how.resolve & RESOLVE_IN_ROOT))
+    return -EINVAL;
+  ResolveOptions opts;
+  opts.beneath = how.resolve & RESOLVE_BENEATH;
+  opts.in_root = how.resolve & RESOLVE_IN_ROOT;
+  opts.no_symlinks = how.resolve & RESOLVE_NO_SYMLINKS;
+  opts.no_magic_links = how.resolve & RESOLVE_NO_MAGICLINKS;
+  opts.no_xdev = how.resolve & RESOLVE_NO_XDEV;
+  return OpenCommon(t, args.Int(0), args[1], int(how.flags), how.mode, opts);
+}
+
+// Implements close(2).
+int64_t Close(Task& t, const SyscallArgs& args) {
+  return ToReturn(t.fds->Remove(args.Int(0)));
+}
+
+// Implements close_range(2).
+int64_t CloseRange(Task& t, const SyscallArgs& args) {
+  unsigned first = args[0], last = args[1];
+  unsigned flags = args[2];
+  if (flags & ~unsigned(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC))
+    return -EINVAL;
+  if (first > last) return -EINVAL;
+  if (flags & CLOSE_RANGE_UNSHARE) t.fds = t.fds->Clone();
+  t.fds->RemoveRange(int(std::min<unsigned>(first, INT32_MAX)),
+                     int(std::min<unsigned>(last, INT32_MAX)),
+                     flags & CLOSE_RANGE_CLOEXEC);
+  return 0;
+}
+
+// Implements dup(2).
+int64_t Dup(Task& t, const SyscallArgs& args) {
+  FilePtr f = GetFile(t, args.Int(0));
+  if (!f) return -EBADF;
+  return ToReturn(InstallFd(t, f, false));
+}
+
+int64_t Dup3Common(Task& t, int oldfd, int newfd, int flags) {
+  FilePtr f = GetFile(t, oldfd);
+  if (!f) return -EBADF;
+  if (newfd < 0 || uint64_t(newfd) >= NofileLimit(t)) return -EBADF;
+  Status s = t.fds->Set(newfd, f, flags & O_CLOEXEC, NofileLimit(t));
+  if (!s.ok()) return -s.error();
+  return newfd;
+}
+
+// Implements dup2(2).
+int64_t Dup2(Task& t, const SyscallArgs& args) {
+  int oldfd = args.Int(0), newfd = args.Int(1);
+  if (oldfd == newfd) return GetFile(t, oldfd) ? newfd : -EBADF;
+  return Dup3Common(t, oldfd, newfd, 0);
+}
+
+// Implements dup3(2).
+int64_t Dup3(Task& t, const SyscallArgs& args) {
+  int oldfd = args.Int(0), newfd = args.Int(1), flags = args.Int(2);
+  if (flags & ~O_CLOEXEC) return -EINVAL;
+  if (oldfd == newfd) return -EINVAL;
+  return Dup3Common(t, oldfd, newfd, flags);
+}
+
+// Implements fcntl(2). Record locks are granted without checking for
+// conflicts between processes.
+int64_t Fcntl(Task& t, const SyscallArgs& args) {
+  int fd = args.Int(0);
+  int cmd = args.Int(1);
+  FdTable::Entry* e = t.fds->GetEntry(fd);
+  if (e == nullptr) return -EBADF;
+  FilePtr f = e->file;
+  switch (cmd) {
+    case F_DUPFD:
+    case F_DUPFD_CLOEXEC: {
+      int min = int(args[2]);
+      if (min < 0 || uint64_t(min) >= NofileLimit(t)) return -EINVAL;
+      return ToReturn(InstallFd(t, f, cmd == F_DUPFD_CLOEXEC, min));
+    }
+    case F_GETFD:
+      return e->cloexec ? FD_CLOEXEC : 0;
+    case F_SETFD:
+      e->cloexec = args[2] & FD_CLOEXEC;
+      return 0;
+    case F_GETFL:
+      return f->flags | (f->flags & O_PATH ? 0 : O_LARGEFILE);
+    case F_SETFL: {
+      if (f->flags & O_PATH) return -EBADF;
+      int settable = O_APPEND | O_NONBLOCK | O_ASYNC | O_DIRECT | O_NOATIME;
+      f->flags = (f->flags & ~settable) | (int(args[2]) & settable);
+      return 0;
+    }
+    case F_GETLK:
+    case F_OFD_GETLK: {
+      // TODO: keep a lock table so that conflicting locks are reported.
+      auto fl = t.mm().Read<struct flock>(args[2]);
+      if (!fl.ok()) return -EFAULT;
+      if (fl->l_type != F_RDLCK && fl->l_type != F_WRLCK) return -EINVAL;
+      fl->l_type = F_UNLCK;
+      return ToReturn(t.mm().Write(args[2], fl.value()));
+    }
+    case F_SETLK:
+    case F_SETLKW:
+    case F_OFD_SETLK:
+    case F_OFD_SETLKW: {
+      auto fl = t.mm().Read<struct flock>(args[2]);
+      if (!fl.ok()) return -EFAULT;
+      if (fl->l_type == F_RDLCK && !f->readable()) return -EBADF;
+      if (fl->l_type == F_WRLCK && !f->writable()) return -EBADF;
+      if (fl->l_type != F_RDLCK && fl->l_type != F_WRLCK &&
+          fl->l_type != F_UNLCK)
+        return -EINVAL;
+      return 0;
+    }
+    case F_GETOWN:
+    case F_SETOWN:
+    case F_GETSIG:
+    case F_SETSIG:
+      return 0;
+    case F_GETPIPE_SZ:
+    case F_SETPIPE_SZ: {
+      auto* pipe = dynamic_cast<PipeEnd*>(f.get());
+      if (pipe == nullptr) return -EBADF;
+      if (cmd == F_SETPIPE_SZ) {
+        size_t want = args[2];
+        if (want > 1048576) return -EPERM;
+        size_t size = 4096;
+        while (size < want) size <<= 1;
+        if (size < pipe->pipe().buffer.size()) return -EBUSY;
+        pipe->pipe().capacity = size;
+      }
+      return int64_t(pipe->pipe().capacity);
+    }
+    case F_GET_SEALS:
+    case F_ADD_SEALS:
+      return -EINVAL;
+  }
+  return -EINVAL;
+}
+
+// Implements ioctl(2).
+int64_t Ioctl(Task& t, const SyscallArgs& args) {
+  FdTable::Entry* e = t.fds->GetEntry(args.Int(0));
+  if (e == nullptr) return -EBADF;
+  FilePtr f = e->file;
+  switch (args[1]) {
+    case FIOCLEX:
+      e->cloexec = true;
+      return 0;
+    case FIONCLEX:
+      e->cloexec = false;
+      return 0;
+    case FIONBIO: {
+      auto on = t.mm().Read<int>(args[2]);
+      if (!on.ok()) return -EFAULT;
+      if (on.value()) f->flags |= O_NONBLOCK;
+      else f->flags &= ~O_NONBLOCK;
+      return 0;
+    }
+    case FIOASYNC:
+      return 0;
+  }
+  if (f->flags & O_PATH) return -EBADF;
+  return ToReturn(f->Ioctl(t, args[1], args[2]));
+}
+
+// Implements pipe2(2).
+int64_t Pipe2(Task& t, const SyscallArgs& args) {
+  int flags = args.Int(1);
+  if (flags & ~(O_CLOEXEC | O_NONBLOCK | O_DIRECT)) return -EINVAL;
+  if (!t.mm().RangeAccessible(args[0], 8, PROT_WRITE)) return -EFAULT;
+  auto [r, w] = NewPipe();
+  r->flags |= flags & O_NONBLOCK;
+  w->flags |= flags & O_NONBLOCK;
+  auto rfd = InstallFd(t, r, flags & O_CLOEXEC);
+  if (!rfd.ok()) return -rfd.error();
+  auto wfd = InstallFd(t, w, flags & O_CLOEXEC);
+  if (!wfd.ok()) {
+    (void)t.fds->Remove(rfd.value());
+    return -wfd.error();
+  }
+  int fds[2] = {rfd.value(), wfd.value()};
+  if (!t.mm().Write(args[0], fds).ok()) {
+    (void)t.fds->Remove(fds[0]);
+    (void)t.fds->Remove(fds[1]);
+    return -EFAULT;
+  }
+  return 0;
+}
+
+// Implements pipe(2).
+int64_t Pipe(Task& t, const SyscallArgs& args) {
+  return Pipe2(t, SyscallArgs{{args[0], 0, 0, 0, 0, 0}});
+}
+
+}  // namespace moat

@@ -1,0 +1,43 @@
+#include "util/log.h"
+
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+
+#include <cstdlib>
+
+namespace moat {
+namespace {
+
+std::shared_ptr<spdlog::logger> g_strace;
+
+std::shared_ptr<spdlog::logger> MakeLogger(const std::string& name,
+                                           const std::string& path) {
+  if (path.empty()) return spdlog::stderr_logger_mt(name);
+  return spdlog::basic_logger_mt(name, path);
+}
+
+}  // namespace
+
+void InitLogging(const std::string& path, bool debug) {
+  auto logger = MakeLogger("moat", path);
+  logger->set_pattern("moat: %l: %v");
+  logger->set_level(debug ? spdlog::level::debug : spdlog::level::warn);
+  logger->flush_on(spdlog::level::debug);
+  spdlog::set_default_logger(logger);
+}
+
+void EnableStrace(const std::string& path) {
+  g_strace = MakeLogger("strace", path);
+  g_strace->set_pattern("%v");
+  g_strace->flush_on(spdlog::level::info);
+}
+
+spdlog::logger* StraceLogger() { return g_strace.get(); }
+
+void Panic(const std::string& message) {
+  spdlog::critical("kernel bug: {}", message);
+  spdlog::default_logger()->flush();
+  std::abort();
+}
+
+}  // namespace moat

@@ -1,0 +1,227 @@
+// Path resolution, after Linux fs/namei.c: one component at a time, with
+// symlinks read and walked here, ".." clamped at the task's root and mounts
+// crossed in both directions.
+#include "vfs/vfs.h"
+
+#include <deque>
+
+#include "kernel/kernel.h"
+#include "kernel/task.h"
+
+namespace moat {
+
+MountNamespace::MountNamespace(std::shared_ptr<Mount> root)
+    : root_(std::move(root)) {
+  root_->id = next_id_++;
+  order_.push_back(root_);
+}
+
+std::shared_ptr<Mount> MountNamespace::AddMount(
+    const Path& at, std::shared_ptr<Dentry> root_dentry,
+    const std::string& fstype, const std::string& source) {
+  auto m = std::make_shared<Mount>();
+  m->id = next_id_++;
+  m->root = std::move(root_dentry);
+  m->parent = at.mount;
+  m->mountpoint = at.dentry;
+  m->fstype = fstype;
+  m->source = source;
+  // A mount on top of a mount: the newest one is what lookups see.
+  mounts_[{at.mount.get(), at.dentry.get()}] = m;
+  order_.push_back(m);
+  return m;
+}
+
+Status MountNamespace::RemoveMount(const Path& at) {
+  auto it = mounts_.find({at.mount.get(), at.dentry.get()});
+  if (it == mounts_.end()) return Err(EINVAL);
+  std::erase(order_, it->second);
+  mounts_.erase(it);
+  return Ok();
+}
+
+std::shared_ptr<Mount> MountNamespace::MountAt(const Path& p) const {
+  auto it = mounts_.find({p.mount.get(), p.dentry.get()});
+  return it == mounts_.end() ? nullptr : it->second;
+}
+
+std::vector<std::shared_ptr<Mount>> MountNamespace::Mounts() const {
+  return order_;
+}
+
+namespace {
+
+MountNamespace& Mounts(Task& t) { return *t.kernel().mounts; }
+
+// Steps from a mountpoint into what is mounted on it.
+Path CrossMounts(Task& t, Path p) {
+  while (auto m = Mounts(t).MountAt(p)) p = Path{m, m->root};
+  return p;
+}
+
+// ".." of `p`, not leaving `root`.
+Path Parent(const Path& p, const Path& root) {
+  Path cur = p;
+  for (;;) {
+    if (cur == root) return cur;
+    if (cur.dentry != cur.mount->root) break;
+    if (!cur.mount->parent) return cur;  // the namespace root
+    cur = Path{cur.mount->parent, cur.mount->mountpoint};
+  }
+  if (!cur.dentry->parent) return cur;
+  return Path{cur.mount, cur.dentry->parent};
+}
+
+std::deque<std::string> Split(const std::string& path) {
+  std::deque<std::string> parts;
+  size_t i = 0;
+  while (i < path.size()) {
+    size_t j = path.find('/', i);
+    if (j == std::string::npos) j = path.size();
+    if (j > i) parts.emplace_back(path.substr(i, j - i));
+    i = j + 1;
+  }
+  return parts;
+}
+
+}  // namespace
+
+Result<Path> LookupChild(Task& t, const Path& dir, const std::string& name) {
+  Dentry& d = *dir.dentry;
+  if (auto it = d.children.find(name); it != d.children.end()) {
+    if (auto child = it->second.lock(); child && !child->deleted)
+      return CrossMounts(t, Path{dir.mount, child});
+    d.children.erase(it);
+  }
+  InodePtr inode = TRY(d.inode->Lookup(name));
+  auto child = std::make_shared<Dentry>(name, dir.dentry, std::move(inode));
+  d.children[name] = child;
+  return CrossMounts(t, Path{dir.mount, child});
+}
+
+void DentryForget(const Path& dir, const std::string& name) {
+  auto& children = dir.dentry->children;
+  auto it = children.find(name);
+  if (it == children.end()) return;
+  if (auto child = it->second.lock()) child->deleted = true;
+  children.erase(it);
+}
+
+namespace {
+
+// Walks `parts` from `start`. With `stop_before_last`, the last component
+// is left in *last instead of being walked.
+Result<Path> Walk(Task& t, Path cur, std::deque<std::string> parts,
+                  const ResolveOptions& opts, bool stop_before_last,
+                  bool trailing_slash, std::string* last) {
+  const Path& root = t.fs->root;
+  int links = 0;
+  while (!parts.empty()) {
+    std::string name = std::move(parts.front());
+    parts.pop_front();
+    bool is_last = parts.empty();
+    if (is_last && stop_before_last) {
+      *last = name;
+      return cur;
+    }
+    if (!cur.inode().IsDir()) return Err(ENOTDIR);
+    auto attr = TRY(cur.inode().Attr());
+    TRY_STATUS(CheckAccess(attr, t.creds, X_OK));
+    if (name == ".") continue;
+    if (name == "..") {
+      if (opts.beneath && cur == root) return Err(EXDEV);
+      cur = Parent(cur, root);
+      continue;
+    }
+    Path next = TRY(LookupChild(t, cur, name));
+    if (opts.no_xdev && next.mount != cur.mount) return Err(EXDEV);
+    bool follow = !is_last || opts.follow_final || trailing_slash;
+    if (follow) {
+      if (FilePtr magic = next.inode().MagicLink(t)) {
+        if (opts.no_magic_links) return Err(ELOOP);
+        if (!magic->mount || !magic->dentry) return Err(ENOENT);
+        if (++links > kMaxSymlinkDepth) return Err(ELOOP);
+        cur = Path{magic->mount, magic->dentry};
+        continue;
+      }
+    }
+    if (follow && next.inode().IsSymlink()) {
+      if (opts.no_symlinks) return Err(ELOOP);
+      if (++links > kMaxSymlinkDepth) return Err(ELOOP);
+      std::string target = TRY(next.inode().Readlink());
+      if (target.empty()) return Err(ENOENT);
+      auto more = Split(target);
+      for (auto it = more.rbegin(); it != more.rend(); ++it)
+        parts.push_front(*it);
+      if (target[0] == '/') {
+        if (opts.beneath) return Err(EXDEV);
+        cur = root;
+      }
+      if (parts.empty() && stop_before_last) {
+        *last = ".";
+        return cur;
+      }
+      continue;
+    }
+    cur = next;
+  }
+  if (stop_before_last) *last = "";
+  return cur;
+}
+
+}  // namespace
+
+Result<Path> ResolvePath(Task& t, const Path& start, const std::string& path,
+                         const ResolveOptions& opts) {
+  if (path.empty()) return Err(ENOENT);
+  if (path.size() >= 4096) return Err(ENAMETOOLONG);
+  Path cur = start;
+  if (path[0] == '/') {
+    if (opts.beneath) return Err(EXDEV);
+    cur = t.fs->root;
+  }
+  bool trailing_slash = path.back() == '/';
+  Path p = TRY(Walk(t, cur, Split(path), opts, false, trailing_slash,
+                    nullptr));
+  if ((trailing_slash || opts.must_be_dir) && !p.inode().IsDir())
+    return Err(ENOTDIR);
+  return p;
+}
+
+Result<std::pair<Path, std::string>> ResolveParent(
+    Task& t, const Path& start, const std::string& path,
+    const ResolveOptions& opts) {
+  if (path.empty()) return Err(ENOENT);
+  if (path.size() >= 4096) return Err(ENAMETOOLONG);
+  Path cur = path[0] == '/' ? t.fs->root : start;
+  auto parts = Split(path);
+  if (parts.empty()) return std::make_pair(cur, std::string());
+  std::string last;
+  Path dir = TRY(Walk(t, cur, std::move(parts), opts, true, false, &last));
+  if (!dir.inode().IsDir()) return Err(ENOTDIR);
+  if (last.size() > 255) return Err(ENAMETOOLONG);
+  return std::make_pair(dir, last);
+}
+
+std::string PathName(const Path& p, const Path& root) {
+  std::vector<std::string> names;
+  Path cur = p;
+  for (int guard = 0; guard < 4096; guard++) {
+    if (cur == root) break;
+    if (cur.dentry == cur.mount->root) {
+      if (!cur.mount->parent) break;
+      cur = Path{cur.mount->parent, cur.mount->mountpoint};
+      continue;
+    }
+    names.push_back(cur.dentry->name);
+    if (!cur.dentry->parent) break;
+    cur = Path{cur.mount, cur.dentry->parent};
+  }
+  std::string out;
+  for (auto it = names.rbegin(); it != names.rend(); ++it) out += "/" + *it;
+  if (out.empty()) out = "/";
+  if (p.dentry->deleted) out += " (deleted)";
+  return out;
+}
+
+}  // namespace moat

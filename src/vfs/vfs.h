@@ -1,0 +1,114 @@
+// Dentries, mounts and path resolution. Resolution happens here, in the
+// kernel, one component at a time: symlinks are read and walked by the
+// kernel, ".." stops at the task's root, and mounts are crossed.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "vfs/inode.h"
+
+namespace moat {
+
+class Dentry : public std::enable_shared_from_this<Dentry> {
+ public:
+  Dentry(std::string name, std::shared_ptr<Dentry> parent, InodePtr inode)
+      : name(std::move(name)), parent(std::move(parent)),
+        inode(std::move(inode)) {}
+
+  std::string name;
+  std::shared_ptr<Dentry> parent;  // null for a filesystem root
+  InodePtr inode;
+  bool deleted = false;
+  // Children looked up so far; a child lives while anyone holds it.
+  std::map<std::string, std::weak_ptr<Dentry>> children;
+};
+
+struct Mount {
+  int id = 0;
+  std::shared_ptr<Dentry> root;
+  std::shared_ptr<Mount> parent;         // null for the root mount
+  std::shared_ptr<Dentry> mountpoint;    // in parent
+  std::string fstype;
+  std::string source;
+  bool read_only = false;
+  bool nosuid = false;
+  bool nodev = false;
+  bool noexec = false;
+};
+
+struct Path {
+  std::shared_ptr<Mount> mount;
+  std::shared_ptr<Dentry> dentry;
+  bool operator==(const Path& o) const {
+    return mount == o.mount && dentry == o.dentry;
+  }
+  Inode& inode() const { return *dentry->inode; }
+};
+
+// The mounts that a group of tasks see.
+class MountNamespace {
+ public:
+  explicit MountNamespace(std::shared_ptr<Mount> root);
+  std::shared_ptr<Mount> root() const { return root_; }
+
+  // Mounts `root_dentry` (of a new filesystem) at `at`.
+  std::shared_ptr<Mount> AddMount(const Path& at,
+                                  std::shared_ptr<Dentry> root_dentry,
+                                  const std::string& fstype,
+                                  const std::string& source);
+  Status RemoveMount(const Path& at);
+  // The mount whose mountpoint is `p`, if any.
+  std::shared_ptr<Mount> MountAt(const Path& p) const;
+  std::vector<std::shared_ptr<Mount>> Mounts() const;
+
+ private:
+  std::shared_ptr<Mount> root_;
+  int next_id_ = 1;
+  std::map<std::pair<Mount*, Dentry*>, std::shared_ptr<Mount>> mounts_;
+  std::vector<std::shared_ptr<Mount>> order_;
+};
+
+// The root, working directory and umask of a task (CLONE_FS shares it).
+struct FsContext {
+  Path root;
+  Path cwd;
+  uint32_t umask = 022;
+};
+
+inline constexpr int kMaxSymlinkDepth = 40;
+
+struct ResolveOptions {
+  bool follow_final = true;      // follow a symlink in the last component
+  bool must_be_dir = false;
+  // openat2 RESOLVE_* flags.
+  bool beneath = false;
+  bool in_root = false;
+  bool no_symlinks = false;
+  bool no_magic_links = false;
+  bool no_xdev = false;
+};
+
+// Resolves `path` relative to `start` for `task`. EFAULT-free: the path is
+// already in kernel memory.
+Result<Path> ResolvePath(Task& task, const Path& start, const std::string& path,
+                         const ResolveOptions& opts);
+
+// Resolves all but the last component. Returns the parent directory and the
+// last name ("" when the path is "/" and the like; "." or ".." as written).
+Result<std::pair<Path, std::string>> ResolveParent(
+    Task& task, const Path& start, const std::string& path,
+    const ResolveOptions& opts);
+
+// Looks up one name in a directory, through the dentry cache and across
+// mounts.
+Result<Path> LookupChild(Task& task, const Path& dir, const std::string& name);
+
+// The absolute path of `p` as seen from `root` (getcwd, /proc links).
+std::string PathName(const Path& p, const Path& root);
+
+// Dentry cache upkeep after a directory operation.
+void DentryForget(const Path& dir, const std::string& name);
+
+}  // namespace moat
