@@ -281,3 +281,21 @@ int64_t CopyFileRange(Task& t, const SyscallArgs& args) {
 }
 
 }  // namespace moat
+
+namespace moat {
+
+// Implements fadvise64(2): the advice is checked and then ignored, as
+// there is no readahead to tune.
+int64_t Fadvise64(Task& t, const SyscallArgs& args) {
+  FilePtr f = GetFile(t, args.Int(0));
+  if (!f) return -EBADF;
+  int advice = args.Int(3);
+  if (advice < POSIX_FADV_NORMAL || advice > POSIX_FADV_NOREUSE)
+    return -EINVAL;
+  if (int64_t(args[2]) < 0) return -EINVAL;
+  auto attr = f->Stat();
+  if (attr.ok() && S_ISFIFO(attr->mode)) return -ESPIPE;
+  return 0;
+}
+
+}  // namespace moat

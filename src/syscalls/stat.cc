@@ -14,13 +14,26 @@
 namespace moat {
 namespace {
 
+// The attributes of a *at() target. With AT_EMPTY_PATH and an empty path,
+// those of the open file itself, which may have no path (a pipe).
+Result<InodeAttr> AttrAt(Task& t, int dirfd, uint64_t path, int flags) {
+  if ((flags & AT_EMPTY_PATH) && dirfd != AT_FDCWD) {
+    std::string name = TRY(CopyInPath(t, path, true));
+    if (name.empty()) {
+      FilePtr f = GetFile(t, dirfd);
+      if (!f) return Err(EBADF);
+      return f->Stat();
+    }
+  }
+  Path p = TRY(ResolveAt(t, dirfd, path, flags));
+  return p.inode().Attr();
+}
+
 int64_t StatPath(Task& t, int dirfd, uint64_t path, int flags,
                  uint64_t out) {
   if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | AT_NO_AUTOMOUNT))
     return -EINVAL;
-  auto p = ResolveAt(t, dirfd, path, flags);
-  if (!p.ok()) return -p.error();
-  auto attr = p->inode().Attr();
+  auto attr = AttrAt(t, dirfd, path, flags);
   if (!attr.ok()) return -attr.error();
   return ToReturn(t.mm().Write(out, ToStat(attr.value())));
 }
@@ -60,15 +73,9 @@ int64_t Statx(Task& t, const SyscallArgs& args) {
     return -EINVAL;
   if ((flags & AT_STATX_SYNC_TYPE) == AT_STATX_SYNC_TYPE) return -EINVAL;
   if (mask & STATX__RESERVED) return -EINVAL;
-  auto p = ResolveAt(t, args.Int(0), args[1], flags);
-  InodeAttr a;
-  if (p.ok()) {
-    auto attr = p->inode().Attr();
-    if (!attr.ok()) return -attr.error();
-    a = attr.value();
-  } else {
-    return -p.error();
-  }
+  auto attr = AttrAt(t, args.Int(0), args[1], flags);
+  if (!attr.ok()) return -attr.error();
+  InodeAttr a = attr.value();
   struct statx sx = {};
   sx.stx_mask = STATX_BASIC_STATS | STATX_BTIME;
   sx.stx_blksize = a.blksize;

@@ -79,7 +79,9 @@ void TraceSyscall(Task& t, int64_t nr, const SyscallArgs& args, int64_t ret) {
   if (ret == kNoReturnValue) {
     line += " = ?";
   } else if (ret < 0 && ret > -4096) {
-    line += fmt::format(" = -1 {} ({})", ret, strerrorname_np(int(-ret)));
+    const char* name = strerrorname_np(int(-ret));
+    line += fmt::format(" = -1 {} ({})", name ? name : "?",
+                        strerror(int(-ret)));
   } else {
     line += fmt::format(" = {}", ret);
   }

@@ -85,20 +85,30 @@ Result<std::unique_ptr<StubThread>> StubThread::Seize(pid_t tid) {
   long options = PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL;
   if (ptrace(PTRACE_SEIZE, tid, 0, options) != 0) return Err(errno);
   t->pidfd_ = PidfdOpen(tid);
-  if (ptrace(PTRACE_INTERRUPT, tid, 0, 0) != 0) return Err(errno);
-  for (;;) {
-    int status;
-    if (waitpid(tid, &status, __WALL) < 0) {
-      if (errno == EINTR) continue;
-      return Err(errno);
+  // A freshly forked master may still be in moat's own code on its way
+  // into the stub; injecting there would run moat code. Stop it until it
+  // is idling in the stub.
+  for (int attempt = 0;; attempt++) {
+    if (ptrace(PTRACE_INTERRUPT, tid, 0, 0) != 0) return Err(errno);
+    for (;;) {
+      int status;
+      if (waitpid(tid, &status, __WALL) < 0) {
+        if (errno == EINTR) continue;
+        return Err(errno);
+      }
+      if (!WIFSTOPPED(status)) return Err(ESRCH);
+      if ((status >> 16) == PTRACE_EVENT_STOP) break;
+      // A signal reached the idle stub first; drop it and wait for the stop.
+      ptrace(PTRACE_CONT, tid, 0, 0);
     }
-    if (!WIFSTOPPED(status)) return Err(ESRCH);
-    if ((status >> 16) == PTRACE_EVENT_STOP) break;
-    // A signal reached the idle stub first; drop it and wait for the stop.
+    if (ptrace(PTRACE_GETREGS, tid, 0, &t->template_regs_) != 0)
+      return Err(errno);
+    uint64_t rip = t->template_regs_.rip;
+    if (rip >= kStubBase && rip < kStubBase + kStubCodeSize) break;
+    if (attempt > 10000) return Err(ETIMEDOUT);
     ptrace(PTRACE_CONT, tid, 0, 0);
+    usleep(100);
   }
-  if (ptrace(PTRACE_GETREGS, tid, 0, &t->template_regs_) != 0)
-    return Err(errno);
   return t;
 }
 
@@ -146,7 +156,12 @@ Result<int64_t> StubThread::Inject(uint64_t entry, int64_t nr,
   if (ptrace(PTRACE_CONT, tid_, 0, 0) != 0) return Err(errno);
   for (;;) {
     int status = TRY(WaitStop());
-    if (WSTOPSIG(status) == SIGTRAP && (status >> 16) == 0) break;
+    int sig = WSTOPSIG(status);
+    if (sig == SIGTRAP && (status >> 16) == 0) break;
+    // The stub's own code faulted: with the registers the kernel chose,
+    // that is a kernel bug, and retrying would fault forever.
+    if (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE)
+      return Err(EFAULT);
     // Anything else (an interrupt, a host signal) is remembered and the
     // injected call is allowed to finish.
     interrupted_ = true;
