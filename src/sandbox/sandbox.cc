@@ -184,6 +184,23 @@ void SetupCwd(Task& init, const SandboxOptions& opts) {
   }
 }
 
+// After a terminating signal, a sandbox that has not exited within
+// kStopGrace is killed: everything in it gets SIGKILL, and if even that
+// does not end it, moat exits and its stubs die with it (PTRACE_O_EXITKILL).
+constexpr auto kStopGrace = std::chrono::seconds(5);
+
+void ArmStopTimer(Kernel& k) {
+  k.AddTimer(Clock::now() + kStopGrace, [&k] {
+    spdlog::warn("sandbox did not stop within {} s; killing it",
+                 kStopGrace.count());
+    for (auto& g : k.Groups()) k.ExitGroup(*g, SIGKILL);
+    k.AddTimer(Clock::now() + kStopGrace, [] {
+      spdlog::error("sandbox did not exit after SIGKILL; exiting");
+      _exit(128 + SIGKILL);
+    });
+  });
+}
+
 // Forwards host signals to the sandbox until it exits.
 void StartSignalForwarder(Kernel& k, sigset_t set) {
   std::thread([&k, set] {
@@ -208,6 +225,7 @@ void StartSignalForwarder(Kernel& k, sigset_t set) {
         k.SignalProcessGroup(pgid, info);
       else
         k.SignalGroup(*init, info);
+      if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP) ArmStopTimer(k);
     }
   }).detach();
 }

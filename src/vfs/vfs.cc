@@ -111,10 +111,12 @@ namespace {
 
 // Walks `parts` from `start`. With `stop_before_last`, the last component
 // is left in *last instead of being walked.
-Result<Path> Walk(Task& t, Path cur, std::deque<std::string> parts,
-                  const ResolveOptions& opts, bool stop_before_last,
-                  bool trailing_slash, std::string* last) {
-  const Path& root = t.fs->root;
+// `root` is where ".." stops and absolute symlinks restart: the task's
+// root, or the starting directory for RESOLVE_BENEATH and RESOLVE_IN_ROOT.
+Result<Path> Walk(Task& t, const Path& root, Path cur,
+                  std::deque<std::string> parts, const ResolveOptions& opts,
+                  bool stop_before_last, bool trailing_slash,
+                  std::string* last) {
   int links = 0;
   while (!parts.empty()) {
     std::string name = std::move(parts.front());
@@ -139,6 +141,9 @@ Result<Path> Walk(Task& t, Path cur, std::deque<std::string> parts,
     if (follow) {
       if (FilePtr magic = next.inode().MagicLink(t)) {
         if (opts.no_magic_links) return Err(ELOOP);
+        // Linux refuses magic links under RESOLVE_BENEATH/IN_ROOT, as they
+        // can point anywhere.
+        if (opts.beneath || opts.in_root) return Err(EXDEV);
         if (!magic->mount || !magic->dentry) return Err(ENOENT);
         if (++links > kMaxSymlinkDepth) return Err(ELOOP);
         cur = Path{magic->mount, magic->dentry};
@@ -175,13 +180,14 @@ Result<Path> ResolvePath(Task& t, const Path& start, const std::string& path,
                          const ResolveOptions& opts) {
   if (path.empty()) return Err(ENOENT);
   if (path.size() >= 4096) return Err(ENAMETOOLONG);
+  Path root = (opts.beneath || opts.in_root) ? start : t.fs->root;
   Path cur = start;
   if (path[0] == '/') {
     if (opts.beneath) return Err(EXDEV);
-    cur = t.fs->root;
+    cur = root;
   }
   bool trailing_slash = path.back() == '/';
-  Path p = TRY(Walk(t, cur, Split(path), opts, false, trailing_slash,
+  Path p = TRY(Walk(t, root, cur, Split(path), opts, false, trailing_slash,
                     nullptr));
   if ((trailing_slash || opts.must_be_dir) && !p.inode().IsDir())
     return Err(ENOTDIR);
@@ -193,11 +199,14 @@ Result<std::pair<Path, std::string>> ResolveParent(
     const ResolveOptions& opts) {
   if (path.empty()) return Err(ENOENT);
   if (path.size() >= 4096) return Err(ENAMETOOLONG);
-  Path cur = path[0] == '/' ? t.fs->root : start;
+  Path root = (opts.beneath || opts.in_root) ? start : t.fs->root;
+  if (path[0] == '/' && opts.beneath) return Err(EXDEV);
+  Path cur = path[0] == '/' ? root : start;
   auto parts = Split(path);
   if (parts.empty()) return std::make_pair(cur, std::string());
   std::string last;
-  Path dir = TRY(Walk(t, cur, std::move(parts), opts, true, false, &last));
+  Path dir = TRY(Walk(t, root, cur, std::move(parts), opts, true, false,
+                      &last));
   if (!dir.inode().IsDir()) return Err(ENOTDIR);
   if (last.size() > 255) return Err(ENAMETOOLONG);
   return std::make_pair(dir, last);

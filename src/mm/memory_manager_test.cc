@@ -1,0 +1,183 @@
+#include "mm/memory_manager.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "testing/fake_platform.h"
+
+namespace moat {
+namespace {
+
+class MemoryManagerTest : public ::testing::Test {
+ protected:
+  MemoryManagerTest()
+      : as_(std::make_shared<FakeAddressSpace>()), mm_(as_) {
+    mm_.mmap_base = 0x7f0000000000;
+  }
+
+  uint64_t MapAnon(uint64_t length, int prot = PROT_READ | PROT_WRITE,
+                   int flags = MAP_PRIVATE | MAP_ANONYMOUS) {
+    MmapRequest req;
+    req.length = length;
+    req.prot = prot;
+    req.flags = flags;
+    auto r = mm_.Mmap(req);
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? r.value() : 0;
+  }
+
+  std::shared_ptr<FakeAddressSpace> as_;
+  MemoryManager mm_;
+};
+
+TEST_F(MemoryManagerTest, MmapPlacesTopDown) {
+  uint64_t a = MapAnon(8192);
+  uint64_t b = MapAnon(4096);
+  EXPECT_EQ(a, 0x7f0000000000 - 8192);
+  EXPECT_EQ(b, a - 4096);
+}
+
+TEST_F(MemoryManagerTest, MmapRejectsBadArguments) {
+  MmapRequest req;
+  req.length = 0;
+  req.flags = MAP_PRIVATE;
+  EXPECT_EQ(mm_.Mmap(req).error(), EINVAL);
+  req.length = 4096;
+  req.flags = 0;
+  EXPECT_EQ(mm_.Mmap(req).error(), EINVAL);
+  req.flags = MAP_PRIVATE | MAP_FIXED;
+  req.addr = 0x1001;
+  EXPECT_EQ(mm_.Mmap(req).error(), EINVAL);
+  req.addr = 0x1000;
+  EXPECT_EQ(mm_.Mmap(req).error(), EPERM);
+}
+
+TEST_F(MemoryManagerTest, CopyRoundTripsAcrossPages) {
+  uint64_t a = MapAnon(3 * 4096);
+  std::string text(6000, 'x');
+  ASSERT_TRUE(mm_.CopyOut(a + 4000, text.data(), text.size()).ok());
+  std::string back(text.size(), '\0');
+  ASSERT_TRUE(mm_.CopyIn(a + 4000, back.data(), back.size()).ok());
+  EXPECT_EQ(back, text);
+}
+
+TEST_F(MemoryManagerTest, CopyFailsWithEfault) {
+  uint64_t a = MapAnon(4096, PROT_READ);
+  char c = 1;
+  EXPECT_EQ(mm_.CopyOut(a, &c, 1).error(), EFAULT);  // read-only
+  EXPECT_EQ(mm_.CopyIn(a + 4096, &c, 1).error(), EFAULT);  // unmapped
+  EXPECT_EQ(mm_.CopyIn(0, &c, 1).error(), EFAULT);
+  EXPECT_EQ(mm_.CopyIn(~0ull - 2, &c, 8).error(), EFAULT);  // wraps
+}
+
+TEST_F(MemoryManagerTest, FaultMapsPrivatePagesWritable) {
+  uint64_t a = MapAnon(4096);
+  EXPECT_EQ(mm_.HandleFault(a + 10, false), FaultResult::kHandled);
+  ASSERT_TRUE(as_->pages.count(a));
+  EXPECT_EQ(as_->pages[a].prot, PROT_READ | PROT_WRITE);
+}
+
+TEST_F(MemoryManagerTest, FaultOutsideVmaIsMapError) {
+  uint64_t a = MapAnon(4096);
+  EXPECT_EQ(mm_.HandleFault(a + 4096, false), FaultResult::kMapError);
+  uint64_t none = MapAnon(4096, PROT_NONE);
+  EXPECT_EQ(mm_.HandleFault(none, false), FaultResult::kAccessError);
+}
+
+TEST_F(MemoryManagerTest, ForkIsCopyOnWrite) {
+  uint64_t a = MapAnon(4096);
+  uint32_t v = 1;
+  ASSERT_TRUE(mm_.CopyOut(a, &v, 4).ok());
+  ASSERT_EQ(mm_.HandleFault(a, false), FaultResult::kHandled);
+  auto child_as = std::make_shared<FakeAddressSpace>();
+  auto child = mm_.Fork(child_as);
+  ASSERT_TRUE(child.ok());
+  // The parent's writable mapping became read-only.
+  EXPECT_EQ(as_->pages[a].prot, PROT_READ);
+
+  uint32_t w = 2;
+  ASSERT_TRUE(child.value()->CopyOut(a, &w, 4).ok());
+  uint32_t parent_sees = 0, child_sees = 0;
+  ASSERT_TRUE(mm_.CopyIn(a, &parent_sees, 4).ok());
+  ASSERT_TRUE(child.value()->CopyIn(a, &child_sees, 4).ok());
+  EXPECT_EQ(parent_sees, 1u);
+  EXPECT_EQ(child_sees, 2u);
+
+  // The parent now owns its page alone: a write fault upgrades in place.
+  uint64_t before = as_->pages[a].frame;
+  EXPECT_EQ(mm_.HandleFault(a, true), FaultResult::kHandled);
+  EXPECT_EQ(as_->pages[a].prot, PROT_READ | PROT_WRITE);
+  EXPECT_EQ(as_->pages[a].frame, before);
+}
+
+TEST_F(MemoryManagerTest, SharedMappingStaysSharedAfterFork) {
+  uint64_t a = MapAnon(4096, PROT_READ | PROT_WRITE,
+                       MAP_SHARED | MAP_ANONYMOUS);
+  auto child = mm_.Fork(std::make_shared<FakeAddressSpace>());
+  ASSERT_TRUE(child.ok());
+  uint32_t w = 7, r = 0;
+  ASSERT_TRUE(child.value()->CopyOut(a, &w, 4).ok());
+  ASSERT_TRUE(mm_.CopyIn(a, &r, 4).ok());
+  EXPECT_EQ(r, 7u);
+}
+
+TEST_F(MemoryManagerTest, MunmapSplitsVma) {
+  uint64_t a = MapAnon(3 * 4096);
+  ASSERT_TRUE(mm_.Munmap(a + 4096, 4096).ok());
+  char c;
+  EXPECT_TRUE(mm_.CopyIn(a, &c, 1).ok());
+  EXPECT_EQ(mm_.CopyIn(a + 4096, &c, 1).error(), EFAULT);
+  EXPECT_TRUE(mm_.CopyIn(a + 8192, &c, 1).ok());
+  EXPECT_EQ(mm_.vmas().size(), 2u);
+}
+
+TEST_F(MemoryManagerTest, MprotectChecksRangeAndMaxProt) {
+  uint64_t a = MapAnon(2 * 4096);
+  EXPECT_EQ(mm_.Mprotect(a, 3 * 4096, PROT_READ).error(), ENOMEM);
+  EXPECT_EQ(mm_.Mprotect(a + 1, 4096, PROT_READ).error(), EINVAL);
+  ASSERT_TRUE(mm_.Mprotect(a, 4096, PROT_READ).ok());
+  char c = 0;
+  EXPECT_EQ(mm_.CopyOut(a, &c, 1).error(), EFAULT);
+  EXPECT_TRUE(mm_.CopyOut(a + 4096, &c, 1).ok());
+}
+
+TEST_F(MemoryManagerTest, MremapGrowsAndMovesWithContents) {
+  uint64_t a = MapAnon(4096);
+  uint64_t blocker = MapAnon(4096);
+  ASSERT_EQ(blocker, a - 4096);
+  uint32_t v = 42;
+  ASSERT_TRUE(mm_.CopyOut(a, &v, 4).ok());
+  // Growing needs the page after `a`, which is free at the top.
+  auto grown = mm_.Mremap(a, 4096, 8192, 0, 0);
+  ASSERT_TRUE(grown.ok());
+  // Moving: ask for more than fits in place below a fixed neighbour.
+  auto moved = mm_.Mremap(blocker, 4096, 1 << 20, MREMAP_MAYMOVE, 0);
+  ASSERT_TRUE(moved.ok());
+  EXPECT_NE(moved.value(), blocker);
+  uint32_t r = 0;
+  ASSERT_TRUE(mm_.CopyIn(a, &r, 4).ok());
+  EXPECT_EQ(r, 42u);
+  EXPECT_EQ(mm_.Mremap(a, 4096, 0, 0, 0).error(), EINVAL);
+  EXPECT_EQ(mm_.Mremap(a + 1, 4096, 8192, 0, 0).error(), EINVAL);
+}
+
+TEST_F(MemoryManagerTest, BrkGrowsAndShrinks) {
+  mm_.brk_start = mm_.brk = 0x600000;
+  EXPECT_EQ(mm_.Brk(0).value(), 0x600000u);
+  EXPECT_EQ(mm_.Brk(0x603000).value(), 0x603000u);
+  char c = 1;
+  EXPECT_TRUE(mm_.CopyOut(0x602fff, &c, 1).ok());
+  EXPECT_EQ(mm_.Brk(0x601000).value(), 0x601000u);
+  EXPECT_EQ(mm_.CopyOut(0x602000, &c, 1).error(), EFAULT);
+}
+
+TEST_F(MemoryManagerTest, CopyInStringStopsAtNul) {
+  uint64_t a = MapAnon(4096);
+  ASSERT_TRUE(mm_.CopyOut(a, "hello", 6).ok());
+  EXPECT_EQ(mm_.CopyInString(a, 100).value(), "hello");
+  EXPECT_EQ(mm_.CopyInString(a, 3).error(), ENAMETOOLONG);
+}
+
+}  // namespace
+}  // namespace moat

@@ -1,0 +1,55 @@
+// A Platform that runs nothing: it records what the kernel maps, so that
+// the memory manager, the loader and the VFS can be tested without stubs.
+#pragma once
+
+#include <map>
+#include <memory>
+
+#include "platform/platform.h"
+
+namespace moat {
+
+class FakeAddressSpace : public AddressSpace {
+ public:
+  struct Mapping {
+    uint64_t frame;
+    int prot;
+  };
+  Status MapFile(uint64_t addr, uint64_t length, uint64_t frame,
+                 int prot) override {
+    for (uint64_t off = 0; off < length; off += 4096)
+      pages[addr + off] = Mapping{frame + off, prot};
+    map_calls++;
+    return Ok();
+  }
+  Status Unmap(uint64_t addr, uint64_t length) override {
+    for (uint64_t off = 0; off < length; off += 4096) pages.erase(addr + off);
+    unmap_calls++;
+    return Ok();
+  }
+  Status Protect(uint64_t addr, uint64_t length, int prot) override {
+    for (uint64_t off = 0; off < length; off += 4096) {
+      auto it = pages.find(addr + off);
+      if (it != pages.end()) it->second.prot = prot;
+    }
+    protect_calls++;
+    return Ok();
+  }
+  Status PrepareThread() override { return Ok(); }
+
+  std::map<uint64_t, Mapping> pages;  // page address -> mapping
+  int map_calls = 0;
+  int unmap_calls = 0;
+  int protect_calls = 0;
+};
+
+class FakePlatform : public Platform {
+ public:
+  std::string Name() const override { return "fake"; }
+  Result<std::shared_ptr<AddressSpace>> NewAddressSpace() override {
+    return std::shared_ptr<AddressSpace>(std::make_shared<FakeAddressSpace>());
+  }
+  std::unique_ptr<Context> NewContext() override { return nullptr; }
+};
+
+}  // namespace moat
