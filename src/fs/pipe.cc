@@ -5,6 +5,7 @@
 
 #include "fs/tmpfs.h"
 #include "kernel/task.h"
+#include "mm/memory_manager.h"
 
 namespace moat {
 namespace {
@@ -76,7 +77,10 @@ Result<size_t> PipeEnd::Write(Task&, const void* buf, size_t len) {
 }
 
 Result<int64_t> PipeEnd::Ioctl(Task& t, uint64_t cmd, uint64_t arg) {
-  if (cmd == FIONREAD) return int64_t(pipe_->buffer.size());
+  if (cmd == FIONREAD) {
+    TRY_STATUS(t.mm().Write<int>(arg, int(pipe_->buffer.size())));
+    return 0;
+  }
   return Err(ENOTTY);
 }
 

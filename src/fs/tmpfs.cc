@@ -232,8 +232,7 @@ Result<FilePtr> TmpfsInode::Open(int flags) {
   if (S_ISCHR(attr.mode) || S_ISBLK(attr.mode))
     return OpenDevice(attr.rdev, self, flags);
   if (S_ISFIFO(attr.mode) || S_ISSOCK(attr.mode)) return Err(ENXIO);
-  if (S_ISREG(attr.mode) && (flags & O_TRUNC) &&
-      (flags & O_ACCMODE) != O_RDONLY && data->size() != 0) {
+  if (S_ISREG(attr.mode) && (flags & O_TRUNC) && data->size() != 0) {
     data->Truncate(0);
     Touch();
   }

@@ -261,7 +261,8 @@ Status SendTaskSignal(Task& t, const siginfo_t& info, bool from_inside) {
   // The init of a pid namespace gets only the signals it handles, unless
   // they come from outside the namespace.
   if (from_inside && &tg == t.kernel().init().get() &&
-      act.handler == uint64_t(SIG_DFL))
+      act.handler == uint64_t(SIG_DFL) &&
+      !((t.blocked | t.real_blocked) & SigBit(sig)))
     return Ok();
   if (sig == SIGKILL) {
     t.kernel().ExitGroup(tg, SIGKILL);
@@ -309,7 +310,8 @@ Status SendGroupSignal(ThreadGroup& tg, const siginfo_t& info,
     return SendTaskSignal(*target, info, from_inside);
   KernelSigaction& act = target->handlers->actions[sig];
   if (from_inside && &tg == target->kernel().init().get() &&
-      act.handler == uint64_t(SIG_DFL))
+      act.handler == uint64_t(SIG_DFL) &&
+      !((target->blocked | target->real_blocked) & SigBit(sig)))
     return Ok();
   if (DefaultActionOf(sig) == DefaultAction::kStop)
     tg.shared_pending.Discard(SIGCONT);

@@ -178,7 +178,7 @@ void Task::HandleSyscall() {
 
 void Task::HandleFault(const siginfo_t& info) {
   uint64_t addr = reinterpret_cast<uint64_t>(info.si_addr);
-  if (info.si_signo == SIGSEGV) {
+  if (info.si_signo == SIGSEGV && info.si_code != SI_KERNEL) {
     FaultResult r = mm_->HandleFault(addr, info.si_code == SEGV_ACCERR);
     rusage.minflt++;
     if (r == FaultResult::kHandled) return;
@@ -219,6 +219,9 @@ void Task::ReleaseResources() {
   auto& tasks = tg_->tasks;
   std::erase_if(tasks, [this](auto& t) { return t.get() == this; });
   if (!tg_->group_exiting) tg_->group_exit_status = exit_status;
+  if (mm_)
+    rusage.maxrss_kb = std::max<uint64_t>(
+        rusage.maxrss_kb, mm_->PeakResidentPages() * kPageSize / 1024);
   tg_->rusage_dead_threads.Add(rusage);
   kernel_.UnregisterTask(*this);
   fds.reset();

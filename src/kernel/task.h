@@ -105,6 +105,9 @@ class Task : public std::enable_shared_from_this<Task> {
   std::shared_ptr<FsContext> fs;
   std::shared_ptr<SignalHandlers> handlers;
   SignalSet blocked = 0;
+  // The mask from before rt_sigtimedwait(2) opened it; a signal blocked
+  // here is queued even for init.
+  SignalSet real_blocked = 0;
   std::optional<SignalSet> saved_mask;  // restored after a handler runs
   PendingSignals pending;
   stack_t altstack = {nullptr, SS_DISABLE, 0};
@@ -164,6 +167,7 @@ class ThreadGroup : public std::enable_shared_from_this<ThreadGroup> {
   PendingSignals shared_pending;
 
   int exit_signal = SIGCHLD;  // sent to the parent on exit
+  bool did_exec = false;      // setpgid(2) on the child then fails
   bool group_exiting = false;  // exit_group or a fatal signal is under way
   int group_exit_status = 0;   // wait status
   bool zombie = false;         // exited, not yet reaped

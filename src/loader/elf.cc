@@ -237,9 +237,10 @@ Result<ExecImage> LoadExecutable(Task& t, const Path& dir,
                                  const std::string& path,
                                  std::vector<std::string> argv,
                                  const std::vector<std::string>& envp,
-                                 bool follow_final) {
+                                 bool follow_final,
+                                 const std::string& execfn_arg) {
   std::string file = path;
-  std::string execfn = path;
+  std::string execfn = execfn_arg.empty() ? path : execfn_arg;
   Path exe;
   FilePtr f = TRY(OpenExecutable(t, dir, file, follow_final, &exe));
   for (int depth = 0;; depth++) {
@@ -250,7 +251,7 @@ Result<ExecImage> LoadExecutable(Task& t, const Path& dir,
     // argv becomes: interpreter [argument] script original-argv[1:]
     std::vector<std::string> next{shebang->interpreter};
     if (!shebang->argument.empty()) next.push_back(shebang->argument);
-    next.push_back(file);
+    next.push_back(depth == 0 ? execfn : file);
     for (size_t i = 1; i < argv.size(); i++) next.push_back(argv[i]);
     argv = std::move(next);
     file = shebang->interpreter;

@@ -23,7 +23,8 @@ Result<ExecImage> LoadExecutable(Task& t, const Path& dir,
                                  const std::string& path,
                                  std::vector<std::string> argv,
                                  const std::vector<std::string>& envp,
-                                 bool follow_final = true);
+                                 bool follow_final = true,
+                                 const std::string& execfn = "");
 
 // The parsed first line of a script, split as Linux does: the interpreter
 // and at most one argument.

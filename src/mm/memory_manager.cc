@@ -42,6 +42,7 @@ void MemoryManager::SplitAt(uint64_t addr) {
 }
 
 void MemoryManager::DropPtes(uint64_t start, uint64_t end) {
+  peak_pages_ = std::max<uint64_t>(peak_pages_, ptes_.size());
   bool mapped = false;
   auto it = ptes_.lower_bound(start);
   while (it != ptes_.end() && it->first < end) {

@@ -112,6 +112,9 @@ class MemoryManager {
   std::string Maps() const;
   const std::map<uint64_t, Vma>& vmas() const { return vmas_; }
   uint64_t ResidentPages() const { return ptes_.size(); }
+  uint64_t PeakResidentPages() const {
+    return std::max<uint64_t>(peak_pages_, ptes_.size());
+  }
   uint64_t VirtualSize() const;
 
   // Layout set up by the ELF loader, shown in /proc.
@@ -143,6 +146,7 @@ class MemoryManager {
   std::shared_ptr<AddressSpace> as_;
   std::map<uint64_t, Vma> vmas_;  // keyed by start
   std::map<uint64_t, Pte> ptes_;  // keyed by page address
+  uint64_t peak_pages_ = 0;       // updated when pages are dropped
 };
 
 }  // namespace moat

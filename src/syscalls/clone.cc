@@ -126,6 +126,18 @@ void KillOtherThreads(Task& t) {
     t.BlockUninterruptible(Clock::now() + std::chrono::milliseconds(5));
 }
 
+// After de_thread, a non-leader thread that execs becomes the leader and
+// takes the thread group id as its own (Linux fs/exec.c:de_thread).
+void TakeOverLeader(Task& t) {
+  ThreadGroup& tg = t.tg();
+  if (t.tid == tg.tgid) return;
+  Kernel& k = t.kernel();
+  k.UnregisterTask(t);
+  t.tid = tg.tgid;
+  tg.leader = t.shared_from_this();
+  k.RegisterTask(t.shared_from_this());
+}
+
 int64_t ExecCommon(Task& t, int dirfd, uint64_t path_addr, uint64_t argv,
                    uint64_t envp, int flags) {
   if (flags & ~(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)) return -EINVAL;
@@ -144,17 +156,24 @@ int64_t ExecCommon(Task& t, int dirfd, uint64_t path_addr, uint64_t argv,
     if (!f->dentry) return -EACCES;
     image = LoadExecutable(t, t.fs->cwd,
                            PathName(Path{f->mount, f->dentry}, t.fs->root),
-                           args.value(), env.value());
+                           args.value(), env.value(), true,
+                           "/dev/fd/" + std::to_string(dirfd));
   } else {
     auto start = StartPath(t, dirfd, path.value());
     if (!start.ok()) return -start.error();
+    std::string execfn = path.value();
+    if (dirfd != AT_FDCWD && execfn[0] != '/')
+      execfn = "/dev/fd/" + std::to_string(dirfd) + "/" + execfn;
     image = LoadExecutable(t, start.value(), path.value(), args.value(),
-                           env.value(), !(flags & AT_SYMLINK_NOFOLLOW));
+                           env.value(), !(flags & AT_SYMLINK_NOFOLLOW),
+                           execfn);
   }
   if (!image.ok()) return -image.error();
 
   // The point of no return.
   KillOtherThreads(t);
+  TakeOverLeader(t);
+  t.tg().did_exec = true;
   if (t.clear_child_tid) {
     if (t.mm().Write<uint32_t>(t.clear_child_tid, 0).ok())
       FutexWakeAddress(t, t.clear_child_tid, 1);

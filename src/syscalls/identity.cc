@@ -209,6 +209,7 @@ int64_t Setpgid(Task& t, const SyscallArgs& args) {
   auto my_session = t.tg().pgrp ? t.tg().pgrp->session : nullptr;
   auto its_session = target->pgrp ? target->pgrp->session : nullptr;
   if (is_child && its_session != my_session) return -EPERM;
+  if (is_child && target->did_exec) return -EACCES;
   // A session leader cannot move.
   if (its_session && its_session->sid == target->tgid) return -EPERM;
   if (pgid != target->tgid) {

@@ -17,6 +17,7 @@ Result<std::pair<Path, std::string>> ParentForChange(Task& t, int dirfd,
   std::string path = TRY(CopyInPath(t, path_addr));
   Path start = TRY(StartPath(t, dirfd, path));
   auto [dir, name] = TRY(ResolveParent(t, start, path, {}));
+  if (dir.dentry->deleted) return Err(ENOENT);
   auto attr = TRY(dir.inode().Attr());
   TRY_STATUS(CheckAccess(attr, t.creds, W_OK | X_OK));
   if (dir.mount->read_only) return Err(EROFS);
@@ -179,6 +180,13 @@ Status ChangeAttr(Task& t, const Path& p, SetAttrRequest req) {
     }
   }
   if (p.mount->read_only) return Err(EROFS);
+  if ((req.mask & (SetAttrRequest::kUid | SetAttrRequest::kGid)) &&
+      !(req.mask & SetAttrRequest::kMode) && S_ISREG(attr.mode) &&
+      (attr.mode & (S_ISUID | S_ISGID))) {
+    req.mask |= SetAttrRequest::kMode;
+    req.mode = attr.mode & 07777 & ~S_ISUID;
+    if (attr.mode & S_IXGRP) req.mode &= ~S_ISGID;
+  }
   return p.inode().SetAttr(req);
 }
 
@@ -212,7 +220,7 @@ int64_t ChangeAttrAt(Task& t, int dirfd, uint64_t path, int flags,
 int64_t ChangeAttrFd(Task& t, int fd, const SetAttrRequest& req) {
   FilePtr f = GetFile(t, fd);
   if (!f) return -EBADF;
-  if (!f->dentry || !f->mount) return -EBADF;
+  if (!f->dentry || !f->mount || (f->flags & O_PATH)) return -EBADF;
   return ToReturn(ChangeAttr(t, Path{f->mount, f->dentry}, req));
 }
 

@@ -61,7 +61,10 @@ Result<FilePtr> OpenPath(Task& t, const Path& p, int flags, bool created) {
       !S_ISFIFO(attr.mode) && !S_ISSOCK(attr.mode))
     return Err(EROFS);
   FilePtr f = TRY(inode.Open(flags));
-  f->flags = flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_CLOEXEC);
+  // open(2) on 64-bit Linux always adds O_LARGEFILE (0100000), which
+  // x86-64 glibc defines as 0 (fs/open.c:force_o_largefile).
+  f->flags = (flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_CLOEXEC)) |
+             0100000;
   f->mount = p.mount;
   f->dentry = p.dentry;
   if (!f->inode) f->inode = p.dentry->inode;
@@ -88,9 +91,20 @@ Result<FilePtr> OpenTmpfile(Task& t, const Path& dir, int flags,
   return f;
 }
 
+Result<FilePtr> DoOpenFrom(Task& t, Path start, const std::string& path,
+                           int flags, uint32_t mode,
+                           const ResolveOptions& base, int depth);
+
 Result<FilePtr> DoOpen(Task& t, int dirfd, const std::string& path, int flags,
                        uint32_t mode, const ResolveOptions& base) {
   Path start = TRY(StartPath(t, dirfd, path));
+  return DoOpenFrom(t, start, path, flags, mode, base, 0);
+}
+
+Result<FilePtr> DoOpenFrom(Task& t, Path start, const std::string& path,
+                           int flags, uint32_t mode,
+                           const ResolveOptions& base, int depth) {
+  if (!path.empty() && path[0] == '/') start = t.fs->root;
   if ((flags & O_TMPFILE) == O_TMPFILE) {
     ResolveOptions opts = base;
     Path dir = TRY(ResolvePath(t, start, path, opts));
@@ -115,12 +129,20 @@ Result<FilePtr> DoOpen(Task& t, int dirfd, const std::string& path, int flags,
     Path p = existing.value();
     if (p.inode().IsSymlink()) {
       if (flags & O_NOFOLLOW) return Err(ELOOP);
-      ResolveOptions opts = base;
-      p = TRY(ResolvePath(t, start, path, opts));
+      if (base.no_symlinks) return Err(ELOOP);
+      auto full = ResolvePath(t, start, path, base);
+      if (full.ok()) return OpenPath(t, full.value(), flags, false);
+      if (full.error() != ENOENT) return Err(full.error());
+      // A dangling link: O_CREAT creates its target (Linux
+      // fs/namei.c:open_last_lookups follows the link to the new name).
+      if (++depth > kMaxSymlinkDepth) return Err(ELOOP);
+      std::string target = TRY(p.inode().Readlink());
+      return DoOpenFrom(t, dir, target, flags, mode, base, depth);
     }
     return OpenPath(t, p, flags, false);
   }
   if (existing.error() != ENOENT) return Err(existing.error());
+  if (dir.dentry->deleted) return Err(ENOENT);
   auto dir_attr = TRY(dir.inode().Attr());
   TRY_STATUS(CheckAccess(dir_attr, t.creds, W_OK | X_OK));
   if (dir.mount->read_only) return Err(EROFS);
@@ -261,7 +283,7 @@ int64_t Fcntl(Task& t, const SyscallArgs& args) {
       e->cloexec = args[2] & FD_CLOEXEC;
       return 0;
     case F_GETFL:
-      return f->flags | (f->flags & O_PATH ? 0 : O_LARGEFILE);
+      return f->flags;
     case F_SETFL: {
       if (f->flags & O_PATH) return -EBADF;
       int settable = O_APPEND | O_NONBLOCK | O_ASYNC | O_DIRECT | O_NOATIME;
@@ -291,7 +313,10 @@ int64_t Fcntl(Task& t, const SyscallArgs& args) {
       return 0;
     }
     case F_GETOWN:
+      return f->owner;
     case F_SETOWN:
+      f->owner = int(args[2]);
+      return 0;
     case F_GETSIG:
     case F_SETSIG:
       return 0;

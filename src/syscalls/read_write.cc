@@ -146,6 +146,13 @@ int64_t Pwrite64(Task& t, const SyscallArgs& args) {
   FilePtr f = GetFile(t, args.Int(0));
   if (!f) return -EBADF;
   if (int64_t(args[3]) < 0) return -EINVAL;
+  // Linux writes at the end for O_APPEND whatever the offset (pwrite(2),
+  // BUGS).
+  if (f->flags & O_APPEND) {
+    auto attr = f->Stat();
+    if (!attr.ok()) return -attr.error();
+    return WriteFrom(t, *f, args[1], args[2], attr->size);
+  }
   return WriteFrom(t, *f, args[1], args[2], args[3]);
 }
 

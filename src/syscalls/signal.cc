@@ -45,6 +45,10 @@ int64_t RtSigaction(Task& t, const SyscallArgs& args) {
     if (!next.ok()) return -EFAULT;
     if (args[2] && !t.mm().Write(args[2], old).ok()) return -EFAULT;
     next->mask &= ~kUnblockable;
+    // Linux keeps only the flags it knows (kernel/signal.c:do_sigaction).
+    next->flags &= SA_NOCLDSTOP | SA_NOCLDWAIT | SA_SIGINFO | SA_ONSTACK |
+                   SA_RESTART | SA_NODEFER | SA_RESETHAND | 0x04000000 /* SA_RESTORER */ |
+                   0x800 /* SA_EXPOSE_TAGBITS */;
     act = next.value();
     // Setting SIG_IGN, or SIG_DFL for an ignored signal, discards pending
     // instances (POSIX).
@@ -127,6 +131,7 @@ int64_t RtSigtimedwait(Task& t, const SyscallArgs& args) {
   }
   // While waiting, the wanted signals count as unblocked so they wake us.
   SignalSet saved = t.blocked;
+  t.real_blocked = saved;
   t.blocked &= ~wanted;
   siginfo_t info;
   int64_t result = -EAGAIN;
@@ -146,6 +151,7 @@ int64_t RtSigtimedwait(Task& t, const SyscallArgs& args) {
     }
   }
   t.blocked = saved;
+  t.real_blocked = 0;
   if (result > 0 && args[1] && !t.mm().Write(args[1], info).ok())
     return -EFAULT;
   return result;

@@ -120,8 +120,21 @@ int64_t Fstatfs(Task& t, const SyscallArgs& args) {
   return ToReturn(t.mm().Write(args[1], s.value()));
 }
 
+// Fills the buffer for getdents(2) or getdents64(2), whose records differ
+// only in layout.
+int64_t GetdentsCommon(Task& t, const SyscallArgs& args, bool wide);
+
 // Implements getdents64(2).
 int64_t Getdents64(Task& t, const SyscallArgs& args) {
+  return GetdentsCommon(t, args, true);
+}
+
+// Implements getdents(2).
+int64_t Getdents(Task& t, const SyscallArgs& args) {
+  return GetdentsCommon(t, args, false);
+}
+
+int64_t GetdentsCommon(Task& t, const SyscallArgs& args, bool wide) {
   FilePtr f = GetFile(t, args.Int(0));
   if (!f) return -EBADF;
   if (f->flags & O_PATH) return -EBADF;
@@ -146,17 +159,23 @@ int64_t Getdents64(Task& t, const SyscallArgs& args) {
   size_t i = f->dir_index;
   for (; i < f->dir_cache.size(); i++) {
     const DirEntry& e = f->dir_cache[i];
-    size_t reclen = (offsetof(struct dirent64, d_name) + e.name.size() + 1 +
-                     7) & ~size_t(7);
+    // getdents64: ino, off, reclen, type, name. getdents: ino, off,
+    // reclen, name, then the type in the record's last byte.
+    size_t header = wide ? 19 : 18;
+    size_t reclen = (header + e.name.size() + 1 + (wide ? 0 : 1) + 7) &
+                    ~size_t(7);
     if (out.size() + reclen > cap) break;
     size_t at = out.size();
     out.resize(at + reclen, 0);
-    auto* d = reinterpret_cast<struct dirent64*>(out.data() + at);
-    d->d_ino = e.ino;
-    d->d_off = int64_t(i + 1);
-    d->d_reclen = reclen;
-    d->d_type = e.type;
-    memcpy(d->d_name, e.name.c_str(), e.name.size() + 1);
+    char* d = out.data() + at;
+    uint64_t ino = e.ino, off = i + 1;
+    uint16_t len = reclen;
+    memcpy(d, &ino, 8);
+    memcpy(d + 8, &off, 8);
+    memcpy(d + 16, &len, 2);
+    if (wide) d[18] = char(e.type);
+    else d[reclen - 1] = char(e.type);
+    memcpy(d + header, e.name.c_str(), e.name.size() + 1);
   }
   if (out.empty() && i < f->dir_cache.size()) return -EINVAL;
   if (!t.mm().CopyOut(args[1], out.data(), out.size()).ok()) return -EFAULT;
@@ -167,8 +186,10 @@ int64_t Getdents64(Task& t, const SyscallArgs& args) {
 
 // Implements getcwd(2).
 int64_t Getcwd(Task& t, const SyscallArgs& args) {
-  std::string cwd = PathName(t.fs->cwd, t.fs->root);
-  if (t.fs->cwd.dentry->deleted) cwd = "(unreachable)" + cwd;
+  if (t.fs->cwd.dentry->deleted) return -ENOENT;
+  bool reachable = true;
+  std::string cwd = PathName(t.fs->cwd, t.fs->root, &reachable);
+  if (!reachable) cwd = "(unreachable)" + cwd;
   if (cwd.size() + 1 > args[1]) return -ERANGE;
   if (!t.mm().CopyOut(args[0], cwd.c_str(), cwd.size() + 1).ok())
     return -EFAULT;

@@ -25,7 +25,29 @@ struct timespec FromNanos(std::chrono::nanoseconds ns) {
   return {time_t(ns.count() / 1000000000), long(ns.count() % 1000000000)};
 }
 
+// A clock id below zero names the CPU clock of a process or thread:
+// ~pid << 3, plus 4 for a thread, plus the kind in the low bits (Linux
+// include/linux/posix-timers.h).
+Result<struct timespec> ReadCpuClock(Task& t, clockid_t id) {
+  int pid = ~(id >> 3);
+  bool thread = id & 4;
+  int kind = id & 3;
+  if (kind == 3) return Err(EINVAL);
+  Rusage r;
+  if (thread) {
+    auto task = pid == 0 ? t.shared_from_this() : t.kernel().TaskByTid(pid);
+    if (!task || task->exited) return Err(EINVAL);
+    r = task->rusage;
+  } else {
+    auto tg = pid == 0 ? t.tg_ptr() : t.kernel().GroupByTgid(pid);
+    if (!tg || tg->zombie) return Err(EINVAL);
+    r = tg->TotalRusage();
+  }
+  return FromNanos(kind == 1 ? r.utime : r.utime + r.stime);
+}
+
 Result<struct timespec> ReadClock(Task& t, clockid_t id) {
+  if (id < 0) return ReadCpuClock(t, id);
   if (!ValidClock(id)) return Err(EINVAL);
   if (id == CLOCK_PROCESS_CPUTIME_ID) {
     Rusage r = t.tg().TotalRusage();
@@ -33,15 +55,10 @@ Result<struct timespec> ReadClock(Task& t, clockid_t id) {
   }
   if (id == CLOCK_THREAD_CPUTIME_ID)
     return FromNanos(t.rusage.utime + t.rusage.stime);
-  if (id == CLOCK_BOOTTIME || id == CLOCK_BOOTTIME_ALARM ||
-      id == CLOCK_MONOTONIC || id == CLOCK_MONOTONIC_RAW ||
-      id == CLOCK_MONOTONIC_COARSE) {
-    // The sandbox's monotonic clocks start at its boot.
-    auto up = Clock::now() - t.kernel().boot_time();
-    return FromNanos(std::chrono::duration_cast<std::chrono::nanoseconds>(up));
-  }
   struct timespec ts;
-  clock_gettime(id == CLOCK_REALTIME_ALARM ? CLOCK_REALTIME : id, &ts);
+  if (id == CLOCK_REALTIME_ALARM) id = CLOCK_REALTIME;
+  if (id == CLOCK_BOOTTIME_ALARM) id = CLOCK_BOOTTIME;
+  clock_gettime(id, &ts);
   return ts;
 }
 
@@ -113,7 +130,9 @@ int64_t ClockGettime(Task& t, const SyscallArgs& args) {
 
 // Implements clock_getres(2).
 int64_t ClockGetres(Task& t, const SyscallArgs& args) {
-  if (!ValidClock(clockid_t(args[0]))) return -EINVAL;
+  clockid_t id = clockid_t(args[0]);
+  if (id < 0 && !ReadClock(t, id).ok()) return -EINVAL;
+  if (id >= 0 && !ValidClock(id)) return -EINVAL;
   if (!args[1]) return 0;
   struct timespec res = {0, 1};
   if (args[0] == CLOCK_REALTIME_COARSE || args[0] == CLOCK_MONOTONIC_COARSE)
@@ -233,6 +252,30 @@ int64_t Setitimer(Task& t, const SyscallArgs& args) {
     tg.itimer_real_deadline.reset();
   ArmItimer(t);
   return 0;
+}
+
+}  // namespace moat
+
+namespace moat {
+
+// Implements clock_settime(2): the sandbox cannot change the host's clock,
+// so CLOCK_REALTIME is refused as if CAP_SYS_TIME were missing.
+int64_t ClockSettime(Task& t, const SyscallArgs& args) {
+  clockid_t id = clockid_t(args[0]);
+  if (id != CLOCK_REALTIME) return -EINVAL;
+  auto ts = CopyInTimespec(t, args[1]);
+  if (!ts.ok()) return -ts.error();
+  return -EPERM;
+}
+
+// Implements settimeofday(2), refused like clock_settime(2).
+int64_t Settimeofday(Task& t, const SyscallArgs& args) {
+  if (args[0]) {
+    auto tv = t.mm().Read<struct timeval>(args[0]);
+    if (!tv.ok()) return -EFAULT;
+    if (tv->tv_usec < 0 || tv->tv_usec >= 1000000) return -EINVAL;
+  }
+  return -EPERM;
 }
 
 }  // namespace moat

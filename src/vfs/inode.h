@@ -156,6 +156,7 @@ class FileDescription : public std::enable_shared_from_this<FileDescription> {
   std::shared_ptr<Mount> mount;     // with `dentry`, the path it was opened by
   std::shared_ptr<Dentry> dentry;
   size_t dir_index = 0;  // getdents position
+  int owner = 0;         // F_SETOWN; SIGIO itself is not sent
   std::vector<DirEntry> dir_cache;
 };
 

@@ -212,11 +212,15 @@ Result<std::pair<Path, std::string>> ResolveParent(
   return std::make_pair(dir, last);
 }
 
-std::string PathName(const Path& p, const Path& root) {
+std::string PathName(const Path& p, const Path& root, bool* reachable) {
   std::vector<std::string> names;
   Path cur = p;
+  if (reachable) *reachable = false;
   for (int guard = 0; guard < 4096; guard++) {
-    if (cur == root) break;
+    if (cur == root) {
+      if (reachable) *reachable = true;
+      break;
+    }
     if (cur.dentry == cur.mount->root) {
       if (!cur.mount->parent) break;
       cur = Path{cur.mount->parent, cur.mount->mountpoint};

@@ -106,7 +106,9 @@ Result<std::pair<Path, std::string>> ResolveParent(
 Result<Path> LookupChild(Task& task, const Path& dir, const std::string& name);
 
 // The absolute path of `p` as seen from `root` (getcwd, /proc links).
-std::string PathName(const Path& p, const Path& root);
+// *reachable, if given, is set to false when `p` is not under `root`.
+std::string PathName(const Path& p, const Path& root,
+                     bool* reachable = nullptr);
 
 // Dentry cache upkeep after a directory operation.
 void DentryForget(const Path& dir, const std::string& name);
