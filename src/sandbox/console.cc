@@ -36,16 +36,20 @@ void TakeForeground() {
 }
 
 // Async-signal-safe: also runs from the fatal-signal handler.
+// Runs once: after it moat may be in the background, where changing the
+// terminal again would stop it with SIGTTOU.
 void RestoreHostTerminal() {
-  if (g_host_tty_fd < 0) return;
-  (void)tcsetattr(g_host_tty_fd, TCSADRAIN, &g_saved_termios);
+  int fd = g_host_tty_fd;
+  if (fd < 0) return;
+  g_host_tty_fd = -1;
+  (void)tcsetattr(fd, TCSADRAIN, &g_saved_termios);
   if (g_saved_foreground > 0) {
     // Blocking SIGTTOU here is safe in a handler too.
     sigset_t ttou, old;
     sigemptyset(&ttou);
     sigaddset(&ttou, SIGTTOU);
     pthread_sigmask(SIG_BLOCK, &ttou, &old);
-    (void)tcsetpgrp(g_host_tty_fd, g_saved_foreground);
+    (void)tcsetpgrp(fd, g_saved_foreground);
     pthread_sigmask(SIG_SETMASK, &old, nullptr);
   }
 }
