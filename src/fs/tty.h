@@ -33,7 +33,7 @@ static_assert(sizeof(KernelTermios) == 36);
 // The settings of a new terminal: "stty sane" at 38400 baud.
 KernelTermios DefaultTermios();
 
-// Bytes the input side holds before a writer to the master waits.
+// Input bytes queued before a writer to the master waits.
 inline constexpr size_t kTtyInputMax = 4096;
 // Bytes of output queued for the master before a slave writer waits.
 inline constexpr size_t kTtyOutputMax = 16384;
@@ -51,7 +51,7 @@ class Tty : public std::enable_shared_from_this<Tty> {
   size_t Write(const char* buf, size_t len);
   // Output for the master to read; ignores ^S when `force`.
   size_t ReadOutput(char* buf, size_t len, bool force = false);
-  // Reads input as the slave does, blocking as VMIN/VTIME say.
+  // Reads input as the slave does, blocking as VMIN and VTIME specify.
   Result<size_t> ReadInput(Task& t, char* buf, size_t len, bool nonblock);
 
   size_t InputAvailable() const;  // FIONREAD on the slave

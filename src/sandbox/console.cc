@@ -35,9 +35,9 @@ void TakeForeground() {
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
-// Async-signal-safe: also runs from the fatal-signal handler.
-// Runs once: after it moat may be in the background, where changing the
-// terminal again would stop it with SIGTTOU.
+// Restores the host terminal, once: afterwards moat may be in the
+// background, where SIGTTOU would stop it. Async-signal-safe, because the
+// fatal-signal handler calls it too.
 void RestoreHostTerminal() {
   int fd = g_host_tty_fd;
   if (fd < 0) return;
@@ -60,7 +60,7 @@ void OnFatalSignal(int sig) {
 }
 
 // Leaves the host terminal usable however moat ends: a normal return,
-// exit(3), or a crash.
+// exit(3), or a crash signal (SIGKILL cannot be caught).
 void InstallRestoreHandlers() {
   atexit(RestoreHostTerminal);
   struct sigaction sa = {};
