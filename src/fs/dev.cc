@@ -5,6 +5,7 @@
 
 #include <cstring>
 
+#include "fs/devpts.h"
 #include "kernel/kernel.h"
 
 namespace moat {
@@ -77,6 +78,7 @@ std::shared_ptr<TmpfsInode> NewDevFs() {
   RegisterDevice(makedev(1, 7), Opener<FullFile>());
   RegisterDevice(makedev(1, 8), Opener<RandomFile>());
   RegisterDevice(makedev(1, 9), Opener<RandomFile>());
+  RegisterTtyDevices();
 
   auto root = NewTmpfs(0755);
   Credentials root_creds;
@@ -90,6 +92,8 @@ std::shared_ptr<TmpfsInode> NewDevFs() {
   add_dev("random", 1, 8, 0666);
   add_dev("urandom", 1, 9, 0666);
   add_dev("tty", 5, 0, 0666);
+  add_dev("console", 5, 1, 0600);
+  add_dev("ptmx", 5, 2, 0666);
   (void)root->Symlink("fd", "/proc/self/fd", root_creds);
   (void)root->Symlink("stdin", "/proc/self/fd/0", root_creds);
   (void)root->Symlink("stdout", "/proc/self/fd/1", root_creds);

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "fs/host.h"
+#include "fs/tty.h"
 #include "kernel/kernel.h"
 
 namespace moat {
@@ -186,7 +187,8 @@ Result<int64_t> HostFdFile::Ioctl(Task& t, uint64_t cmd, uint64_t arg) {
   if (!is_tty_) return Err(ENOTTY);
   switch (cmd) {
     case TCGETS: {
-      struct termios tio;
+      // The kernel's struct termios, not glibc's larger one.
+      KernelTermios tio;
       if (ioctl(fd_, TCGETS, &tio) != 0) return Err(errno);
       TRY_STATUS(mm.Write(arg, tio));
       return 0;
@@ -194,7 +196,7 @@ Result<int64_t> HostFdFile::Ioctl(Task& t, uint64_t cmd, uint64_t arg) {
     case TCSETS:
     case TCSETSW:
     case TCSETSF: {
-      auto tio = TRY(mm.Read<struct termios>(arg));
+      auto tio = TRY(mm.Read<KernelTermios>(arg));
       if (ioctl(fd_, cmd, &tio) != 0) return Err(errno);
       return 0;
     }

@@ -127,8 +127,12 @@ void Task::RunLoop() {
   for (;;) {
     if (!DeliverSignals() || exiting) return;
     if (tg_->stopped) {
-      // Group stop: wait for SIGCONT or SIGKILL.
-      Block();
+      // Group stop: wait for SIGCONT or SIGKILL. Not through Block, which
+      // counts the stop itself as an interrupt and would spin here with
+      // the kernel lock held.
+      while (tg_->stopped && !exiting && !tg_->group_exiting)
+        cv_.wait(*t_lock);
+      woken_ = false;
       continue;
     }
     in_app_ = true;

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "fs/dev.h"
+#include "fs/devpts.h"
 #include "fs/host.h"
 #include "fs/host_fd.h"
 #include "fs/overlay.h"
@@ -16,6 +17,7 @@
 #include "fs/tmpfs.h"
 #include "kernel/signal_delivery.h"
 #include "loader/elf.h"
+#include "sandbox/console.h"
 #include "util/log.h"
 #include "vfs/fd_table.h"
 
@@ -87,8 +89,16 @@ std::string FindProgram(Task& init, const std::string& cmd,
   return cmd;
 }
 
-void SetupStdio(Task& init) {
+// Gives init moat's standard descriptors: the console's terminal for those
+// that are the host terminal when there is a console, else the host
+// descriptors themselves.
+void SetupStdio(Task& init, Console* console) {
   for (int fd = 0; fd < 3; fd++) {
+    if (console && isatty(fd)) {
+      if (FilePtr slave = console->OpenSlave())
+        (void)init.fds->Set(fd, slave, false, 1024);
+      continue;
+    }
     int copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
     if (copy < 0) continue;
     int mode = fcntl(fd, F_GETFL);
@@ -98,9 +108,11 @@ void SetupStdio(Task& init) {
     host->foreground_pgrp = 1;
     host->session = 1;
     (void)init.fds->Set(fd, f.value(), false, 1024);
-    if (host->is_tty() && !init.tg().pgrp->session->controlling_tty)
+    if (!console && host->is_tty() &&
+        !init.tg().pgrp->session->controlling_tty)
       init.tg().pgrp->session->controlling_tty = f.value();
   }
+  if (console) console->Attach(init);
 }
 
 void SetupRlimits(ThreadGroup& tg) {
@@ -108,18 +120,6 @@ void SetupRlimits(ThreadGroup& tg) {
   auto& nofile = tg.rlimits[RLIMIT_NOFILE];
   nofile.rlim_max = std::min<rlim_t>(nofile.rlim_max, 1048576);
   nofile.rlim_cur = std::min<rlim_t>(nofile.rlim_cur, nofile.rlim_max);
-}
-
-// The device /dev/tty opens: the session's controlling terminal.
-void RegisterTtyDevice() {
-  RegisterDevice(makedev(5, 0), [](InodePtr, int) -> Result<FilePtr> {
-    Task* t = CurrentTask();
-    if (t == nullptr || !t->tg().pgrp || !t->tg().pgrp->session)
-      return Err(ENXIO);
-    auto tty = t->tg().pgrp->session->controlling_tty;
-    if (!tty) return Err(ENXIO);
-    return tty;
-  });
 }
 
 Result<std::shared_ptr<Task>> CreateInit(Kernel& k,
@@ -165,6 +165,7 @@ void SetupMounts(Kernel& k, Task& init, const SandboxOptions& opts) {
 
   MountAt(init, "/proc", NewProcFs(k), "proc");
   MountAt(init, "/dev", NewDevFs(), "devtmpfs");
+  MountAt(init, "/dev/pts", NewDevpts(), "devpts");
   MountAt(init, "/dev/shm", NewTmpfs(01777), "tmpfs");
   MountAt(init, "/tmp", NewTmpfs(01777), "tmpfs");
 }
@@ -201,22 +202,34 @@ void ArmStopTimer(Kernel& k) {
   });
 }
 
+// The foreground process group of init's terminal, to which host signals
+// go.
+int ForegroundPgrp(Kernel& k, Console* console) {
+  if (console) return console->foreground_pgrp();
+  auto init = k.init();
+  if (init->pgrp && init->pgrp->session) {
+    auto* host = dynamic_cast<HostFdFile*>(
+        init->pgrp->session->controlling_tty.get());
+    if (host) return host->foreground_pgrp;
+  }
+  return 1;
+}
+
 // Forwards host signals to the sandbox until it exits.
-void StartSignalForwarder(Kernel& k, sigset_t set) {
-  std::thread([&k, set] {
+void StartSignalForwarder(Kernel& k, sigset_t set, Console* console) {
+  std::thread([&k, set, console] {
     for (;;) {
       int sig = 0;
       if (sigwait(&set, &sig) != 0) continue;
       std::lock_guard lock(k.mu);
       auto init = k.init();
       if (!init || init->zombie) continue;
-      int pgid = 1;
-      if (init->pgrp && init->pgrp->session &&
-          init->pgrp->session->controlling_tty) {
-        auto* tty = static_cast<HostFdFile*>(
-            init->pgrp->session->controlling_tty.get());
-        pgid = tty->foreground_pgrp;
+      // The console's terminal signals a size change itself.
+      if (console && sig == SIGWINCH) {
+        console->UpdateWindowSize(k);
+        continue;
       }
+      int pgid = ForegroundPgrp(k, console);
       siginfo_t info = MakeSigInfo(sig, SI_KERNEL);
       bool any = false;
       for (auto& g : k.Groups())
@@ -253,17 +266,18 @@ int RunSandbox(const SandboxOptions& opts) {
   config.strace = opts.strace;
   static Kernel* kernel = new Kernel(std::move(platform.value()), config);
   Kernel& k = *kernel;
-  RegisterTtyDevice();
 
   std::shared_ptr<Task> init;
+  std::unique_ptr<Console> console;
   {
     std::lock_guard lock(k.mu);
+    console = Console::Open();
     auto created = CreateInit(k, opts);
     if (!created.ok()) return 125;
     init = created.value();
     SetupMounts(k, *init, opts);
     SetupCwd(*init, opts);
-    SetupStdio(*init);
+    SetupStdio(*init, console.get());
     auto env = BuildEnvironment(opts);
     std::string program = FindProgram(*init, opts.argv[0], env);
     auto image = LoadExecutable(*init, init->fs->cwd, program, opts.argv, env);
@@ -277,9 +291,12 @@ int RunSandbox(const SandboxOptions& opts) {
     std::string base = program.substr(program.rfind('/') + 1);
     init->comm = base.substr(0, 15);
   }
-  StartSignalForwarder(k, forwarded);
+  StartSignalForwarder(k, forwarded, console.get());
+  if (console) console->Start(k);
   init->Start();
   int status = k.WaitForInit();
+  // Everything the program wrote reaches the host before moat exits.
+  if (console) console->Finish(k);
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
   return WEXITSTATUS(status);
 }
