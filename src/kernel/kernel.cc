@@ -150,8 +150,18 @@ void Kernel::GroupExited(ThreadGroup& tg) {
 
 int Kernel::WaitForInit() {
   std::unique_lock lock(mu);
-  init_exited_.wait(lock,
-                    [&] { return init_ && init_->zombie && tasks_.empty(); });
+  auto done = [&] { return init_ && init_->zombie && tasks_.empty(); };
+  while (!done()) {
+    if (init_exited_.wait_for(lock, std::chrono::seconds(2)) ==
+            std::cv_status::timeout &&
+        init_ && init_->zombie) {
+      for (auto& [tid, weak] : tasks_) {
+        auto t = weak.lock();
+        spdlog::debug("init exited; waiting for task {} ({})", tid,
+                      t ? t->comm : "gone");
+      }
+    }
+  }
   return init_->group_exit_status;
 }
 

@@ -47,6 +47,7 @@ Result<FilePtr> OpenExecutable(Task& t, const Path& dir,
   if (!S_ISREG(attr.mode)) return Err(EACCES);
   if (p.mount->noexec) return Err(EACCES);
   TRY_STATUS(CheckAccess(attr, t.creds, X_OK));
+  if (p.inode().writers > 0) return Err(ETXTBSY);
   FilePtr f = TRY(p.inode().Open(O_RDONLY));
   f->mount = p.mount;
   f->dentry = p.dentry;
@@ -284,6 +285,7 @@ Result<ExecImage> LoadExecutable(Task& t, const Path& dir,
   TRY(mm->Mmap(stack));
   mm->brk_start = mm->brk = PageUp(main_elf.end) + RandomPages(8192);
   mm->exe_path = exe_name;
+  mm->SetExecutable(exe.dentry->inode);
 
   std::vector<uint64_t> auxv{
       uint64_t(AT_HWCAP), uint64_t(getauxval(AT_HWCAP)),

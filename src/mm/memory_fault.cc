@@ -248,6 +248,7 @@ Result<std::shared_ptr<MemoryManager>> MemoryManager::Fork(
   child->env_end = env_end;
   child->auxv = auxv;
   child->exe_path = exe_path;
+  child->SetExecutable(exe_inode_);
   child->mmap_base = mmap_base;
   return child;
 }

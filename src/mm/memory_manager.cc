@@ -22,6 +22,13 @@ MemoryManager::MemoryManager(std::shared_ptr<AddressSpace> as)
 
 MemoryManager::~MemoryManager() {
   for (auto& [addr, pte] : ptes_) MemoryFile::Get().DecRef(pte.frame);
+  if (exe_inode_) exe_inode_->executors--;
+}
+
+void MemoryManager::SetExecutable(std::shared_ptr<Inode> inode) {
+  if (exe_inode_) exe_inode_->executors--;
+  exe_inode_ = std::move(inode);
+  if (exe_inode_) exe_inode_->executors++;
 }
 
 Vma* MemoryManager::FindVma(uint64_t addr) {

@@ -13,6 +13,7 @@
 
 #include "mm/memory_file.h"
 #include "mm/memory_object.h"
+#include "vfs/inode.h"
 #include "platform/platform.h"
 #include "util/result.h"
 
@@ -108,6 +109,10 @@ class MemoryManager {
     return CopyOut(addr, &v, sizeof(T));
   }
 
+  // Marks `inode` as running in this address space until it goes away,
+  // which keeps writers out (ETXTBSY).
+  void SetExecutable(std::shared_ptr<Inode> inode);
+
   // The text of /proc/[pid]/maps.
   std::string Maps() const;
   const std::map<uint64_t, Vma>& vmas() const { return vmas_; }
@@ -144,6 +149,7 @@ class MemoryManager {
                    const void* src);
 
   std::shared_ptr<AddressSpace> as_;
+  std::shared_ptr<Inode> exe_inode_;
   std::map<uint64_t, Vma> vmas_;  // keyed by start
   std::map<uint64_t, Pte> ptes_;  // keyed by page address
   uint64_t peak_pages_ = 0;       // updated when pages are dropped

@@ -15,6 +15,7 @@ constexpr uint64_t kNamespaceFlags =
     CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC |
     CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWTIME;
 constexpr size_t kMaxArgBytes = 2 << 20;  // ARG_MAX as the kernel checks it
+constexpr size_t kMaxArgStrlen = 32 * 4096;  // Linux MAX_ARG_STRLEN
 
 Result<int> DoClone(Task& t, uint64_t flags, uint64_t stack, uint64_t ptid,
                     uint64_t ctid, uint64_t tls, int exit_signal) {
@@ -105,7 +106,10 @@ Result<std::vector<std::string>> CopyInStrings(Task& t, uint64_t addr,
   for (;;) {
     uint64_t p = TRY(t.mm().Read<uint64_t>(addr + out.size() * 8));
     if (p == 0) break;
-    std::string s = TRY(t.mm().CopyInString(p, kMaxArgBytes));
+    auto s_or = t.mm().CopyInString(p, kMaxArgStrlen);
+    if (!s_or.ok())
+      return Err(s_or.error() == ENAMETOOLONG ? E2BIG : s_or.error());
+    std::string s = std::move(s_or.value());
     *total += s.size() + 1 + 8;
     if (*total > kMaxArgBytes) return Err(E2BIG);
     out.push_back(std::move(s));

@@ -60,6 +60,8 @@ Result<FilePtr> OpenPath(Task& t, const Path& p, int flags, bool created) {
   if (write && p.mount->read_only && !S_ISCHR(attr.mode) &&
       !S_ISFIFO(attr.mode) && !S_ISSOCK(attr.mode))
     return Err(EROFS);
+  bool counts_writer = acc != O_RDONLY && S_ISREG(attr.mode);
+  if (counts_writer && inode.executors > 0) return Err(ETXTBSY);
   FilePtr f = TRY(inode.Open(flags));
   // open(2) on 64-bit Linux always adds O_LARGEFILE (0100000), which
   // x86-64 glibc defines as 0 (fs/open.c:force_o_largefile).
@@ -68,6 +70,10 @@ Result<FilePtr> OpenPath(Task& t, const Path& p, int flags, bool created) {
   f->mount = p.mount;
   f->dentry = p.dentry;
   if (!f->inode) f->inode = p.dentry->inode;
+  if (counts_writer) {
+    f->inode->writers++;
+    f->counted_writer = true;
+  }
   return f;
 }
 

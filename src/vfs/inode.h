@@ -116,12 +116,19 @@ class Inode : public std::enable_shared_from_this<Inode> {
   virtual FilePtr MagicLink(Task& task) { return nullptr; }
   // The filesystem's name as /proc/mounts shows it.
   virtual std::string FsType() const { return ""; }
+
+  // Open descriptions that may write, and address spaces running this file:
+  // a file cannot be both at once (ETXTBSY). Guarded by the kernel lock.
+  int writers = 0;
+  int executors = 0;
 };
 
 // An open file: the object a file descriptor refers to.
 class FileDescription : public std::enable_shared_from_this<FileDescription> {
  public:
-  virtual ~FileDescription() = default;
+  virtual ~FileDescription() {
+    if (counted_writer && inode) inode->writers--;
+  }
 
   // Sequential I/O at the file offset; EAGAIN means "would block", and the
   // syscall layer then waits on Queue() unless O_NONBLOCK is set.
@@ -157,6 +164,7 @@ class FileDescription : public std::enable_shared_from_this<FileDescription> {
   std::shared_ptr<Dentry> dentry;
   size_t dir_index = 0;  // getdents position
   int owner = 0;         // F_SETOWN; SIGIO itself is not sent
+  bool counted_writer = false;  // holds one of inode->writers
   std::vector<DirEntry> dir_cache;
 };
 
