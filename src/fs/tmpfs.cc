@@ -285,6 +285,17 @@ Status TmpfsFile::Truncate(uint64_t size) {
   return Ok();
 }
 
+Result<uint64_t> TmpfsFile::Seek(int64_t off, int whence) {
+  if (whence != SEEK_DATA && whence != SEEK_HOLE)
+    return FileDescription::Seek(off, whence);
+  MemoryObject& data = *node_->data;
+  if (off < 0 || uint64_t(off) >= data.size()) return Err(ENXIO);
+  uint64_t at = whence == SEEK_DATA ? data.NextData(off) : data.NextHole(off);
+  if (at >= data.size() && whence == SEEK_DATA) return Err(ENXIO);
+  offset = at;
+  return offset;
+}
+
 Result<std::shared_ptr<MemoryObject>> TmpfsFile::Mappable() {
   return node_->data;
 }

@@ -76,6 +76,7 @@ class TmpfsFile : public FileDescription {
                         uint64_t off) override;
   Status Truncate(uint64_t size) override;
   Result<std::shared_ptr<MemoryObject>> Mappable() override;
+  Result<uint64_t> Seek(int64_t off, int whence) override;
 
  private:
   std::shared_ptr<TmpfsInode> node_;

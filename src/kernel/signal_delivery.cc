@@ -52,6 +52,22 @@ constexpr uint32_t kFpXstateMagic2 = 0x46505845;
 // eflags bits a signal handler may change on return (Linux FIX_EFLAGS).
 constexpr uint64_t kFixEflags = 0x40dd5;
 
+// The XSAVE image of a freshly reset FPU: default x87 control word and
+// MXCSR, empty registers, and every extended component in its initial
+// state (XSTATE_BV of 0).
+FpState InitialFpState(const FpState& like) {
+  FpState s(like.size(), 0);
+  uint16_t fcw = 0x37f;
+  uint32_t mxcsr = 0x1f80, mxcsr_mask = 0;
+  memcpy(&mxcsr_mask, like.data() + 28, 4);
+  memcpy(s.data(), &fcw, 2);
+  memcpy(s.data() + 24, &mxcsr, 4);
+  memcpy(s.data() + 28, &mxcsr_mask, 4);
+  // Keep XCOMP_BV, the format word of the header.
+  if (like.size() >= 576) memcpy(s.data() + 520, like.data() + 520, 8);
+  return s;
+}
+
 bool OnAltStack(const Task& t, uint64_t sp) {
   auto base = reinterpret_cast<uint64_t>(t.altstack.ss_sp);
   return !(t.altstack.ss_flags & SS_DISABLE) && sp > base &&
@@ -120,6 +136,11 @@ bool SetupFrame(Task& t, const KernelSigaction& act, const siginfo_t& info) {
   if (info.si_signo == SIGSEGV || info.si_signo == SIGBUS) {
     frame.uc.mcontext.cr2 = reinterpret_cast<uint64_t>(info.si_addr);
     frame.uc.mcontext.trapno = 14;  // page fault
+    // ptrace does not report the hardware error code; an access error on
+    // a mapped page was a write or an instruction fetch, and is reported
+    // as a user-mode protection fault on write.
+    frame.uc.mcontext.err = 4;  // user mode
+    if (info.si_code == SEGV_ACCERR) frame.uc.mcontext.err |= 1 | 2;
   }
   frame.uc.sigmask = t.saved_mask ? *t.saved_mask : t.blocked;
   frame.info = info;
@@ -129,6 +150,7 @@ bool SetupFrame(Task& t, const KernelSigaction& act, const siginfo_t& info) {
   if (!mm.Write<uint32_t>(fp_addr + fp_size, kFpXstateMagic2).ok())
     return false;
   if (!mm.CopyOut(sp, &frame, sizeof(frame)).ok()) return false;
+  (void)t.context().SetFpState(InitialFpState(state));
 
   t.regs.rsp = sp;
   t.regs.rip = act.handler;

@@ -2,6 +2,7 @@
 
 #include <linux/futex.h>
 #include <sys/syscall.h>
+#include <unistd.h>
 
 #include "kernel/kernel.h"
 #include "kernel/signal_delivery.h"
@@ -25,7 +26,10 @@ Task*& CurrentTask() {
 Task::Task(Kernel& kernel, std::shared_ptr<ThreadGroup> tg)
     : kernel_(kernel), tg_(std::move(tg)) {
   start_time = Clock::now();
-  sched_affinity[0] = 1;
+  // Every CPU of the host, as a fresh Linux task has.
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  for (long i = 0; i < cpus && i < 32 * 64; i++)
+    sched_affinity[i / 64] |= 1ull << (i % 64);
 }
 
 Task::~Task() = default;
@@ -173,7 +177,10 @@ void Task::HandleSyscall() {
     kernel_.ReportUnimplemented(*this, nr);
     ret = -ENOSYS;
   } else {
+    MemoryManager* mm = mm_.get();
+    uint64_t before = mm ? mm->populated_pages : 0;
     ret = info->handler(*this, args);
+    if (mm && mm == mm_.get()) rusage.minflt += mm->populated_pages - before;
   }
   current_syscall = -1;
   if (kernel_.config().strace) TraceSyscall(*this, nr, args, ret);
@@ -183,8 +190,9 @@ void Task::HandleSyscall() {
 void Task::HandleFault(const siginfo_t& info) {
   uint64_t addr = reinterpret_cast<uint64_t>(info.si_addr);
   if (info.si_signo == SIGSEGV && info.si_code != SI_KERNEL) {
+    uint64_t before = mm_->populated_pages;
     FaultResult r = mm_->HandleFault(addr, info.si_code == SEGV_ACCERR);
-    rusage.minflt++;
+    rusage.minflt += std::max<uint64_t>(1, mm_->populated_pages - before);
     if (r == FaultResult::kHandled) return;
     siginfo_t si = {};
     si.si_signo = r == FaultResult::kBusError ? SIGBUS : SIGSEGV;

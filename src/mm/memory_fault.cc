@@ -46,6 +46,7 @@ Status MemoryManager::PopulateAround(Vma& vma, uint64_t page) {
     uint64_t frame = TRY(mf.Allocate(count));
     for (uint64_t i = 0; i < count; i++)
       ptes_[first + i * kPageSize] = Pte{frame + i * kPageSize, 0};
+    populated_pages += count;
     return Ok();
   }
 
@@ -67,6 +68,7 @@ Status MemoryManager::PopulateAround(Vma& vma, uint64_t page) {
   }
   for (uint64_t i = 0; i < count; i++)
     ptes_[page + i * kPageSize] = Pte{frame + i * kPageSize, 0};
+  populated_pages += count;
   return Ok();
 }
 
@@ -209,9 +211,12 @@ Result<std::string> MemoryManager::CopyInString(uint64_t addr, size_t max) {
 Result<std::shared_ptr<MemoryManager>> MemoryManager::Fork(
     std::shared_ptr<AddressSpace> child_as) {
   auto child = std::make_shared<MemoryManager>(std::move(child_as));
-  child->vmas_ = vmas_;
+  for (auto& [start, vma] : vmas_)
+    if (!vma.dontfork) child->vmas_.emplace(start, vma);
   MemoryFile& mf = MemoryFile::Get();
   for (auto& [addr, pte] : ptes_) {
+    Vma* vma = FindVma(addr);
+    if (vma == nullptr || vma->dontfork || vma->wipeonfork) continue;
     mf.IncRef(pte.frame);
     child->ptes_[addr] = Pte{pte.frame, 0};
   }

@@ -286,12 +286,13 @@ Status MemoryManager::Madvise(uint64_t addr, uint64_t length, int advice) {
   if (Overflows(addr, length)) return Err(EINVAL);
   switch (advice) {
     case MADV_NORMAL: case MADV_RANDOM: case MADV_SEQUENTIAL:
-    case MADV_WILLNEED: case MADV_DONTFORK: case MADV_DOFORK:
-    case MADV_MERGEABLE: case MADV_UNMERGEABLE: case MADV_HUGEPAGE:
-    case MADV_NOHUGEPAGE: case MADV_DONTDUMP: case MADV_DODUMP:
-    case MADV_COLD: case MADV_PAGEOUT: case MADV_WIPEONFORK:
-    case MADV_KEEPONFORK:
-      return Ok();
+    case MADV_WILLNEED: case MADV_MERGEABLE: case MADV_UNMERGEABLE:
+    case MADV_HUGEPAGE: case MADV_NOHUGEPAGE: case MADV_DONTDUMP:
+    case MADV_DODUMP: case MADV_COLD: case MADV_PAGEOUT:
+      return RangeAccessible(addr, length, 0) ? Ok() : Err(ENOMEM);
+    case MADV_DONTFORK: case MADV_DOFORK:
+    case MADV_WIPEONFORK: case MADV_KEEPONFORK:
+      return SetForkAdvice(addr, length, advice);
     case MADV_DONTNEED:
     case MADV_FREE:
     case MADV_REMOVE:
@@ -308,6 +309,30 @@ Status MemoryManager::Madvise(uint64_t addr, uint64_t length, int advice) {
                          (end - a) / kPageSize);
     DropPtes(a, end);
     a = end;
+  }
+  return Ok();
+}
+
+Status MemoryManager::SetForkAdvice(uint64_t addr, uint64_t length,
+                                    int advice) {
+  if (!RangeAccessible(addr, length, 0)) return Err(ENOMEM);
+  if (advice == MADV_WIPEONFORK) {
+    // Only private anonymous memory can be wiped (Linux mm/madvise.c).
+    for (uint64_t a = addr; a < addr + length;) {
+      Vma* v = FindVma(a);
+      if (v->shared || v->object) return Err(EINVAL);
+      a = v->end;
+    }
+  }
+  SplitAt(addr);
+  SplitAt(addr + length);
+  for (auto it = vmas_.lower_bound(addr);
+       it != vmas_.end() && it->first < addr + length; ++it) {
+    Vma& v = it->second;
+    if (advice == MADV_DONTFORK) v.dontfork = true;
+    if (advice == MADV_DOFORK) v.dontfork = false;
+    if (advice == MADV_WIPEONFORK) v.wipeonfork = true;
+    if (advice == MADV_KEEPONFORK) v.wipeonfork = false;
   }
   return Ok();
 }

@@ -33,6 +33,8 @@ struct Vma {
   int max_prot = PROT_READ | PROT_WRITE | PROT_EXEC;
   bool shared = false;
   bool growsdown = false;
+  bool dontfork = false;    // MADV_DONTFORK: absent in a forked child
+  bool wipeonfork = false;  // MADV_WIPEONFORK: zero in a forked child
   std::shared_ptr<MemoryObject> object;  // null for private anonymous memory
   uint64_t offset = 0;                   // byte offset of `start` in object
   std::string name;  // path, or "[heap]", "[stack]"; shown in maps
@@ -117,6 +119,8 @@ class MemoryManager {
   std::string Maps() const;
   const std::map<uint64_t, Vma>& vmas() const { return vmas_; }
   uint64_t ResidentPages() const { return ptes_.size(); }
+  // Pages filled on demand so far: the minor faults of getrusage(2).
+  uint64_t populated_pages = 0;
   uint64_t PeakResidentPages() const {
     return std::max<uint64_t>(peak_pages_, ptes_.size());
   }
@@ -133,6 +137,7 @@ class MemoryManager {
 
  private:
   Result<uint64_t> FindGap(uint64_t length, uint64_t hint) const;
+  Status SetForkAdvice(uint64_t addr, uint64_t length, int advice);
   Vma* FindVma(uint64_t addr);
   // Splits VMAs so that `addr` is a boundary.
   void SplitAt(uint64_t addr);

@@ -111,6 +111,18 @@ void MemoryObject::Discard(uint64_t first, uint64_t count) {
   }
 }
 
+uint64_t MemoryObject::NextData(uint64_t offset) const {
+  auto it = frames_.lower_bound(offset / kPageSize);
+  if (it == frames_.end()) return size_;
+  return std::max(offset, it->first * kPageSize);
+}
+
+uint64_t MemoryObject::NextHole(uint64_t offset) const {
+  uint64_t page = offset / kPageSize;
+  while (frames_.count(page)) page++;
+  return std::min(size_, std::max(offset, page * kPageSize));
+}
+
 // ---- HostFileObject ----
 
 namespace {

@@ -35,6 +35,10 @@ class MemoryObject {
   // Releases the frames of pages in [first, first+count), which then read
   // as zero (fallocate PUNCH_HOLE on tmpfs).
   void Discard(uint64_t first, uint64_t count);
+  // The first offset at or after `offset` that has data (a frame) or is a
+  // hole, for lseek's SEEK_DATA and SEEK_HOLE.
+  uint64_t NextData(uint64_t offset) const;
+  uint64_t NextHole(uint64_t offset) const;
 
  protected:
   // Fills `pages` fresh frames at `dst` with the contents of pages

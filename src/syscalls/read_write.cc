@@ -278,8 +278,13 @@ int64_t CopyFileRange(Task& t, const SyscallArgs& args) {
     if (v.value() < 0) return -EINVAL;
     *off = uint64_t(v.value());
   }
-  int64_t n = CopyBetween(t, *in, &in_off, *out, &out_off,
-                          std::min<size_t>(args[4], kMaxRw));
+  size_t len = std::min<size_t>(args[4], kMaxRw);
+  if (in->inode && in->inode == out->inode) {
+    uint64_t a = in_off ? *in_off : in->offset;
+    uint64_t b = out_off ? *out_off : out->offset;
+    if (a < b + len && b < a + len) return -EINVAL;
+  }
+  int64_t n = CopyBetween(t, *in, &in_off, *out, &out_off, len);
   if (n >= 0) {
     if (args[1]) (void)t.mm().Write<int64_t>(args[1], *in_off);
     if (args[3]) (void)t.mm().Write<int64_t>(args[3], *out_off);

@@ -299,9 +299,11 @@ int64_t SchedGetaffinity(Task& t, const SyscallArgs& args) {
   if (size < sizeof(uint64_t) || size % sizeof(uint64_t)) return -EINVAL;
   int pid = args.Int(0);
   if (pid && !t.kernel().TaskByTid(pid)) return -ESRCH;
+  auto target = pid ? t.kernel().TaskByTid(pid) : t.shared_from_this();
   std::vector<uint64_t> mask(size / 8, 0);
-  for (int i = 0; i < NumCpus() && i < int(size * 8); i++)
-    mask[i / 64] |= 1ull << (i % 64);
+  for (int i = 0; i < NumCpus() && i < int(size * 8) && i < 32 * 64; i++)
+    if (target->sched_affinity[i / 64] >> (i % 64) & 1)
+      mask[i / 64] |= 1ull << (i % 64);
   if (!t.mm().CopyOut(args[2], mask.data(), size).ok()) return -EFAULT;
   return int64_t(std::min<size_t>(size, ((NumCpus() + 63) / 64) * 8));
 }
@@ -309,10 +311,20 @@ int64_t SchedGetaffinity(Task& t, const SyscallArgs& args) {
 // Implements sched_setaffinity(2): accepted, as the host schedules.
 int64_t SchedSetaffinity(Task& t, const SyscallArgs& args) {
   int pid = args.Int(0);
-  if (pid && !t.kernel().TaskByTid(pid)) return -ESRCH;
-  uint64_t first = 0;
-  if (args[1] >= 8 && !t.mm().CopyIn(args[2], &first, 8).ok()) return -EFAULT;
-  if (first == 0) return -EINVAL;
+  auto target = pid ? t.kernel().TaskByTid(pid) : t.shared_from_this();
+  if (!target) return -ESRCH;
+  std::array<uint64_t, 32> mask{};
+  size_t size = std::min<size_t>(args[1], sizeof(mask));
+  if (!t.mm().CopyIn(args[2], mask.data(), size).ok()) return -EFAULT;
+  // Keep only CPUs that exist; none left is EINVAL.
+  bool any = false;
+  for (int i = 0; i < 32 * 64; i++) {
+    bool on = mask[i / 64] >> (i % 64) & 1;
+    if (on && i >= NumCpus()) mask[i / 64] &= ~(1ull << (i % 64));
+    any |= on && i < NumCpus();
+  }
+  if (!any) return -EINVAL;
+  target->sched_affinity = mask;
   return 0;
 }
 
@@ -372,7 +384,15 @@ int64_t Setpriority(Task& t, const SyscallArgs& args) {
 
 // Implements getcpu(2).
 int64_t Getcpu(Task& t, const SyscallArgs& args) {
-  if (args[0] && !t.mm().Write<uint32_t>(args[0], 0).ok()) return -EFAULT;
+  // Reports the first CPU the task may run on, as it is pinned there when
+  // it has only one.
+  uint32_t cpu = 0;
+  for (int i = 0; i < NumCpus(); i++)
+    if (t.sched_affinity[i / 64] >> (i % 64) & 1) {
+      cpu = i;
+      break;
+    }
+  if (args[0] && !t.mm().Write<uint32_t>(args[0], cpu).ok()) return -EFAULT;
   if (args[1] && !t.mm().Write<uint32_t>(args[1], 0).ok()) return -EFAULT;
   return 0;
 }

@@ -2,7 +2,10 @@
 
 #include <algorithm>
 
+#include "mm/memory_file.h"
 #include "vfs/vfs.h"
+
+#include <unistd.h>
 
 namespace moat {
 
@@ -67,11 +70,19 @@ Result<std::string> Inode::Readlink() { return Err(EINVAL); }
 Result<FilePtr> Inode::Open(int) { return Err(ENXIO); }
 Status Inode::SetAttr(const SetAttrRequest&) { return Err(EPERM); }
 Result<struct statfs> Inode::StatFs() {
+  // In-kernel filesystems report the size Linux gives a default tmpfs:
+  // half of RAM, with what the sandbox uses counted as taken.
   struct statfs s = {};
   s.f_type = 0x01021994;  // TMPFS_MAGIC
   s.f_bsize = 4096;
   s.f_namelen = 255;
   s.f_frsize = 4096;
+  uint64_t total = sysconf(_SC_PHYS_PAGES) / 2;
+  uint64_t used = MemoryFile::Get().UsedBytes() / 4096;
+  s.f_blocks = total;
+  s.f_bfree = s.f_bavail = total > used ? total - used : 0;
+  s.f_files = total;
+  s.f_ffree = total > 1000 ? total - 1000 : 0;
   return s;
 }
 Result<std::shared_ptr<MemoryObject>> Inode::Mappable() {
