@@ -311,6 +311,7 @@ Status SendTaskSignal(Task& t, const siginfo_t& info, bool from_inside) {
                    DefaultActionOf(sig) == DefaultAction::kContinue));
   if (ignored && !(t.blocked & SigBit(sig))) return Ok();
   t.pending.Enqueue(info);
+  tg.signal_events.Notify(kEventIn);
   t.Interrupt();
   return Ok();
 }
@@ -342,6 +343,7 @@ Status SendGroupSignal(ThreadGroup& tg, const siginfo_t& info,
                   DefaultActionOf(sig) == DefaultAction::kIgnore);
   if (ignored) return Ok();
   tg.shared_pending.Enqueue(info);
+  tg.signal_events.Notify(kEventIn);
   target->Interrupt();
   return Ok();
 }
