@@ -26,6 +26,23 @@ OverlayInode::OverlayInode(uint64_t dev, std::weak_ptr<OverlayInode> parent,
 
 Result<InodeAttr> OverlayInode::Attr() {
   InodeAttr a = upper_ ? TRY(upper_->Attr()) : TRY(lower_->Attr());
+  if (upper_ && lower_ && S_ISDIR(a.mode)) {
+    // A merged directory keeps the lower one's link count, size and
+    // times, as overlayfs shows them; ownership and mode are the upper's,
+    // which copy-up took from the lower and chmod may have changed since.
+    InodeAttr low = TRY(lower_->Attr());
+    uint32_t mode = a.mode, uid = a.uid, gid = a.gid;
+    struct timespec mtime = a.mtime, ctime = a.ctime;
+    bool changed = upper_->attr.ctime.tv_sec > low.ctime.tv_sec;
+    a = low;
+    a.mode = mode;
+    a.uid = uid;
+    a.gid = gid;
+    if (changed) {
+      a.mtime = mtime;
+      a.ctime = ctime;
+    }
+  }
   // Directories show the overlay's device; files keep the layer's inode
   // number so that hard links and `ls -i` stay consistent.
   if (S_ISDIR(a.mode)) a.dev = dev_;

@@ -4,6 +4,7 @@
 #include <sys/ioctl.h>
 
 #include "fs/tmpfs.h"
+#include "kernel/kernel.h"
 #include "kernel/task.h"
 #include "mm/memory_manager.h"
 
@@ -44,11 +45,12 @@ PipeEnd::~PipeEnd() {
     pipe_->writers--;
   else
     pipe_->readers--;
+  if (also_reader) pipe_->readers--;
   pipe_->queue.Notify(kEventIn | kEventOut | kEventHup | kEventErr);
 }
 
 Result<size_t> PipeEnd::Read(Task&, void* buf, size_t len) {
-  if (write_end_) return Err(EBADF);
+  if (write_end_ && !also_reader) return Err(EBADF);
   if (len == 0) return size_t(0);
   Pipe& p = *pipe_;
   if (p.buffer.empty()) {
@@ -90,7 +92,8 @@ uint32_t PipeEnd::Readiness(uint32_t mask) {
   if (write_end_) {
     if (p.readers == 0) ready |= kEventErr;
     else if (p.capacity - p.buffer.size() >= kPipeBuf) ready |= kEventOut;
-  } else {
+  }
+  if (!write_end_ || also_reader) {
     if (!p.buffer.empty()) ready |= kEventIn;
     if (p.writers == 0 && p.had_writer) ready |= kEventHup;
   }
@@ -114,14 +117,27 @@ std::pair<FilePtr, FilePtr> NewPipe() {
 Result<FilePtr> OpenFifo(std::shared_ptr<Pipe> pipe, int flags) {
   int mode = flags & O_ACCMODE;
   if (mode == O_RDWR) {
+    // Linux lets O_RDWR open at once; it counts as a reader and a writer.
     auto f = std::make_shared<PipeEnd>(pipe, true);
     f->flags = flags;
+    pipe->readers++;
+    f->also_reader = true;
     return FilePtr(f);
   }
-  if (mode == O_WRONLY && pipe->readers == 0 && (flags & O_NONBLOCK))
-    return Err(ENXIO);
-  auto f = std::make_shared<PipeEnd>(pipe, mode == O_WRONLY);
+  bool write = mode == O_WRONLY;
+  if (write && pipe->readers == 0 && (flags & O_NONBLOCK)) return Err(ENXIO);
+  auto f = std::make_shared<PipeEnd>(pipe, write);
   f->flags = flags;
+  pipe->queue.Notify(kEventIn | kEventOut);
+  if (flags & O_NONBLOCK) return FilePtr(f);
+  // Wait for the other end.
+  Task* t = CurrentTask();
+  if (t == nullptr) return FilePtr(f);
+  Waiter w([t](uint32_t) { t->Wake(); });
+  WaitQueueEntry entry(&pipe->queue, &w);
+  while (write ? pipe->readers == 0 : pipe->writers == 0) {
+    if (t->Block() == BlockResult::kInterrupted) return Err(EINTR);
+  }
   return FilePtr(f);
 }
 

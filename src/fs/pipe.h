@@ -38,6 +38,7 @@ class PipeEnd : public FileDescription {
   WaitQueue* Queue() override { return &pipe_->queue; }
   std::string Name() override;
   Pipe& pipe() { return *pipe_; }
+  bool also_reader = false;  // an O_RDWR open of a FIFO
 
  private:
   std::shared_ptr<Pipe> pipe_;

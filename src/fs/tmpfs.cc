@@ -7,6 +7,7 @@
 #include <atomic>
 #include <map>
 
+#include "fs/pipe.h"
 #include "vfs/vfs.h"
 
 namespace moat {
@@ -231,7 +232,14 @@ Result<FilePtr> TmpfsInode::Open(int flags) {
   auto self = std::static_pointer_cast<TmpfsInode>(shared_from_this());
   if (S_ISCHR(attr.mode) || S_ISBLK(attr.mode))
     return OpenDevice(attr.rdev, self, flags);
-  if (S_ISFIFO(attr.mode) || S_ISSOCK(attr.mode)) return Err(ENXIO);
+  if (S_ISFIFO(attr.mode)) {
+    if (!fifo) {
+      fifo = std::make_shared<Pipe>();
+      fifo->inode = self;
+    }
+    return OpenFifo(fifo, flags);
+  }
+  if (S_ISSOCK(attr.mode)) return Err(ENXIO);
   if (S_ISREG(attr.mode) && (flags & O_TRUNC) && data->size() != 0) {
     data->Truncate(0);
     Touch();

@@ -53,6 +53,7 @@ class TmpfsInode : public Inode {
   std::map<std::string, InodePtr> children;  // directories
   std::string target;                        // symlinks
   std::shared_ptr<MemoryObject> data;        // regular files
+  std::shared_ptr<class Pipe> fifo;          // FIFOs
   // Overlay bookkeeping when this directory is an upper layer.
   std::set<std::string> whiteouts;
   bool opaque = false;
