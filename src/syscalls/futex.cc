@@ -14,6 +14,7 @@ namespace {
 Result<FutexKey> KeyFor(Task& t, uint64_t addr, bool private_op) {
   if (addr & 3) return Err(EINVAL);
   MemoryManager& mm = t.mm();
+  if (!mm.RangeAccessible(addr, 4, 0)) return Err(EFAULT);
   if (!private_op) {
     for (auto& [start, vma] : mm.vmas()) {
       if (addr < vma.start || addr >= vma.end) continue;

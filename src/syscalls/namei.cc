@@ -474,6 +474,9 @@ int64_t Fallocate(Task& t, const SyscallArgs& args) {
 int64_t Fsync(Task& t, const SyscallArgs& args) {
   FilePtr f = GetFile(t, args.Int(0));
   if (!f) return -EBADF;
+  auto attr = f->Stat();
+  if (!attr.ok() || S_ISFIFO(attr->mode) || S_ISSOCK(attr->mode))
+    return -EINVAL;
   return ToReturn(f->Fsync());
 }
 

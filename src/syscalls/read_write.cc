@@ -235,6 +235,38 @@ int64_t CopyBetween(Task& t, FileDescription& in, std::optional<uint64_t>* in_of
   return int64_t(done);
 }
 
+// Implements splice(2) by copying through the kernel; one end must be a
+// pipe, as on Linux.
+int64_t Splice(Task& t, const SyscallArgs& args) {
+  FilePtr in = GetFile(t, args.Int(0));
+  FilePtr out = GetFile(t, args.Int(2));
+  if (!in || !out) return -EBADF;
+  if (!in->readable() || !out->writable()) return -EBADF;
+  if (args[5] & ~0xfull) return -EINVAL;
+  bool in_pipe = in->Queue() && in->Seek(0, SEEK_CUR).error() == ESPIPE;
+  bool out_pipe = out->Queue() && out->Seek(0, SEEK_CUR).error() == ESPIPE;
+  if (!in_pipe && !out_pipe) return -EINVAL;
+  if ((in_pipe && args[1]) || (out_pipe && args[3])) return -ESPIPE;
+  if (out->flags & O_APPEND) return -EINVAL;
+  std::optional<uint64_t> in_off, out_off;
+  for (auto [addr, off] : {std::pair{args[1], &in_off},
+                           std::pair{args[3], &out_off}}) {
+    if (!addr) continue;
+    auto v = t.mm().Read<int64_t>(addr);
+    if (!v.ok()) return -EFAULT;
+    if (v.value() < 0) return -EINVAL;
+    *off = uint64_t(v.value());
+  }
+  // One step only: splice returns after the first chunk moved.
+  int64_t n = CopyBetween(t, *in, &in_off, *out, &out_off,
+                          std::min<size_t>(args[4], kChunk));
+  if (n >= 0) {
+    if (args[1]) (void)t.mm().Write<int64_t>(args[1], *in_off);
+    if (args[3]) (void)t.mm().Write<int64_t>(args[3], *out_off);
+  }
+  return n;
+}
+
 // Implements sendfile(2).
 int64_t Sendfile(Task& t, const SyscallArgs& args) {
   FilePtr out = GetFile(t, args.Int(0));

@@ -345,9 +345,18 @@ int64_t SchedGetparam(Task& t, const SyscallArgs& args) {
 
 int64_t SchedSetscheduler(Task& t, const SyscallArgs& args) {
   if (args.Int(0) < 0) return -EINVAL;
-  int policy = args.Int(1);
-  if (policy != SCHED_OTHER && policy != SCHED_BATCH && policy != SCHED_IDLE)
-    return -EPERM;
+  int policy = args.Int(1) & ~SCHED_RESET_ON_FORK;
+  if (policy != SCHED_OTHER && policy != SCHED_BATCH &&
+      policy != SCHED_IDLE && policy != SCHED_FIFO && policy != SCHED_RR)
+    return -EINVAL;
+  auto param = t.mm().Read<struct sched_param>(args[2]);
+  if (!param.ok()) return -EFAULT;
+  bool realtime = policy == SCHED_FIFO || policy == SCHED_RR;
+  int prio = param->sched_priority;
+  if (realtime ? (prio < 1 || prio > 99) : prio != 0) return -EINVAL;
+  // TODO: the host schedules stub threads; a real-time policy is accepted
+  // but not applied.
+  if (realtime && !t.creds.HasCapability(23)) return -EPERM;
   return 0;
 }
 

@@ -170,7 +170,7 @@ int64_t Nanosleep(Task& t, const SyscallArgs& args) {
 int64_t ClockNanosleep(Task& t, const SyscallArgs& args) {
   clockid_t id = clockid_t(args[0]);
   int flags = args.Int(1);
-  if (id == CLOCK_THREAD_CPUTIME_ID) return -EINVAL;
+  if (id == CLOCK_THREAD_CPUTIME_ID) return -EOPNOTSUPP;
   if (!ValidClock(id)) return -EINVAL;
   if (flags & ~TIMER_ABSTIME) return -EINVAL;
   auto ts = CopyInTimespec(t, args[2]);

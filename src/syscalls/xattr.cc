@@ -61,12 +61,15 @@ int64_t Flistxattr(Task& t, const SyscallArgs& a) {
 
 // Implements setxattr(2), lsetxattr(2) and fsetxattr(2).
 int64_t Setxattr(Task& t, const SyscallArgs& a) {
+  if (a[4] & ~uint64_t(XATTR_CREATE | XATTR_REPLACE)) return -EINVAL;
   return Set(t, CheckPath(t, a[0], true), a[1]);
 }
 int64_t Lsetxattr(Task& t, const SyscallArgs& a) {
+  if (a[4] & ~uint64_t(XATTR_CREATE | XATTR_REPLACE)) return -EINVAL;
   return Set(t, CheckPath(t, a[0], false), a[1]);
 }
 int64_t Fsetxattr(Task& t, const SyscallArgs& a) {
+  if (a[4] & ~uint64_t(XATTR_CREATE | XATTR_REPLACE)) return -EINVAL;
   return Set(t, FdCheck(t, a.Int(0)), a[1]);
 }
 
