@@ -97,6 +97,7 @@ void Kernel::ExitGroup(ThreadGroup& tg, int status) {
 
 void Kernel::GroupExited(ThreadGroup& tg) {
   tg.zombie = true;
+  tg.exit_events.Notify(kEventIn);
   auto self = tg.shared_from_this();
   bool is_init = init_.get() == &tg;
   // Orphans go to init, as in a pid namespace without subreapers.

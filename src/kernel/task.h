@@ -187,6 +187,7 @@ class ThreadGroup : public std::enable_shared_from_this<ThreadGroup> {
   uint64_t itimer_generation = 0;
 
   WaitQueue child_events;  // notified when a child changes state
+  WaitQueue exit_events;   // notified when this group exits (pidfd)
   WaitQueue signal_events;  // notified when a signal is queued (signalfd)
   std::string comm() const;
   std::shared_ptr<Task> Leader() const { return leader.lock(); }

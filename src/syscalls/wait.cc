@@ -118,6 +118,7 @@ struct rusage ToRusage(const Rusage& r) {
 }  // namespace
 
 struct rusage RusageOf(const Rusage& r) { return ToRusage(r); }
+std::shared_ptr<ThreadGroup> PidfdGroup(Task& t, int fd, int* error);
 
 // Implements wait4(2).
 int64_t Wait4(Task& t, const SyscallArgs& args) {
@@ -178,6 +179,15 @@ int64_t Waitid(Task& t, const SyscallArgs& args) {
       req.idtype = P_PGID;
       req.id = id ? id : (t.tg().pgrp ? t.tg().pgrp->pgid : 0);
       break;
+    case 3: {  // P_PIDFD
+      int error = 0;
+      auto tg = PidfdGroup(t, id, &error);
+      if (!tg) return -error;
+      req.idtype = P_PID;
+      req.id = tg->tgid;
+      if (t.kernel().GroupByTgid(tg->tgid) == nullptr) return -ECHILD;
+      break;
+    }
     default:
       return -EINVAL;
   }
