@@ -147,6 +147,7 @@ void Task::RunLoop() {
     in_app_ = false;
     auto kernel_start = Clock::now();
     rusage.utime += kernel_start - app_start;
+    ChargeItimers(kernel_start - app_start);
 
     switch (reason) {
       case SwitchReason::kSyscall:
@@ -212,6 +213,23 @@ void Task::HandleFault(const siginfo_t& info) {
 }
 
 bool Task::DeliverSignals() { return DeliverPendingSignals(*this); }
+
+// Counts `used` of CPU time against ITIMER_VIRTUAL and ITIMER_PROF, and
+// raises their signals when they run out. Kernel time is not charged to
+// ITIMER_PROF, an approximation.
+void Task::ChargeItimers(Clock::duration used) {
+  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(used);
+  auto charge = [&](std::chrono::nanoseconds& left,
+                    std::chrono::nanoseconds interval, int sig) {
+    if (left.count() <= 0) return;
+    left -= ns;
+    if (left.count() > 0) return;
+    left = interval;
+    (void)SendGroupSignal(*tg_, MakeSigInfo(sig, SI_KERNEL), false);
+  };
+  charge(tg_->itimer_virtual_left, tg_->itimer_virtual_interval, SIGVTALRM);
+  charge(tg_->itimer_prof_left, tg_->itimer_prof_interval, SIGPROF);
+}
 
 void Task::ReleaseResources() {
   // CLONE_CHILD_CLEARTID: zero the word and wake one waiter (pthread_join).

@@ -8,6 +8,7 @@
 #include <sys/resource.h>
 
 #include <array>
+#include <map>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -141,6 +142,7 @@ class Task : public std::enable_shared_from_this<Task> {
   // Delivers one pending signal if any; returns false when the task must
   // stop running (it exited).
   bool DeliverSignals();
+  void ChargeItimers(Clock::duration used);
   void ReleaseResources();
 
   Kernel& kernel_;
@@ -185,6 +187,13 @@ class ThreadGroup : public std::enable_shared_from_this<ThreadGroup> {
   std::optional<Clock::time_point> itimer_real_deadline;
   std::chrono::microseconds itimer_real_interval{0};
   uint64_t itimer_generation = 0;
+
+  // ITIMER_VIRTUAL and ITIMER_PROF: CPU time left and the reload value.
+  std::chrono::nanoseconds itimer_virtual_left{0}, itimer_virtual_interval{0};
+  std::chrono::nanoseconds itimer_prof_left{0}, itimer_prof_interval{0};
+  // POSIX timers (timer_create(2)), by id.
+  std::map<int, std::shared_ptr<struct PosixTimer>> posix_timers;
+  int next_timer_id = 0;
 
   WaitQueue child_events;  // notified when a child changes state
   WaitQueue exit_events;   // notified when this group exits (pidfd)

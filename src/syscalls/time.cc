@@ -119,6 +119,20 @@ struct itimerval CurrentItimer(ThreadGroup& tg) {
   return v;
 }
 
+struct itimerval CpuItimer(ThreadGroup& tg, int which) {
+  auto tv = [](std::chrono::nanoseconds d) {
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(d);
+    if (us.count() < 0) us = std::chrono::microseconds(0);
+    return timeval{time_t(us.count() / 1000000), long(us.count() % 1000000)};
+  };
+  struct itimerval v;
+  bool virt = which == ITIMER_VIRTUAL;
+  v.it_value = tv(virt ? tg.itimer_virtual_left : tg.itimer_prof_left);
+  v.it_interval =
+      tv(virt ? tg.itimer_virtual_interval : tg.itimer_prof_interval);
+  return v;
+}
+
 }  // namespace
 
 // Implements clock_gettime(2).
@@ -220,6 +234,7 @@ int64_t Getitimer(Task& t, const SyscallArgs& args) {
   if (which < ITIMER_REAL || which > ITIMER_PROF) return -EINVAL;
   struct itimerval v = {};
   if (which == ITIMER_REAL) v = CurrentItimer(t.tg());
+  else v = CpuItimer(t.tg(), which);
   return ToReturn(t.mm().Write(args[1], v));
 }
 
@@ -239,12 +254,20 @@ int64_t Setitimer(Task& t, const SyscallArgs& args) {
   ThreadGroup& tg = t.tg();
   struct itimerval old = {};
   if (which == ITIMER_REAL) old = CurrentItimer(tg);
+  else old = CpuItimer(tg, which);
   if (args[2] && !t.mm().Write(args[2], old).ok()) return -EFAULT;
-  // TODO: ITIMER_VIRTUAL and ITIMER_PROF are accepted but never fire.
-  if (which != ITIMER_REAL) return 0;
   auto us = [](const timeval& v) {
     return std::chrono::microseconds(v.tv_sec * 1000000ll + v.tv_usec);
   };
+  if (which != ITIMER_REAL) {
+    auto& left = which == ITIMER_VIRTUAL ? tg.itimer_virtual_left
+                                         : tg.itimer_prof_left;
+    auto& interval = which == ITIMER_VIRTUAL ? tg.itimer_virtual_interval
+                                             : tg.itimer_prof_interval;
+    left = us(next.it_value);
+    interval = us(next.it_interval);
+    return 0;
+  }
   tg.itimer_real_interval = us(next.it_interval);
   if (us(next.it_value).count() > 0)
     tg.itimer_real_deadline = Clock::now() + us(next.it_value);
