@@ -108,13 +108,9 @@ FilePtr PathFile(const Path& p) {
   return f;
 }
 
-Result<FilePtr> ExeFile(Task& caller, Task& t) {
-  if (!t.mm_ || t.mm_->exe_path.empty() || !t.fs) return Err(ENOENT);
-  // The path was taken relative to the process's root at exec time.
-  std::string rel = t.mm_->exe_path.substr(1);
-  if (rel.empty()) return Err(ENOENT);
-  Path p = TRY(ResolvePath(caller, t.fs->root, rel, {}));
-  return PathFile(p);
+Result<FilePtr> ExeFile(Task&, Task& t) {
+  if (!t.mm_ || !t.mm_->exe_dentry) return Err(ENOENT);
+  return PathFile(Path{t.mm_->exe_mount, t.mm_->exe_dentry});
 }
 
 class DirBuilder {
@@ -135,9 +131,11 @@ class DirBuilder {
     dir->Add(name, f);
   }
 
-  // A link to a file of the target's task, which `get` returns.
+  // A link to a file of the target's task, which `get` returns. Only exe
+  // has a text when the file is gone: the path it was run by.
   void Link(const std::string& name,
-            std::function<Result<FilePtr>(Task& caller, Task& t)> get) {
+            std::function<Result<FilePtr>(Task& caller, Task& t)> get,
+            bool is_exe = false) {
     Target tgt = tgt_;
     LinkResolver resolve = [tgt, get](Task& caller) -> Result<FilePtr> {
       TRY_STATUS(MayInspect(caller, tgt));
@@ -145,10 +143,10 @@ class DirBuilder {
       if (!t) return Err(ENOENT);
       return get(caller, *t);
     };
-    auto fallback = [tgt]() -> Result<std::string> {
+    auto fallback = [tgt, is_exe]() -> Result<std::string> {
       auto t = tgt.Main();
-      if (!t || !t->mm_) return Err(ENOENT);
-      return t->mm_->exe_path;  // only exe can fail to resolve
+      if (!is_exe || !t || !t->mm_) return Err(ENOENT);
+      return t->mm_->exe_path;
     };
     auto link = std::make_shared<ProcMagicLink>(
         fs_, 0777, resolve, fallback,
@@ -377,7 +375,7 @@ void AddLinks(DirBuilder& b) {
     if (!t.fs) return Err(ENOENT);
     return PathFile(t.fs->root);
   });
-  b.Link("exe", ExeFile);
+  b.Link("exe", ExeFile, true);
   // No audit: the ids are unset, printed without a newline as Linux does.
   b.File("loginuid", 0644, [](auto&, auto&, Task*, Task*) {
     return Result<std::string>("4294967295");
