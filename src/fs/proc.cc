@@ -75,7 +75,8 @@ InodePtr NewProcFs(Kernel& kernel) {
   AddSelfLinks(fs, *root);
   proc::AddSystemFiles(fs, *root);
   proc::AddSysctlFiles(fs, *root);
-  // The lambdas hold the filesystem state; the root holds the lambdas.
+  // The root's lambdas keep the filesystem state alive. The state never
+  // points back at the root, so the two form no reference cycle.
   root->list_dynamic = [fs]() { return ListPids(fs); };
   root->lookup_dynamic = [fs](const std::string& name) {
     return LookupPid(fs, name);

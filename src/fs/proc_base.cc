@@ -125,8 +125,8 @@ FilePtr ProcMagicLink::MagicLink(Task& task) {
 }
 
 Result<std::string> ProcMagicLink::Readlink() {
-  // Reached when MagicLink gave nothing: a denied link must not leak its
-  // text, a link whose file is gone (a deleted executable) still has one.
+  // Path resolution calls this when MagicLink returned null. A denied link
+  // must not leak its text, but a link whose file is gone still has one.
   if (Task* t = CurrentTask()) {
     auto f = resolve_(*t);
     if (!f.ok() && f.error() != ENOENT) return Err(f.error());
@@ -206,8 +206,9 @@ Result<int64_t> ParseInt(std::string_view s) {
 }
 
 uint64_t PidIno(int pid, int tid, int kind, int n) {
-  // splitmix64 over the key; bit 62 keeps these apart from the small
-  // numbers NewIno hands out, and bit 63 stays clear for signed readers.
+  // The key goes through splitmix64. Bit 62 keeps the result apart from
+  // the small numbers NewIno returns, and bit 63 stays clear for readers
+  // that take inode numbers as signed.
   uint64_t x = (uint64_t(uint32_t(pid)) << 32 | uint32_t(tid)) ^
                (uint64_t(kind) << 56) ^ (uint64_t(uint32_t(n)) * 0x9e37);
   x += 0x9e3779b97f4a7c15ull;

@@ -27,8 +27,8 @@ struct ProcFs {
   Kernel& kernel;
   uint64_t dev;
   std::string boot_id;  // /proc/sys/kernel/random/boot_id
-  // /proc/[pid]/oom_score_adj as last written, by tgid; the kernel never
-  // kills for memory, so the value is only remembered.
+  // Values written to /proc/[pid]/oom_score_adj, by tgid. The kernel never
+  // kills for memory, so they are only stored.
   std::map<int, int> oom_score_adj;
 };
 using FsPtr = std::shared_ptr<ProcFs>;

@@ -26,8 +26,8 @@ enum Kind {
   kFirstFile = 8
 };
 
-// What a process or thread directory shows. Holds no reference, so a
-// directory kept open does not keep its process alive.
+// The process or thread that a directory shows. It keeps no reference, so
+// an open directory does not keep its process alive.
 struct Target {
   std::weak_ptr<ThreadGroup> group;
   std::weak_ptr<Task> thread;
@@ -91,7 +91,8 @@ Owner OwnerOf(const Target& tgt) {
   };
 }
 
-// The bytes of [start, end) in the task's memory; empty when unreadable.
+// Returns the bytes of [start, end) in the task's memory, or nothing when
+// they are not mapped.
 std::string ReadArea(Task* t, uint64_t start, uint64_t end) {
   if (!t || !t->mm_ || end <= start) return "";
   std::string s(std::min<uint64_t>(end - start, kMaxArea), '\0');
@@ -197,7 +198,8 @@ InodePtr FdEntry(const FsPtr& fs, const Target& tgt, int fd,
     f->owner = OwnerOf(tgt);
     return f;
   }
-  // Linux fs/proc/fd.c:proc_fd_instantiate: the mode tells how it is open.
+  // The mode bits follow the file's access mode, as in Linux
+  // fs/proc/fd.c:proc_fd_instantiate.
   uint32_t perm = (e.file->readable() ? 0500 : 0) |
                   (e.file->writable() ? 0300 : 0);
   LinkResolver resolve = [tgt, fd](Task& caller) -> Result<FilePtr> {
@@ -322,7 +324,8 @@ void AddFiles(DirBuilder& b, const FsPtr& fs, const Target& tgt) {
     ::sysinfo(&si);
     uint64_t total = uint64_t(si.totalram) * si.mem_unit / kPageSize;
     uint64_t rss = t && t->mm_ ? t->mm_->ResidentPages() : 0;
-    int64_t points = 1000 + oom(tgt) + int64_t(rss * 1000 / std::max<uint64_t>(total, 1));
+    int64_t share = int64_t(rss * 1000 / std::max<uint64_t>(total, 1));
+    int64_t points = 1000 + oom(tgt) + share;
     return Result<std::string>(fmt::format("{}\n", points));
   });
   b.File("oom_adj", 0444, [oom](const Target& tgt, auto&, Task*, Task*) {

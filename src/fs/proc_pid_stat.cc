@@ -13,8 +13,8 @@ namespace moat::proc {
 namespace {
 
 constexpr uint64_t kTicksPerSecond = 100;
-// All capabilities up to CAP_CHECKPOINT_RESTORE (40), as
-// /proc/sys/kernel/cap_last_cap says.
+// All capabilities up to CAP_CHECKPOINT_RESTORE (40), matching
+// /proc/sys/kernel/cap_last_cap.
 constexpr uint64_t kCapMask = (1ull << 41) - 1;
 // PF_RANDOMIZE: what a plain user process shows in stat's flags field.
 constexpr uint64_t kTaskFlags = 0x00400000;
@@ -203,7 +203,7 @@ std::string FormatStat(Kernel& k, ThreadGroup& tg, Task* task, int id,
                        bool whole) {
   auto parent = tg.parent.lock();
   TtyInfo tty = TtyOf(tg);
-  // A process shows the sum over its threads; a thread only its own.
+  // A process shows the sum over its threads, and a thread its own.
   Rusage r = whole ? tg.TotalRusage() : (task ? task->rusage : Rusage());
   const Rusage& kids = tg.rusage_children;
   MemStats m = task && task->mm_ ? MemOf(*task->mm_) : MemStats();
@@ -223,8 +223,8 @@ std::string FormatStat(Kernel& k, ThreadGroup& tg, Task* task, int id,
       Ticks(r.utime), Ticks(r.stime), Ticks(kids.utime), Ticks(kids.stime),
       20 + nice, nice, tg.tasks.size(), start, m.size, m.rss / kPageSize,
       tg.rlimits[RLIMIT_RSS].rlim_cur);
-  // The signal fields keep to 31 bits, as Linux prints them for old
-  // readers; the real sets are in status.
+  // Linux prints the signal fields cut to 31 bits for old readers, and
+  // status has the full sets.
   out += fmt::format(
       "{} {} {} 0 0 {} {} {} {} 0 0 0 {} 0 0 0 0 0 0 {} {} {} {} {} {} {} {}"
       "\n",

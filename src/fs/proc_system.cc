@@ -249,14 +249,17 @@ void AddSysctlFiles(const FsPtr& fs, ProcDir& root) {
   kernel->AddFile("threads-max", Text("126582\n"));
   kernel->AddFile("ngroups_max", Text("65536\n"));
   kernel->AddFile("cap_last_cap", Text("40\n"));
+
   auto random = kernel->Subdir("random");
   random->AddFile("boot_id", Text(fs->boot_id + "\n"));
   random->AddFile("uuid", [](Task*) -> Result<std::string> {
     return NewUuid() + "\n";
   });
+
   auto vm = sys->Subdir("vm");
   vm->AddFile("overcommit_memory", Text("0\n"));
   vm->AddFile("max_map_count", Text("65530\n"));
+
   auto fsdir = sys->Subdir("fs");
   fsdir->AddFile("file-max", Text("9223372036854775807\n"));
   fsdir->AddFile("nr_open", Text("1048576\n"));
