@@ -3,6 +3,7 @@
 // from kernel state. Private to src/fs/proc*.cc.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -123,6 +124,11 @@ Generator Text(std::string text);
 // optional trailing newline.
 Result<int64_t> ParseInt(std::string_view s);
 
+// The time since boot of a steady_clock instant, on the clock that
+// CLOCK_BOOTTIME reads in the sandbox (the host's), so that /proc/uptime
+// and process start times agree with clock_gettime.
+std::chrono::nanoseconds SinceBoot(std::chrono::steady_clock::time_point t);
+
 // A random version 4 UUID, as /proc/sys/kernel/random/uuid gives.
 std::string NewUuid();
 // /proc/[pid]/mounts and /proc/[pid]/mountinfo for a process whose root
@@ -146,8 +152,7 @@ char StateOf(ThreadGroup& tg, Task* task);
 // The files of Linux fs/proc/array.c. `task` is the thread shown (null for
 // a zombie), `id` its pid or tid; `whole` sums over the thread group.
 std::string FormatStatus(ThreadGroup& tg, Task* task, int id);
-std::string FormatStat(Kernel& k, ThreadGroup& tg, Task* task, int id,
-                       bool whole);
+std::string FormatStat(ThreadGroup& tg, Task* task, int id, bool whole);
 std::string FormatStatm(Task* task);
 std::string FormatLimits(ThreadGroup& tg);
 

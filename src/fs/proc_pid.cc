@@ -349,9 +349,9 @@ void AddFiles(DirBuilder& b, const FsPtr& fs, const Target& tgt) {
         return Result<std::string>((t ? t->comm : tg.comm()) + "\n");
       },
       [tgt](Task& w, std::string_view d) { return WriteComm(tgt, w, d); });
-  b.File("stat", 0444, [&k](const Target& tgt, ThreadGroup& tg, Task* t,
-                            Task*) {
-    return Result<std::string>(FormatStat(k, tg, t, tgt.id, !tgt.has_thread));
+  b.File("stat", 0444, [](const Target& tgt, ThreadGroup& tg, Task* t,
+                          Task*) {
+    return Result<std::string>(FormatStat(tg, t, tgt.id, !tgt.has_thread));
   });
   b.File("statm", 0444, [](auto&, auto&, Task* t, Task*) {
     return Result<std::string>(FormatStatm(t));

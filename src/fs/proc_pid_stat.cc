@@ -199,8 +199,7 @@ std::string FormatStatus(ThreadGroup& tg, Task* task, int id) {
          StatusRest(task);
 }
 
-std::string FormatStat(Kernel& k, ThreadGroup& tg, Task* task, int id,
-                       bool whole) {
+std::string FormatStat(ThreadGroup& tg, Task* task, int id, bool whole) {
   auto parent = tg.parent.lock();
   TtyInfo tty = TtyOf(tg);
   // A process shows the sum over its threads, and a thread its own.
@@ -212,7 +211,7 @@ std::string FormatStat(Kernel& k, ThreadGroup& tg, Task* task, int id,
   SignalSet pending = task ? task->pending.set() : 0;
   if (whole) pending |= tg.shared_pending.set();
   int nice = task ? int(task->nice) : 0;
-  uint64_t start = task ? Ticks(task->start_time - k.boot_time()) : 0;
+  uint64_t start = task ? Ticks(SinceBoot(task->start_time)) : 0;
   std::string out = fmt::format(
       "{} ({}) {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} 0 {} "
       "{} {} {} ",

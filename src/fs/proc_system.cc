@@ -70,7 +70,7 @@ CpuTotals Totals(Kernel& k) {
       if (StateOf(*g, t.get()) == 'R') c.running++;
     }
   }
-  auto up = Clock::now() - k.boot_time();
+  auto up = SinceBoot(Clock::now());
   c.uptime = std::chrono::duration<double>(up).count();
   c.user = Ticks(all.utime);
   c.system = Ticks(all.stime);
@@ -177,6 +177,17 @@ Generator Config(Kernel& k, std::string KernelConfig::*field) {
 }
 
 }  // namespace
+
+std::chrono::nanoseconds SinceBoot(Clock::time_point t) {
+  // steady_clock reads CLOCK_MONOTONIC, which stops while the machine is
+  // suspended. CLOCK_BOOTTIME does not, so the gap between them is added.
+  struct timespec boot, mono;
+  clock_gettime(CLOCK_BOOTTIME, &boot);
+  clock_gettime(CLOCK_MONOTONIC, &mono);
+  auto gap = std::chrono::seconds(boot.tv_sec - mono.tv_sec) +
+             std::chrono::nanoseconds(boot.tv_nsec - mono.tv_nsec);
+  return t.time_since_epoch() + gap;
+}
 
 std::string FormatMounts(Kernel& k, Task* viewer) {
   Path root = ViewRoot(k, viewer);
