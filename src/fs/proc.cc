@@ -42,18 +42,17 @@ std::vector<DirEntry> ListPids(const FsPtr& fs) {
   std::vector<DirEntry> out;
   for (auto& g : fs->kernel.Groups())
     out.push_back(DirEntry{std::to_string(g->tgid),
-                           proc::PidIno(g->tgid, g->tgid, 0),
-                           uint8_t(DT_DIR)});
+                           proc::PidIno(g->tgid, g->tgid, 0), uint8_t(DT_DIR)});
   return out;
 }
 
 void AddSelfLinks(const FsPtr& fs, ProcDir& root) {
-  root.Add("self", std::make_shared<ProcSymlink>(
-                       fs, []() -> Result<std::string> {
-                         Task* t = CurrentTask();
-                         if (!t) return Err(ENOENT);
-                         return std::to_string(t->tg().tgid);
-                       }));
+  root.Add("self",
+           std::make_shared<ProcSymlink>(fs, []() -> Result<std::string> {
+             Task* t = CurrentTask();
+             if (!t) return Err(ENOENT);
+             return std::to_string(t->tg().tgid);
+           }));
   root.Add("thread-self",
            std::make_shared<ProcSymlink>(fs, []() -> Result<std::string> {
              Task* t = CurrentTask();
@@ -61,10 +60,10 @@ void AddSelfLinks(const FsPtr& fs, ProcDir& root) {
              return std::to_string(t->tg().tgid) + "/task/" +
                     std::to_string(t->tid);
            }));
-  root.Add("mounts", std::make_shared<ProcSymlink>(
-                         fs, []() -> Result<std::string> {
-                           return std::string("self/mounts");
-                         }));
+  root.Add("mounts",
+           std::make_shared<ProcSymlink>(fs, []() -> Result<std::string> {
+             return std::string("self/mounts");
+           }));
 }
 
 }  // namespace

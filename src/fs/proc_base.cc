@@ -1,7 +1,6 @@
 // The building blocks of procfs, declared in fs/proc_internal.h.
-#include <sys/random.h>
-
 #include <fmt/format.h>
+#include <sys/random.h>
 
 #include <cstring>
 
@@ -33,8 +32,8 @@ class SeqFile : public FileDescription {
                         uint64_t) override {
     // Linux fs/read_write.c:vfs_write: a file without a write method.
     if (!writer_) return Err(EINVAL);
-    TRY_STATUS(writer_(t, std::string_view(static_cast<const char*>(buf),
-                                           len)));
+    TRY_STATUS(
+        writer_(t, std::string_view(static_cast<const char*>(buf), len)));
     return len;
   }
 
@@ -64,8 +63,7 @@ std::string NewUuid() {
 
 ProcFs::ProcFs(Kernel& k) : kernel(k), dev(NewAnonDev()), boot_id(NewUuid()) {}
 
-ProcInode::ProcInode(const FsPtr& fs, uint32_t mode, uint64_t ino)
-    : fs_(fs) {
+ProcInode::ProcInode(const FsPtr& fs, uint32_t mode, uint64_t ino) : fs_(fs) {
   attr_.dev = fs->dev;
   attr_.ino = ino ? ino : NewIno();
   attr_.mode = mode;
@@ -89,8 +87,8 @@ Result<struct statfs> ProcInode::StatFs() {
   return s;
 }
 
-ProcFile::ProcFile(const FsPtr& fs, uint32_t mode, Generator gen,
-                   Writer writer, uint64_t ino)
+ProcFile::ProcFile(const FsPtr& fs, uint32_t mode, Generator gen, Writer writer,
+                   uint64_t ino)
     : ProcInode(fs, S_IFREG | mode, ino),
       gen_(std::move(gen)),
       writer_(std::move(writer)) {}
@@ -184,9 +182,8 @@ std::shared_ptr<ProcDir> ProcDir::Subdir(const std::string& name) {
 }
 
 Generator Text(std::string text) {
-  return [text = std::move(text)](Task*) -> Result<std::string> {
-    return text;
-  };
+  return
+      [text = std::move(text)](Task*) -> Result<std::string> { return text; };
 }
 
 Result<int64_t> ParseInt(std::string_view s) {

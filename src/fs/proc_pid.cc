@@ -192,16 +192,16 @@ InodePtr FdEntry(const FsPtr& fs, const Target& tgt, int fd,
       if (!e) return Err(ENOENT);
       return FormatFdinfo(*e->file, e->cloexec);
     };
-    auto f = std::make_shared<ProcFile>(fs, 0400, gen, Writer{},
-                                        PidIno(tgt.pid, tgt.id,
-                                               tgt.K(kFdinfoKind), fd));
+    auto f = std::make_shared<ProcFile>(
+        fs, 0400, gen, Writer{},
+        PidIno(tgt.pid, tgt.id, tgt.K(kFdinfoKind), fd));
     f->owner = OwnerOf(tgt);
     return f;
   }
   // The mode bits follow the file's access mode, as in Linux
   // fs/proc/fd.c:proc_fd_instantiate.
-  uint32_t perm = (e.file->readable() ? 0500 : 0) |
-                  (e.file->writable() ? 0300 : 0);
+  uint32_t perm =
+      (e.file->readable() ? 0500 : 0) | (e.file->writable() ? 0300 : 0);
   LinkResolver resolve = [tgt, fd](Task& caller) -> Result<FilePtr> {
     TRY_STATUS(MayInspect(caller, tgt));
     auto t = tgt.Main();
@@ -227,14 +227,14 @@ InodePtr FdDir(const FsPtr& fs, const Target& tgt, bool info) {
     auto t = tgt.Main();
     if (!t || !t->fds) return out;
     for (auto& [fd, e] : t->fds->entries())
-      out.push_back(DirEntry{std::to_string(fd),
-                             PidIno(tgt.pid, tgt.id,
-                                    tgt.K(info ? kFdinfoKind : kFdKind), fd),
-                             uint8_t(info ? DT_REG : DT_LNK)});
+      out.push_back(DirEntry{
+          std::to_string(fd),
+          PidIno(tgt.pid, tgt.id, tgt.K(info ? kFdinfoKind : kFdKind), fd),
+          uint8_t(info ? DT_REG : DT_LNK)});
     return out;
   };
-  dir->lookup_dynamic = [fs, tgt, info](const std::string& name)
-      -> Result<InodePtr> {
+  dir->lookup_dynamic = [fs, tgt,
+                         info](const std::string& name) -> Result<InodePtr> {
     int fd = TRY(ParseFd(name));
     auto t = tgt.Main();
     auto* e = t && t->fds ? t->fds->GetEntry(fd) : nullptr;
@@ -257,8 +257,7 @@ InodePtr TaskDir(const FsPtr& fs, const Target& tgt) {
                                uint8_t(DT_DIR)});
     return out;
   };
-  dir->lookup_dynamic = [fs, tgt](const std::string& name)
-      -> Result<InodePtr> {
+  dir->lookup_dynamic = [fs, tgt](const std::string& name) -> Result<InodePtr> {
     int tid = TRY(ParseFd(name));
     auto tg = tgt.Group();
     if (!tg) return Err(ENOENT);
@@ -302,10 +301,10 @@ void AddFiles(DirBuilder& b, const FsPtr& fs, const Target& tgt) {
                t->mm_->auxv.size() * sizeof(uint64_t));
     return Result<std::string>(s);
   });
-  b.File("status", 0444, [](const Target& tg_, ThreadGroup& tg, Task* t,
-                            Task*) {
-    return Result<std::string>(FormatStatus(tg, t, tg_.id));
-  });
+  b.File("status", 0444,
+         [](const Target& tg_, ThreadGroup& tg, Task* t, Task*) {
+           return Result<std::string>(FormatStatus(tg, t, tg_.id));
+         });
   b.File("limits", 0444, [](auto&, ThreadGroup& tg, Task*, Task*) {
     return Result<std::string>(FormatLimits(tg));
   });
@@ -316,8 +315,7 @@ void AddFiles(DirBuilder& b, const FsPtr& fs, const Target& tgt) {
     auto it = fs->oom_score_adj.find(tgt.pid);
     return it == fs->oom_score_adj.end() ? 0 : it->second;
   };
-  b.File("oom_score", 0444, [oom](const Target& tgt, auto&, Task* t,
-                                  Task*) {
+  b.File("oom_score", 0444, [oom](const Target& tgt, auto&, Task* t, Task*) {
     // Linux fs/proc/base.c:proc_oom_score: 1000 plus the per-mille of
     // memory the process holds plus its adjustment.
     struct sysinfo si;
@@ -349,18 +347,18 @@ void AddFiles(DirBuilder& b, const FsPtr& fs, const Target& tgt) {
         return Result<std::string>((t ? t->comm : tg.comm()) + "\n");
       },
       [tgt](Task& w, std::string_view d) { return WriteComm(tgt, w, d); });
-  b.File("stat", 0444, [](const Target& tgt, ThreadGroup& tg, Task* t,
-                          Task*) {
+  b.File("stat", 0444, [](const Target& tgt, ThreadGroup& tg, Task* t, Task*) {
     return Result<std::string>(FormatStat(tg, t, tgt.id, !tgt.has_thread));
   });
   b.File("statm", 0444, [](auto&, auto&, Task* t, Task*) {
     return Result<std::string>(FormatStatm(t));
   });
-  b.File("maps", 0444, [](const Target& tgt, auto&, Task* t,
-                          Task* reader) -> Result<std::string> {
-    if (reader) TRY_STATUS(MayInspect(*reader, tgt));
-    return t && t->mm_ ? t->mm_->Maps() : "";
-  });
+  b.File("maps", 0444,
+         [](const Target& tgt, auto&, Task* t,
+            Task* reader) -> Result<std::string> {
+           if (reader) TRY_STATUS(MayInspect(*reader, tgt));
+           return t && t->mm_ ? t->mm_->Maps() : "";
+         });
   b.File("mounts", 0444, [&k](auto&, auto&, Task* t, Task*) {
     return Result<std::string>(FormatMounts(k, t));
   });
@@ -386,9 +384,8 @@ void AddLinks(DirBuilder& b) {
   b.File("sessionid", 0444, [](auto&, auto&, Task*, Task*) {
     return Result<std::string>("4294967295");
   });
-  b.File("wchan", 0444, [](auto&, auto&, Task*, Task*) {
-    return Result<std::string>("0");
-  });
+  b.File("wchan", 0444,
+         [](auto&, auto&, Task*, Task*) { return Result<std::string>("0"); });
 }
 
 }  // namespace

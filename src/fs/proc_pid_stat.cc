@@ -83,8 +83,10 @@ std::pair<SignalSet, SignalSet> Dispositions(Task* task) {
   if (!task || !task->handlers) return {0, 0};
   for (int sig = 1; sig <= kMaxSignal; sig++) {
     uint64_t h = task->handlers->actions[sig].handler;
-    if (h == uint64_t(SIG_IGN)) ign |= SigBit(sig);
-    else if (h != uint64_t(SIG_DFL)) cgt |= SigBit(sig);
+    if (h == uint64_t(SIG_IGN))
+      ign |= SigBit(sig);
+    else if (h != uint64_t(SIG_DFL))
+      cgt |= SigBit(sig);
   }
   return {ign, cgt};
 }
@@ -130,9 +132,9 @@ std::string StatusIds(ThreadGroup& tg, Task* task, int id) {
       "Uid:\t{}\t{}\t{}\t{}\nGid:\t{}\t{}\t{}\t{}\nFDSize:\t{}\n"
       "Groups:\t{}\nNStgid:\t{}\nNSpid:\t{}\nNSpgid:\t{}\nNSsid:\t{}\n"
       "Kthread:\t0\n",
-      tg.tgid, id, parent ? parent->tgid : 0, c.ruid, c.euid, c.suid,
-      c.fsuid, c.rgid, c.egid, c.sgid, c.fsgid, FdSize(task), groups,
-      tg.tgid, id, pgid, sid);
+      tg.tgid, id, parent ? parent->tgid : 0, c.ruid, c.euid, c.suid, c.fsuid,
+      c.rgid, c.egid, c.sgid, c.fsgid, FdSize(task), groups, tg.tgid, id, pgid,
+      sid);
 }
 
 std::string StatusMem(Task* task) {
@@ -142,9 +144,8 @@ std::string StatusMem(Task* task) {
   return Kb("VmPeak:", m.size) + Kb("VmSize:", m.size) + Kb("VmLck:", 0) +
          Kb("VmPin:", 0) + Kb("VmHWM:", m.rss) + Kb("VmRSS:", m.rss) +
          Kb("RssAnon:", m.rss) + Kb("RssFile:", 0) + Kb("RssShmem:", 0) +
-         Kb("VmData:", m.data) + Kb("VmStk:", m.stack) +
-         Kb("VmExe:", m.exe) + Kb("VmLib:", m.lib) +
-         Kb("VmPTE:", pte_kb * 1024) + Kb("VmSwap:", 0) +
+         Kb("VmData:", m.data) + Kb("VmStk:", m.stack) + Kb("VmExe:", m.exe) +
+         Kb("VmLib:", m.lib) + Kb("VmPTE:", pte_kb * 1024) + Kb("VmSwap:", 0) +
          Kb("HugetlbPages:", 0);
 }
 
@@ -172,9 +173,8 @@ std::string StatusRest(Task* task) {
       "Mems_allowed_list:\t0\nvoluntary_ctxt_switches:\t{}\n"
       "nonvoluntary_ctxt_switches:\t{}\n",
       c.cap_inheritable & kCapMask, c.cap_permitted & kCapMask,
-      c.cap_effective & kCapMask, c.cap_bounding & kCapMask, 0,
-      CpuMask(ncpu), ncpu > 1 ? fmt::format("0-{}", ncpu - 1) : "0", r.nvcsw,
-      r.nivcsw);
+      c.cap_effective & kCapMask, c.cap_bounding & kCapMask, 0, CpuMask(ncpu),
+      ncpu > 1 ? fmt::format("0-{}", ncpu - 1) : "0", r.nvcsw, r.nivcsw);
 }
 
 }  // namespace
@@ -187,9 +187,11 @@ char StateOf(ThreadGroup& tg, Task* task) {
 }
 
 std::string FormatStatus(ThreadGroup& tg, Task* task, int id) {
-  static const std::map<char, const char*> kStates = {
-      {'R', "R (running)"}, {'S', "S (sleeping)"}, {'T', "T (stopped)"},
-      {'Z', "Z (zombie)"},  {'X', "X (dead)"}};
+  static const std::map<char, const char*> kStates = {{'R', "R (running)"},
+                                                      {'S', "S (sleeping)"},
+                                                      {'T', "T (stopped)"},
+                                                      {'Z', "Z (zombie)"},
+                                                      {'X', "X (dead)"}};
   std::string name = task ? task->comm : tg.comm();
   uint32_t umask = task && task->fs ? task->fs->umask : 022;
   return fmt::format("Name:\t{}\nUmask:\t{:04o}\nState:\t{}\n", name, umask,
@@ -217,21 +219,21 @@ std::string FormatStat(ThreadGroup& tg, Task* task, int id, bool whole) {
       "{} {} {} ",
       id, task ? task->comm : tg.comm(), StateOf(tg, task),
       parent ? parent->tgid : 0, tg.pgrp ? tg.pgrp->pgid : 0,
-      tg.pgrp && tg.pgrp->session ? tg.pgrp->session->sid : 0, tty.nr,
-      tty.pgrp, kTaskFlags, r.minflt, kids.minflt, r.majflt, kids.majflt,
-      Ticks(r.utime), Ticks(r.stime), Ticks(kids.utime), Ticks(kids.stime),
-      20 + nice, nice, tg.tasks.size(), start, m.size, m.rss / kPageSize,
+      tg.pgrp && tg.pgrp->session ? tg.pgrp->session->sid : 0, tty.nr, tty.pgrp,
+      kTaskFlags, r.minflt, kids.minflt, r.majflt, kids.majflt, Ticks(r.utime),
+      Ticks(r.stime), Ticks(kids.utime), Ticks(kids.stime), 20 + nice, nice,
+      tg.tasks.size(), start, m.size, m.rss / kPageSize,
       tg.rlimits[RLIMIT_RSS].rlim_cur);
   // Linux prints the signal fields cut to 31 bits for old readers, and
   // status has the full sets.
   out += fmt::format(
       "{} {} {} 0 0 {} {} {} {} 0 0 0 {} 0 0 0 0 0 0 {} {} {} {} {} {} {} {}"
       "\n",
-      m.start_code, m.end_code, mm ? mm->arg_start : 0,
-      pending & 0x7fffffff, (task ? task->blocked : 0) & 0x7fffffff,
-      ign & 0x7fffffff, cgt & 0x7fffffff, tg.exit_signal, m.start_data,
-      m.end_data, mm ? mm->brk_start : 0, mm ? mm->arg_start : 0,
-      mm ? mm->arg_end : 0, mm ? mm->env_start : 0, mm ? mm->env_end : 0,
+      m.start_code, m.end_code, mm ? mm->arg_start : 0, pending & 0x7fffffff,
+      (task ? task->blocked : 0) & 0x7fffffff, ign & 0x7fffffff,
+      cgt & 0x7fffffff, tg.exit_signal, m.start_data, m.end_data,
+      mm ? mm->brk_start : 0, mm ? mm->arg_start : 0, mm ? mm->arg_end : 0,
+      mm ? mm->env_start : 0, mm ? mm->env_end : 0,
       tg.zombie ? tg.group_exit_status : 0);
   return out;
 }
@@ -250,13 +252,13 @@ std::string FormatLimits(ThreadGroup& tg) {
     const char* unit;
   };
   static constexpr Row kRows[RLIM_NLIMITS] = {
-      {"Max cpu time", "seconds"},     {"Max file size", "bytes"},
-      {"Max data size", "bytes"},      {"Max stack size", "bytes"},
-      {"Max core file size", "bytes"}, {"Max resident set", "bytes"},
-      {"Max processes", "processes"},  {"Max open files", "files"},
-      {"Max locked memory", "bytes"},  {"Max address space", "bytes"},
-      {"Max file locks", "locks"},     {"Max pending signals", "signals"},
-      {"Max msgqueue size", "bytes"},  {"Max nice priority", nullptr},
+      {"Max cpu time", "seconds"},        {"Max file size", "bytes"},
+      {"Max data size", "bytes"},         {"Max stack size", "bytes"},
+      {"Max core file size", "bytes"},    {"Max resident set", "bytes"},
+      {"Max processes", "processes"},     {"Max open files", "files"},
+      {"Max locked memory", "bytes"},     {"Max address space", "bytes"},
+      {"Max file locks", "locks"},        {"Max pending signals", "signals"},
+      {"Max msgqueue size", "bytes"},     {"Max nice priority", nullptr},
       {"Max realtime priority", nullptr}, {"Max realtime timeout", "us"}};
   auto value = [](rlim_t v) {
     return v == RLIM_INFINITY ? std::string("unlimited") : std::to_string(v);

@@ -127,28 +127,50 @@ std::string FormatMeminfo() {
   uint64_t free = total - used;
   std::string out;
   const std::pair<const char*, uint64_t> rows[] = {
-      {"MemTotal:", total},       {"MemFree:", free},
-      {"MemAvailable:", free},    {"Buffers:", 0},
-      {"Cached:", 0},             {"SwapCached:", 0},
-      {"Active:", used},          {"Inactive:", 0},
-      {"Active(anon):", used},    {"Inactive(anon):", 0},
-      {"Active(file):", 0},       {"Inactive(file):", 0},
-      {"Unevictable:", 0},        {"Mlocked:", 0},
-      {"SwapTotal:", 0},          {"SwapFree:", 0},
-      {"Zswap:", 0},              {"Zswapped:", 0},
-      {"Dirty:", 0},              {"Writeback:", 0},
-      {"AnonPages:", used},       {"Mapped:", 0},
-      {"Shmem:", 0},              {"KReclaimable:", 0},
-      {"Slab:", 0},               {"SReclaimable:", 0},
-      {"SUnreclaim:", 0},         {"KernelStack:", 0},
-      {"PageTables:", 0},         {"NFS_Unstable:", 0},
-      {"Bounce:", 0},             {"WritebackTmp:", 0},
-      {"CommitLimit:", total / 2}, {"Committed_AS:", used},
-      {"VmallocTotal:", 34359738367}, {"VmallocUsed:", 0},
-      {"VmallocChunk:", 0},       {"Percpu:", 0},
-      {"HardwareCorrupted:", 0},  {"AnonHugePages:", 0},
-      {"ShmemHugePages:", 0},     {"ShmemPmdMapped:", 0},
-      {"FileHugePages:", 0},      {"FilePmdMapped:", 0}};
+      {"MemTotal:", total},
+      {"MemFree:", free},
+      {"MemAvailable:", free},
+      {"Buffers:", 0},
+      {"Cached:", 0},
+      {"SwapCached:", 0},
+      {"Active:", used},
+      {"Inactive:", 0},
+      {"Active(anon):", used},
+      {"Inactive(anon):", 0},
+      {"Active(file):", 0},
+      {"Inactive(file):", 0},
+      {"Unevictable:", 0},
+      {"Mlocked:", 0},
+      {"SwapTotal:", 0},
+      {"SwapFree:", 0},
+      {"Zswap:", 0},
+      {"Zswapped:", 0},
+      {"Dirty:", 0},
+      {"Writeback:", 0},
+      {"AnonPages:", used},
+      {"Mapped:", 0},
+      {"Shmem:", 0},
+      {"KReclaimable:", 0},
+      {"Slab:", 0},
+      {"SReclaimable:", 0},
+      {"SUnreclaim:", 0},
+      {"KernelStack:", 0},
+      {"PageTables:", 0},
+      {"NFS_Unstable:", 0},
+      {"Bounce:", 0},
+      {"WritebackTmp:", 0},
+      {"CommitLimit:", total / 2},
+      {"Committed_AS:", used},
+      {"VmallocTotal:", 34359738367},
+      {"VmallocUsed:", 0},
+      {"VmallocChunk:", 0},
+      {"Percpu:", 0},
+      {"HardwareCorrupted:", 0},
+      {"AnonHugePages:", 0},
+      {"ShmemHugePages:", 0},
+      {"ShmemPmdMapped:", 0},
+      {"FileHugePages:", 0},
+      {"FilePmdMapped:", 0}};
   for (auto& [label, kb] : rows) out += MemLine(label, kb);
   out +=
       "HugePages_Total:       0\nHugePages_Free:        0\n"
@@ -217,24 +239,19 @@ std::string FormatMountInfo(Kernel& k, Task* viewer) {
 
 void AddSystemFiles(const FsPtr& fs, ProcDir& root) {
   Kernel& k = fs->kernel;
-  root.AddFile("meminfo", [](Task*) -> Result<std::string> {
-    return FormatMeminfo();
-  });
-  root.AddFile("cpuinfo", [](Task*) -> Result<std::string> {
-    return FormatCpuinfo();
-  });
-  root.AddFile("stat", [&k](Task*) -> Result<std::string> {
-    return FormatProcStat(k);
-  });
-  root.AddFile("uptime", [&k](Task*) -> Result<std::string> {
-    return FormatUptime(k);
-  });
-  root.AddFile("loadavg", [&k](Task*) -> Result<std::string> {
-    return FormatLoadavg(k);
-  });
-  root.AddFile("version", Text(fmt::format(
-                              "Linux version {} (moat@moat) (moat) {}\n",
-                              kKernelRelease, kKernelVersion)));
+  root.AddFile("meminfo",
+               [](Task*) -> Result<std::string> { return FormatMeminfo(); });
+  root.AddFile("cpuinfo",
+               [](Task*) -> Result<std::string> { return FormatCpuinfo(); });
+  root.AddFile(
+      "stat", [&k](Task*) -> Result<std::string> { return FormatProcStat(k); });
+  root.AddFile("uptime",
+               [&k](Task*) -> Result<std::string> { return FormatUptime(k); });
+  root.AddFile("loadavg",
+               [&k](Task*) -> Result<std::string> { return FormatLoadavg(k); });
+  root.AddFile("version",
+               Text(fmt::format("Linux version {} (moat@moat) (moat) {}\n",
+                                kKernelRelease, kKernelVersion)));
   root.AddFile("filesystems",
                Text("nodev\ttmpfs\nnodev\tproc\nnodev\tdevtmpfs\n"
                     "nodev\tpipefs\nnodev\toverlay\n"));
@@ -245,14 +262,12 @@ void AddSysctlFiles(const FsPtr& fs, ProcDir& root) {
   Kernel& k = fs->kernel;
   auto sys = root.Subdir("sys");
   auto kernel = sys->Subdir("kernel");
-  kernel->Add("hostname",
-              std::make_shared<ProcFile>(
-                  fs, 0644, Config(k, &KernelConfig::hostname),
-                  SetString(k, &KernelConfig::hostname)));
-  kernel->Add("domainname",
-              std::make_shared<ProcFile>(
-                  fs, 0644, Config(k, &KernelConfig::domainname),
-                  SetString(k, &KernelConfig::domainname)));
+  kernel->Add("hostname", std::make_shared<ProcFile>(
+                              fs, 0644, Config(k, &KernelConfig::hostname),
+                              SetString(k, &KernelConfig::hostname)));
+  kernel->Add("domainname", std::make_shared<ProcFile>(
+                                fs, 0644, Config(k, &KernelConfig::domainname),
+                                SetString(k, &KernelConfig::domainname)));
   kernel->AddFile("osrelease", Text(std::string(kKernelRelease) + "\n"));
   kernel->AddFile("ostype", Text("Linux\n"));
   kernel->AddFile("version", Text(std::string(kKernelVersion) + "\n"));
@@ -263,9 +278,8 @@ void AddSysctlFiles(const FsPtr& fs, ProcDir& root) {
 
   auto random = kernel->Subdir("random");
   random->AddFile("boot_id", Text(fs->boot_id + "\n"));
-  random->AddFile("uuid", [](Task*) -> Result<std::string> {
-    return NewUuid() + "\n";
-  });
+  random->AddFile(
+      "uuid", [](Task*) -> Result<std::string> { return NewUuid() + "\n"; });
 
   auto vm = sys->Subdir("vm");
   vm->AddFile("overcommit_memory", Text("0\n"));

@@ -1,11 +1,12 @@
 // Unit tests of procfs: the files are read straight from the inodes, with
 // a kernel that has thread groups registered but runs no tasks.
+#include "fs/proc.h"
+
 #include <gtest/gtest.h>
 
 #include <regex>
 #include <sstream>
 
-#include "fs/proc.h"
 #include "fs/proc_internal.h"
 #include "kernel/kernel.h"
 #include "kernel/task.h"
@@ -126,8 +127,12 @@ TEST_F(ProcTest, SystemFilesKeepLinuxLayout) {
 }
 
 TEST_F(ProcTest, RootMaySetTheHostname) {
-  auto node = root_->Lookup("sys").value()->Lookup("kernel").value()
-                  ->Lookup("hostname").value();
+  auto node = root_->Lookup("sys")
+                  .value()
+                  ->Lookup("kernel")
+                  .value()
+                  ->Lookup("hostname")
+                  .value();
   auto f = node->Open(O_WRONLY).value();
   ASSERT_TRUE(f->PWrite(*task_, "box\nignored", 11, 0).ok());
   EXPECT_EQ(kernel_.config().hostname, "box");
