@@ -156,6 +156,8 @@ class Task : public std::enable_shared_from_this<Task> {
 
  public:
   Context& context() { return *ctx_; }
+  // Whether the task waits in Block, for the state /proc shows.
+  bool is_sleeping() const { return blocked_; }
 };
 
 class ThreadGroup : public std::enable_shared_from_this<ThreadGroup> {

@@ -286,6 +286,8 @@ Result<ExecImage> LoadExecutable(Task& t, const Path& dir,
   mm->brk_start = mm->brk = PageUp(main_elf.end) + RandomPages(8192);
   mm->exe_path = exe_name;
   mm->SetExecutable(exe.dentry->inode);
+  mm->exe_mount = exe.mount;
+  mm->exe_dentry = exe.dentry;
 
   std::vector<uint64_t> auxv{
       uint64_t(AT_HWCAP), uint64_t(getauxval(AT_HWCAP)),

@@ -254,6 +254,8 @@ Result<std::shared_ptr<MemoryManager>> MemoryManager::Fork(
   child->auxv = auxv;
   child->exe_path = exe_path;
   child->SetExecutable(exe_inode_);
+  child->exe_mount = exe_mount;
+  child->exe_dentry = exe_dentry;
   child->mmap_base = mmap_base;
   return child;
 }

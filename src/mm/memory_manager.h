@@ -19,6 +19,9 @@
 
 namespace moat {
 
+class Dentry;
+struct Mount;
+
 // Whether [addr, addr+length) wraps or reaches past the application's end.
 inline bool Overflows(uint64_t addr, uint64_t length) {
   return addr + length < addr || addr + length > kUserEnd;
@@ -133,6 +136,10 @@ class MemoryManager {
   uint64_t arg_start = 0, arg_end = 0, env_start = 0, env_end = 0;
   std::vector<uint64_t> auxv;
   std::string exe_path;
+  // The executable itself, for /proc/[pid]/exe: found again by its dentry
+  // even when its path is renamed or out of the reader's reach.
+  std::shared_ptr<Mount> exe_mount;
+  std::shared_ptr<Dentry> exe_dentry;
   uint64_t mmap_base = 0;
 
  private:
