@@ -20,6 +20,9 @@ class Pipe {
   InodePtr inode;
 };
 
+class PipeEnd;
+Result<FilePtr> OpenFifo(std::shared_ptr<class Pipe> pipe, int flags);
+
 class PipeEnd : public FileDescription {
  public:
   PipeEnd(std::shared_ptr<Pipe> pipe, bool write_end);
@@ -37,6 +40,9 @@ class PipeEnd : public FileDescription {
   uint32_t Readiness(uint32_t mask) override;
   WaitQueue* Queue() override { return &pipe_->queue; }
   std::string Name() override;
+  Result<FilePtr> Reopen(int flags) override {
+    return OpenFifo(pipe_, flags | O_NONBLOCK);
+  }
   Pipe& pipe() { return *pipe_; }
   bool also_reader = false;  // an O_RDWR open of a FIFO
 

@@ -60,6 +60,11 @@ Result<FilePtr> OpenPath(Task& t, const Path& p, int flags, bool created) {
   if (write && p.mount->read_only && !S_ISCHR(attr.mode) &&
       !S_ISFIFO(attr.mode) && !S_ISSOCK(attr.mode))
     return Err(EROFS);
+  if (p.dentry->stand_in) {
+    // The reopened file keeps its own identity and flags.
+    FilePtr same = TRY(inode.Open(flags));
+    return same;
+  }
   bool counts_writer = acc != O_RDONLY && S_ISREG(attr.mode);
   if (counts_writer && inode.executors > 0) return Err(ETXTBSY);
   FilePtr f = TRY(inode.Open(flags));

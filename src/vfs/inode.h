@@ -153,6 +153,9 @@ class FileDescription : public std::enable_shared_from_this<FileDescription> {
   virtual std::string Name();
   // Called when the last descriptor referring to this file is closed.
   virtual void OnRelease() {}
+  // Opens this file again through /proc/[pid]/fd/N when it has no path:
+  // a pipe gets a new end of the same pipe, anything else is shared.
+  virtual Result<FilePtr> Reopen(int flags) { return shared_from_this(); }
 
   bool readable() const { return (flags & O_ACCMODE) != O_WRONLY; }
   bool writable() const { return (flags & O_ACCMODE) != O_RDONLY; }

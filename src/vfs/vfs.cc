@@ -53,6 +53,20 @@ namespace {
 
 MountNamespace& Mounts(Task& t) { return *t.kernel().mounts; }
 
+// The inode behind /proc/[pid]/fd/N for a file that has no path.
+class ReopenInode : public Inode {
+ public:
+  explicit ReopenInode(FilePtr file) : file_(std::move(file)) {}
+  Result<InodeAttr> Attr() override { return file_->Stat(); }
+  Result<FilePtr> Open(int flags) override {
+    FilePtr f = TRY(file_->Reopen(flags));
+    return f;
+  }
+
+ private:
+  FilePtr file_;
+};
+
 // Steps from a mountpoint into what is mounted on it.
 Path CrossMounts(Task& t, Path p) {
   while (auto m = Mounts(t).MountAt(p)) p = Path{m, m->root};
@@ -144,8 +158,18 @@ Result<Path> Walk(Task& t, const Path& root, Path cur,
         // Linux refuses magic links under RESOLVE_BENEATH/IN_ROOT, as they
         // can point anywhere.
         if (opts.beneath || opts.in_root) return Err(EXDEV);
-        if (!magic->mount || !magic->dentry) return Err(ENOENT);
         if (++links > kMaxSymlinkDepth) return Err(ELOOP);
+        if (!magic->mount || !magic->dentry) {
+          // A file with no path (a pipe, a host descriptor): resolve to a
+          // stand-in whose open reopens that file.
+          if (!parts.empty()) return Err(ENOTDIR);
+          auto stand_in = std::make_shared<Dentry>(
+              next.dentry->name, next.dentry->parent,
+              std::make_shared<ReopenInode>(magic));
+          stand_in->stand_in = true;
+          cur = Path{next.mount, stand_in};
+          continue;
+        }
         cur = Path{magic->mount, magic->dentry};
         continue;
       }
