@@ -40,8 +40,12 @@ class PipeEnd : public FileDescription {
   uint32_t Readiness(uint32_t mask) override;
   WaitQueue* Queue() override { return &pipe_->queue; }
   std::string Name() override;
+  // A new end of the same pipe; it never waits for the other end, which
+  // the original descriptor already is or was.
   Result<FilePtr> Reopen(int flags) override {
-    return OpenFifo(pipe_, flags | O_NONBLOCK);
+    FilePtr f = TRY(OpenFifo(pipe_, flags | O_NONBLOCK));
+    f->flags = (f->flags & ~O_NONBLOCK) | (flags & O_NONBLOCK);
+    return f;
   }
   Pipe& pipe() { return *pipe_; }
   bool also_reader = false;  // an O_RDWR open of a FIFO

@@ -1,6 +1,7 @@
 #include "kernel/kernel.h"
 
 #include "kernel/signal_delivery.h"
+#include "vfs/lock.h"
 #include "syscalls/table.h"
 #include "util/log.h"
 
@@ -97,6 +98,7 @@ void Kernel::ExitGroup(ThreadGroup& tg, int status) {
 
 void Kernel::GroupExited(ThreadGroup& tg) {
   tg.zombie = true;
+  LockTable::Get().Release(nullptr, &tg);
   tg.exit_events.Notify(kEventIn);
   auto self = tg.shared_from_this();
   bool is_init = init_.get() == &tg;

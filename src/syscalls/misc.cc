@@ -9,20 +9,28 @@
 
 #include "fs/pipe.h"
 #include "fs/tmpfs.h"
+#include "vfs/lock.h"
 #include "syscalls/handlers.h"
 #include "syscalls/util.h"
 
 namespace moat {
 
-// Implements flock(2). TODO: locks are granted without conflict checks,
-// like fcntl record locks.
+// Implements flock(2): a whole-file lock owned by the open file
+// description.
 int64_t Flock(Task& t, const SyscallArgs& args) {
   FilePtr f = GetFile(t, args.Int(0));
   if (!f) return -EBADF;
   if (f->flags & O_PATH) return -EBADF;
   int op = args.Int(1) & ~LOCK_NB;
   if (op != LOCK_SH && op != LOCK_EX && op != LOCK_UN) return -EINVAL;
-  return 0;
+  FileLock want{FileLock::kFlock, f.get(), t.tg().tgid, op == LOCK_EX, 0,
+                UINT64_MAX};
+  f->holds_locks = true;
+  Status s = LockTable::Get().Apply(t, f->inode.get(), want, op == LOCK_UN,
+                                    !(args.Int(1) & LOCK_NB));
+  if (!s.ok() && s.error() == 512) return kERestartSys;
+  if (!s.ok() && s.error() == EDEADLK) return -EAGAIN;
+  return ToReturn(s);
 }
 
 // Implements sync_file_range(2): tmpfs and the read-only host root have

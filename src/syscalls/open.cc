@@ -5,6 +5,7 @@
 
 #include "fs/pipe.h"
 #include "fs/tmpfs.h"
+#include "vfs/lock.h"
 #include "syscalls/handlers.h"
 #include "syscalls/util.h"
 
@@ -223,8 +224,11 @@ int64_t Openat2(Task& t, const SyscallArgs& args) {
   return OpenCommon(t, args.Int(0), args[1], int(how.flags), how.mode, opts);
 }
 
-// Implements close(2).
+// Implements close(2). Closing any descriptor of a file drops the
+// process's POSIX record locks on it (fcntl(2), "Advisory record locking").
 int64_t Close(Task& t, const SyscallArgs& args) {
+  FilePtr f = GetFile(t, args.Int(0));
+  if (f && f->inode) LockTable::Get().Release(f->inode.get(), &t.tg());
   return ToReturn(t.fds->Remove(args.Int(0)));
 }
 
@@ -273,8 +277,67 @@ int64_t Dup3(Task& t, const SyscallArgs& args) {
   return Dup3Common(t, oldfd, newfd, flags);
 }
 
-// Implements fcntl(2). Record locks are granted without checking for
-// conflicts between processes.
+// Serves the F_GETLK and F_SETLK families of fcntl(2).
+int64_t RecordLock(Task& t, const FilePtr& f, int cmd, uint64_t addr) {
+  auto fl = t.mm().Read<struct flock>(addr);
+  if (!fl.ok()) return -EFAULT;
+  bool ofd = cmd == F_OFD_GETLK || cmd == F_OFD_SETLK || cmd == F_OFD_SETLKW;
+  bool get = cmd == F_GETLK || cmd == F_OFD_GETLK;
+  if (ofd && fl->l_pid != 0) return -EINVAL;
+  if (fl->l_type != F_RDLCK && fl->l_type != F_WRLCK &&
+      fl->l_type != F_UNLCK)
+    return -EINVAL;
+  if (get && fl->l_type == F_UNLCK) return -EINVAL;
+  int64_t base = 0;
+  if (fl->l_whence == SEEK_CUR) {
+    base = int64_t(f->offset);
+  } else if (fl->l_whence == SEEK_END) {
+    auto attr = f->Stat();
+    if (!attr.ok()) return -attr.error();
+    base = int64_t(attr->size);
+  } else if (fl->l_whence != SEEK_SET) {
+    return -EINVAL;
+  }
+  int64_t start = base + fl->l_start;
+  int64_t len = fl->l_len;
+  if (len < 0) {
+    start += len;
+    len = -len;
+  }
+  if (start < 0) return -EINVAL;
+  FileLock want;
+  want.kind = ofd ? FileLock::kOfd : FileLock::kPosix;
+  want.owner = ofd ? static_cast<const void*>(f.get())
+                   : static_cast<const void*>(&t.tg());
+  want.pid = ofd ? -1 : t.tg().tgid;
+  want.write = fl->l_type == F_WRLCK;
+  want.start = uint64_t(start);
+  want.end = len == 0 ? UINT64_MAX : uint64_t(start + len - 1);
+  LockTable& table = LockTable::Get();
+  if (get) {
+    const FileLock* c = table.FindConflict(f->inode.get(), want);
+    if (c == nullptr) {
+      fl->l_type = F_UNLCK;
+    } else {
+      fl->l_type = c->write ? F_WRLCK : F_RDLCK;
+      fl->l_whence = SEEK_SET;
+      fl->l_start = int64_t(c->start);
+      fl->l_len = c->end == UINT64_MAX ? 0 : int64_t(c->end - c->start + 1);
+      fl->l_pid = c->pid;
+    }
+    return ToReturn(t.mm().Write(addr, fl.value()));
+  }
+  if (fl->l_type == F_RDLCK && !f->readable()) return -EBADF;
+  if (fl->l_type == F_WRLCK && !f->writable()) return -EBADF;
+  if (ofd) f->holds_locks = true;
+  bool wait = cmd == F_SETLKW || cmd == F_OFD_SETLKW;
+  Status s = table.Apply(t, f->inode.get(), want, fl->l_type == F_UNLCK,
+                         wait);
+  if (!s.ok() && s.error() == 512) return kERestartSys;
+  return ToReturn(s);
+}
+
+// Implements fcntl(2).
 int64_t Fcntl(Task& t, const SyscallArgs& args) {
   int fd = args.Int(0);
   int cmd = args.Int(1);
@@ -302,29 +365,28 @@ int64_t Fcntl(Task& t, const SyscallArgs& args) {
       return 0;
     }
     case F_GETLK:
-    case F_OFD_GETLK: {
-      // TODO: keep a lock table so that conflicting locks are reported.
-      auto fl = t.mm().Read<struct flock>(args[2]);
-      if (!fl.ok()) return -EFAULT;
-      if (fl->l_type != F_RDLCK && fl->l_type != F_WRLCK) return -EINVAL;
-      fl->l_type = F_UNLCK;
-      return ToReturn(t.mm().Write(args[2], fl.value()));
-    }
+    case F_OFD_GETLK:
     case F_SETLK:
     case F_SETLKW:
     case F_OFD_SETLK:
-    case F_OFD_SETLKW: {
-      auto fl = t.mm().Read<struct flock>(args[2]);
-      if (!fl.ok()) return -EFAULT;
-      if (fl->l_type == F_RDLCK && !f->readable()) return -EBADF;
-      if (fl->l_type == F_WRLCK && !f->writable()) return -EBADF;
-      if (fl->l_type != F_RDLCK && fl->l_type != F_WRLCK &&
-          fl->l_type != F_UNLCK)
-        return -EINVAL;
-      return 0;
-    }
+    case F_OFD_SETLKW:
+      return RecordLock(t, f, cmd, args[2]);
     case F_GETOWN:
       return f->owner;
+    case F_GETOWN_EX: {
+      struct f_owner_ex ex = {f->owner < 0 ? F_OWNER_PGRP : F_OWNER_PID,
+                              f->owner < 0 ? -f->owner : f->owner};
+      return ToReturn(t.mm().Write(args[2], ex));
+    }
+    case F_SETOWN_EX: {
+      auto ex = t.mm().Read<struct f_owner_ex>(args[2]);
+      if (!ex.ok()) return -EFAULT;
+      if (ex->type != F_OWNER_TID && ex->type != F_OWNER_PID &&
+          ex->type != F_OWNER_PGRP)
+        return -EINVAL;
+      f->owner = ex->type == F_OWNER_PGRP ? -ex->pid : ex->pid;
+      return 0;
+    }
     case F_SETOWN:
       f->owner = int(args[2]);
       return 0;

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "mm/memory_file.h"
+#include "vfs/lock.h"
 #include "vfs/vfs.h"
 
 #include <unistd.h>
@@ -87,6 +88,11 @@ Result<struct statfs> Inode::StatFs() {
 }
 Result<std::shared_ptr<MemoryObject>> Inode::Mappable() {
   return Err(ENODEV);
+}
+
+FileDescription::~FileDescription() {
+  if (counted_writer && inode) inode->writers--;
+  if (holds_locks) LockTable::Get().Release(nullptr, this);
 }
 
 Result<size_t> FileDescription::Read(Task& t, void* buf, size_t len) {

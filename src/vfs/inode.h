@@ -126,9 +126,7 @@ class Inode : public std::enable_shared_from_this<Inode> {
 // An open file: the object a file descriptor refers to.
 class FileDescription : public std::enable_shared_from_this<FileDescription> {
  public:
-  virtual ~FileDescription() {
-    if (counted_writer && inode) inode->writers--;
-  }
+  virtual ~FileDescription();
 
   // Sequential I/O at the file offset; EAGAIN means "would block", and the
   // syscall layer then waits on Queue() unless O_NONBLOCK is set.
@@ -168,6 +166,7 @@ class FileDescription : public std::enable_shared_from_this<FileDescription> {
   size_t dir_index = 0;  // getdents position
   int owner = 0;         // F_SETOWN; SIGIO itself is not sent
   bool counted_writer = false;  // holds one of inode->writers
+  bool holds_locks = false;     // may own OFD or flock locks
   std::vector<DirEntry> dir_cache;
 };
 
