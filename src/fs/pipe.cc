@@ -90,7 +90,7 @@ uint32_t PipeEnd::Readiness(uint32_t mask) {
   Pipe& p = *pipe_;
   uint32_t ready = 0;
   if (write_end_) {
-    if (p.readers == 0) ready |= kEventErr;
+    if (p.readers == 0) ready |= kEventErr | kEventOut;
     else if (p.capacity - p.buffer.size() >= kPipeBuf) ready |= kEventOut;
   }
   if (!write_end_ || also_reader) {

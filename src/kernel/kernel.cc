@@ -102,6 +102,15 @@ void Kernel::GroupExited(ThreadGroup& tg) {
   tg.exit_events.Notify(kEventIn);
   auto self = tg.shared_from_this();
   bool is_init = init_.get() == &tg;
+  // Children that asked for it learn that their parent died
+  // (PR_SET_PDEATHSIG).
+  for (auto& child : tg.children) {
+    for (auto& task : child->tasks)
+      if (task->pdeath_signal)
+        (void)SendTaskSignal(*task, MakeSigInfo(task->pdeath_signal,
+                                                SI_USER, tg.tgid),
+                             false);
+  }
   // Orphans go to init, as in a pid namespace without subreapers.
   if (!is_init && init_) {
     for (auto& child : tg.children) {

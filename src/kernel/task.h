@@ -120,6 +120,10 @@ class Task : public std::enable_shared_from_this<Task> {
   Rusage rusage;
   Clock::time_point start_time;
   uint64_t nice = 0;
+  int sched_policy = 0;           // SCHED_OTHER
+  bool no_new_privs = false;      // inherited, never cleared
+  uint64_t timer_slack_ns = 50000;
+  int pdeath_signal = 0;          // sent when the parent exits
   std::array<uint64_t, 32> sched_affinity{};
 
   // ---- lifecycle ----
@@ -172,6 +176,8 @@ class ThreadGroup : public std::enable_shared_from_this<ThreadGroup> {
 
   int exit_signal = SIGCHLD;  // sent to the parent on exit
   bool did_exec = false;      // setpgid(2) on the child then fails
+  bool dumpable = true;
+  bool child_subreaper = false;
   bool group_exiting = false;  // exit_group or a fatal signal is under way
   int group_exit_status = 0;   // wait status
   bool zombie = false;         // exited, not yet reaped

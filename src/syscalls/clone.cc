@@ -47,6 +47,10 @@ Result<int> DoClone(Task& t, uint64_t flags, uint64_t stack, uint64_t ptid,
   if (flags & CLONE_SETTLS) child->regs.fs_base = tls;
   child->blocked = t.blocked;
   child->sched_affinity = t.sched_affinity;
+  child->sched_policy = t.sched_policy;
+  child->no_new_privs = t.no_new_privs;
+  child->timer_slack_ns = t.timer_slack_ns;
+  child->nice = t.nice;
   if ((flags & (CLONE_VM | CLONE_VFORK)) != CLONE_VM)
     child->altstack = t.altstack;
 

@@ -66,7 +66,13 @@ int64_t Wait(Task& t, uint64_t addr, bool private_op, uint32_t val,
   if (!w.woken) k.futex_waiters.erase(it);
   if (w.woken) return 0;
   if (r == BlockResult::kTimedOut) return -ETIMEDOUT;
-  return kERestartSys;
+  if (!deadline) return kERestartSys;
+  // A timed wait is EINTR under any handler, SA_RESTART or not, and
+  // resumes to the same deadline otherwise (Linux futex_wait_restart).
+  t.restart_block = [addr, private_op, val, bitset, deadline](Task& task) {
+    return Wait(task, addr, private_op, val, bitset, deadline);
+  };
+  return kERestartBlock;
 }
 
 Result<std::optional<Clock::time_point>> Timeout(Task& t, uint64_t addr,

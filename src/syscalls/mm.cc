@@ -61,6 +61,10 @@ int64_t Mmap(Task& t, const SyscallArgs& args) {
         req.max_prot = PROT_READ | PROT_EXEC;
     }
   }
+  uint64_t limit = t.tg().rlimits[RLIMIT_AS].rlim_cur;
+  if (limit != RLIM_INFINITY &&
+      t.mm().VirtualSize() + PageUp(length) > limit)
+    return -ENOMEM;
   return ToReturn(t.mm().Mmap(req));
 }
 

@@ -4,6 +4,7 @@
 #include <linux/falloc.h>
 #include <sys/stat.h>
 
+#include "kernel/signal_delivery.h"
 #include "syscalls/handlers.h"
 #include "syscalls/util.h"
 
@@ -406,9 +407,18 @@ int64_t Utimes(Task& t, const SyscallArgs& args) {
   return ToReturn(ChangeAttr(t, p.value(), req));
 }
 
+// RLIMIT_FSIZE for truncate(2) and ftruncate(2).
+int64_t CheckFileSizeLimit(Task& t, uint64_t size) {
+  uint64_t limit = t.tg().rlimits[RLIMIT_FSIZE].rlim_cur;
+  if (limit == RLIM_INFINITY || size <= limit) return 0;
+  SendTaskSignal(t, MakeSigInfo(SIGXFSZ, SI_KERNEL), false);
+  return -EFBIG;
+}
+
 // Implements truncate(2).
 int64_t Truncate(Task& t, const SyscallArgs& args) {
   if (int64_t(args[1]) < 0) return -EINVAL;
+  if (int64_t r = CheckFileSizeLimit(t, args[1]); r < 0) return r;
   auto p = ResolveAt(t, AT_FDCWD, args[0], 0);
   if (!p.ok()) return -p.error();
   auto attr = p->inode().Attr();
@@ -429,6 +439,7 @@ int64_t Ftruncate(Task& t, const SyscallArgs& args) {
   FilePtr f = GetFile(t, args.Int(0));
   if (!f) return -EBADF;
   if (int64_t(args[1]) < 0) return -EINVAL;
+  if (int64_t r = CheckFileSizeLimit(t, args[1]); r < 0) return r;
   if (!f->writable() || (f->flags & O_PATH)) return -EINVAL;
   auto attr = f->Stat();
   if (!attr.ok()) return -attr.error();
@@ -453,7 +464,7 @@ int64_t Fallocate(Task& t, const SyscallArgs& args) {
   if (!S_ISREG(attr->mode)) return -ENODEV;
   if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE)) return -EOPNOTSUPP;
   if ((mode & FALLOC_FL_PUNCH_HOLE) && !(mode & FALLOC_FL_KEEP_SIZE))
-    return -EINVAL;
+    return -EOPNOTSUPP;
   if (mode & FALLOC_FL_PUNCH_HOLE) {
     std::vector<char> zeros(std::min<int64_t>(len, 1 << 16), 0);
     int64_t end = std::min<int64_t>(off + len, attr->size);

@@ -435,6 +435,14 @@ int64_t Ioctl(Task& t, const SyscallArgs& args) {
     }
     case FIOASYNC:
       return 0;
+    case FIONREAD: {
+      auto attr = f->Stat();
+      if (attr.ok() && S_ISREG(attr->mode)) {
+        int n = attr->size > f->offset ? int(attr->size - f->offset) : 0;
+        return ToReturn(t.mm().Write<int>(args[2], n));
+      }
+      break;
+    }
   }
   if (f->flags & O_PATH) return -EBADF;
   return ToReturn(f->Ioctl(t, args[1], args[2]));

@@ -46,6 +46,20 @@ int64_t WriteFrom(Task& t, FileDescription& f, uint64_t addr, size_t len,
                   std::optional<uint64_t> offset) {
   if (!f.writable()) return -EBADF;
   len = std::min(len, kMaxRw);
+  if (!IsStream(f) && len > 0) {
+    uint64_t limit = t.tg().rlimits[RLIMIT_FSIZE].rlim_cur;
+    auto attr = f.Stat();
+    if (attr.ok() && S_ISREG(attr->mode) && limit != RLIM_INFINITY) {
+      uint64_t pos = offset ? *offset
+                     : (f.flags & O_APPEND) ? attr->size
+                                           : f.offset;
+      if (pos >= limit) {
+        SendTaskSignal(t, MakeSigInfo(SIGXFSZ, SI_KERNEL), false);
+        return -EFBIG;
+      }
+      len = std::min<uint64_t>(len, limit - pos);
+    }
+  }
   if (!t.mm().RangeAccessible(addr, len, PROT_READ)) return -EFAULT;
   std::vector<char> buf(std::min(len, kChunk));
   size_t done = 0;

@@ -190,31 +190,41 @@ int64_t Prctl(Task& t, const SyscallArgs& args) {
     }
     case PR_SET_PDEATHSIG:
       if (args[1] > uint64_t(kMaxSignal)) return -EINVAL;
+      t.pdeath_signal = int(args[1]);
       return 0;
     case PR_GET_PDEATHSIG:
-      return ToReturn(t.mm().Write<int>(args[1], 0));
+      return ToReturn(t.mm().Write<int>(args[1], t.pdeath_signal));
     case PR_GET_DUMPABLE:
-      return 1;
+      return t.tg().dumpable ? 1 : 0;
     case PR_SET_DUMPABLE:
-      return args[1] > 1 ? -EINVAL : 0;
-    case PR_SET_NO_NEW_PRIVS:
-      return args[1] != 1 ? -EINVAL : 0;
-    case PR_GET_NO_NEW_PRIVS:
+      if (args[1] > 1) return -EINVAL;
+      t.tg().dumpable = args[1] == 1;
       return 0;
+    case PR_SET_NO_NEW_PRIVS:
+      if (args[1] != 1 || args[2] || args[3] || args[4]) return -EINVAL;
+      t.no_new_privs = true;
+      return 0;
+    case PR_GET_NO_NEW_PRIVS:
+      if (args[1] || args[2] || args[3] || args[4]) return -EINVAL;
+      return t.no_new_privs ? 1 : 0;
     case PR_GET_SECCOMP:
       return 0;
     case PR_SET_CHILD_SUBREAPER:
-    case PR_SET_KEEPCAPS:
-    case PR_SET_TIMERSLACK:
-    case PR_SET_THP_DISABLE:
+      t.tg().child_subreaper = args[1] != 0;
       return 0;
     case PR_GET_CHILD_SUBREAPER:
-      return ToReturn(t.mm().Write<int>(args[1], 0));
+      return ToReturn(t.mm().Write<int>(args[1], t.tg().child_subreaper));
+    case PR_SET_TIMERSLACK:
+      t.timer_slack_ns = args[1] ? args[1] : 50000;
+      return 0;
+    case PR_GET_TIMERSLACK:
+      return int64_t(t.timer_slack_ns);
+    case PR_SET_KEEPCAPS:
+    case PR_SET_THP_DISABLE:
+      return args[1] > 1 ? -EINVAL : 0;
     case PR_GET_KEEPCAPS:
     case PR_GET_THP_DISABLE:
       return 0;
-    case PR_GET_TIMERSLACK:
-      return 50000;
     case PR_CAPBSET_READ:
       if (args[1] > CAP_LAST_CAP) return -EINVAL;
       return (t.creds.cap_bounding >> args[1]) & 1;
@@ -332,8 +342,19 @@ int64_t SchedSetaffinity(Task& t, const SyscallArgs& args) {
 // one policy moat has, SCHED_OTHER.
 int64_t SchedGetscheduler(Task& t, const SyscallArgs& args) {
   if (args.Int(0) < 0) return -EINVAL;
+  auto target = args.Int(0) ? t.kernel().TaskByTid(args.Int(0))
+                            : t.shared_from_this();
+  if (!target) return -ESRCH;
+  return target->sched_policy;
+}
+
+// Implements sched_rr_get_interval(2) with Linux's default round-robin
+// time slice of 100 ms.
+int64_t SchedRrGetInterval(Task& t, const SyscallArgs& args) {
+  if (args.Int(0) < 0) return -EINVAL;
   if (args.Int(0) && !t.kernel().TaskByTid(args.Int(0))) return -ESRCH;
-  return SCHED_OTHER;
+  struct timespec slice = {0, 100000000};
+  return ToReturn(t.mm().Write(args[1], slice));
 }
 
 int64_t SchedGetparam(Task& t, const SyscallArgs& args) {
@@ -357,6 +378,10 @@ int64_t SchedSetscheduler(Task& t, const SyscallArgs& args) {
   // TODO: the host schedules stub threads; a real-time policy is accepted
   // but not applied.
   if (realtime && !t.creds.HasCapability(23)) return -EPERM;
+  auto target = args.Int(0) ? t.kernel().TaskByTid(args.Int(0))
+                            : t.shared_from_this();
+  if (!target) return -ESRCH;
+  target->sched_policy = policy;
   return 0;
 }
 
@@ -380,7 +405,14 @@ int64_t SchedGetPriorityMin(Task&, const SyscallArgs& args) {
 // process; the nice value is recorded but does not change scheduling.
 int64_t Getpriority(Task& t, const SyscallArgs& args) {
   if (args.Int(0) < PRIO_PROCESS || args.Int(0) > PRIO_USER) return -EINVAL;
-  return 20 - int64_t(t.nice);
+  Task* target = &t;
+  std::shared_ptr<Task> other;
+  if (args.Int(0) == PRIO_PROCESS && args.Int(1) != 0) {
+    other = t.kernel().TaskByTid(args.Int(1));
+    if (!other) return -ESRCH;
+    target = other.get();
+  }
+  return 20 - int64_t(target->nice);
 }
 
 int64_t Setpriority(Task& t, const SyscallArgs& args) {

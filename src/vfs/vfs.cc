@@ -135,6 +135,7 @@ Result<Path> Walk(Task& t, const Path& root, Path cur,
   while (!parts.empty()) {
     std::string name = std::move(parts.front());
     parts.pop_front();
+    if (name.size() > 255) return Err(ENAMETOOLONG);
     bool is_last = parts.empty();
     if (is_last && stop_before_last) {
       *last = name;
