@@ -184,6 +184,31 @@ void Kernel::ReportUnimplemented(Task& t, int64_t nr) {
                t.tg().tgid, t.tid, info ? info->name : "unknown", nr);
 }
 
+namespace {
+
+bool NeedsCpuTick(const ThreadGroup& tg) {
+  return tg.itimer_virtual_left.count() > 0 ||
+         tg.itimer_prof_left.count() > 0 ||
+         tg.rlimits[RLIMIT_CPU].rlim_cur != RLIM_INFINITY;
+}
+
+}  // namespace
+
+void Kernel::EnsureCpuTick() {
+  if (cpu_tick_armed_) return;
+  cpu_tick_armed_ = true;
+  AddTimer(Clock::now() + std::chrono::milliseconds(10), [this] {
+    cpu_tick_armed_ = false;
+    bool needed = false;
+    for (auto& [id, tg] : groups_) {
+      if (tg->zombie || !NeedsCpuTick(*tg)) continue;
+      needed = true;
+      for (auto& t : tg->tasks) t->Interrupt();
+    }
+    if (needed) EnsureCpuTick();
+  });
+}
+
 uint64_t Kernel::AddTimer(Clock::time_point when, std::function<void()> fn) {
   uint64_t id = next_timer_id_++;
   timers_.emplace(when, std::make_pair(id, std::move(fn)));

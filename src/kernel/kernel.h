@@ -97,6 +97,10 @@ class Kernel {
 
   Clock::time_point boot_time() const { return boot_time_; }
 
+  // Starts a 10 ms tick that stops running tasks of groups with a CPU-time
+  // limit or timer, so their CPU time is charged even in a busy loop.
+  void EnsureCpuTick();
+
   // Timers: callbacks run on the timer thread with the kernel lock held.
   uint64_t AddTimer(Clock::time_point when, std::function<void()> fn);
   void CancelTimer(uint64_t id);
@@ -120,6 +124,7 @@ class Kernel {
   std::multimap<Clock::time_point, std::pair<uint64_t, std::function<void()>>>
       timers_;
   uint64_t next_timer_id_ = 1;
+  bool cpu_tick_armed_ = false;
   bool stopping_ = false;
 };
 

@@ -229,6 +229,21 @@ void Task::ChargeItimers(Clock::duration used) {
   };
   charge(tg_->itimer_virtual_left, tg_->itimer_virtual_interval, SIGVTALRM);
   charge(tg_->itimer_prof_left, tg_->itimer_prof_interval, SIGPROF);
+
+  // RLIMIT_CPU: SIGXCPU at the soft limit and every second after it,
+  // SIGKILL at the hard limit (Linux kernel/time/posix-cpu-timers.c).
+  const struct rlimit& cpu = tg_->rlimits[RLIMIT_CPU];
+  if (cpu.rlim_cur == RLIM_INFINITY) return;
+  Rusage total = tg_->TotalRusage();
+  uint64_t secs = std::chrono::duration_cast<std::chrono::seconds>(
+                      total.utime + total.stime)
+                      .count();
+  if (cpu.rlim_max != RLIM_INFINITY && secs >= cpu.rlim_max) {
+    kernel_.ExitGroup(*tg_, SIGKILL);
+  } else if (secs >= cpu.rlim_cur && secs > tg_->last_xcpu_second) {
+    tg_->last_xcpu_second = secs;
+    (void)SendGroupSignal(*tg_, MakeSigInfo(SIGXCPU, SI_KERNEL), false);
+  }
 }
 
 void Task::ReleaseResources() {

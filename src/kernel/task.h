@@ -177,6 +177,7 @@ class ThreadGroup : public std::enable_shared_from_this<ThreadGroup> {
   int exit_signal = SIGCHLD;  // sent to the parent on exit
   bool did_exec = false;      // setpgid(2) on the child then fails
   bool dumpable = true;
+  uint64_t last_xcpu_second = 0;  // RLIMIT_CPU's SIGXCPU, once a second
   bool child_subreaper = false;
   bool group_exiting = false;  // exit_group or a fatal signal is under way
   int group_exit_status = 0;   // wait status

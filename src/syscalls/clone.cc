@@ -78,6 +78,8 @@ Result<int> DoClone(Task& t, uint64_t flags, uint64_t stack, uint64_t ptid,
     tg->exit_signal = exit_signal;
     tg->pgrp = parent_tg.pgrp;
     tg->rlimits = parent_tg.rlimits;
+    if (tg->rlimits[RLIMIT_CPU].rlim_cur != RLIM_INFINITY)
+      k.EnsureCpuTick();
     if (parent) parent->children.push_back(tg);
     k.RegisterGroup(tg);
   }

@@ -83,6 +83,7 @@ int64_t Prlimit64(Task& t, const SyscallArgs& args) {
       return -EPERM;  // CAP_SYS_RESOURCE
     if (resource == RLIMIT_NOFILE && next->rlim_max > 1048576) return -EPERM;
     lim = next.value();
+    if (resource == RLIMIT_CPU) t.kernel().EnsureCpuTick();
   }
   if (args[3] && !t.mm().Write(args[3], old).ok()) return -EFAULT;
   return 0;

@@ -266,6 +266,7 @@ int64_t Setitimer(Task& t, const SyscallArgs& args) {
                                              : tg.itimer_prof_interval;
     left = us(next.it_value);
     interval = us(next.it_interval);
+    if (left.count() > 0) t.kernel().EnsureCpuTick();
     return 0;
   }
   tg.itimer_real_interval = us(next.it_interval);
@@ -299,6 +300,31 @@ int64_t Settimeofday(Task& t, const SyscallArgs& args) {
     if (tv->tv_usec < 0 || tv->tv_usec >= 1000000) return -EINVAL;
   }
   return -EPERM;
+}
+
+}  // namespace moat
+
+#include <sys/timex.h>
+
+namespace moat {
+
+// Implements adjtimex(2): reading the clock state is allowed and comes
+// from the host; changing it is refused like clock_settime(2).
+int64_t Adjtimex(Task& t, const SyscallArgs& args) {
+  auto tx = t.mm().Read<struct timex>(args[0]);
+  if (!tx.ok()) return -EFAULT;
+  if (tx->modes != 0 && tx->modes != ADJ_OFFSET_SS_READ) return -EPERM;
+  struct timex host = {};
+  int state = ::adjtimex(&host);
+  if (state < 0) return -errno;
+  if (!t.mm().Write(args[0], host).ok()) return -EFAULT;
+  return state;
+}
+
+// Implements clock_adjtime(2) for CLOCK_REALTIME, as adjtimex(2).
+int64_t ClockAdjtime(Task& t, const SyscallArgs& args) {
+  if (clockid_t(args[0]) != CLOCK_REALTIME) return -EOPNOTSUPP;
+  return Adjtimex(t, SyscallArgs{{args[1], 0, 0, 0, 0, 0}});
 }
 
 }  // namespace moat
