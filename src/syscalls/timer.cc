@@ -109,6 +109,7 @@ int64_t TimerCreate(Task& t, const SyscallArgs& args) {
     return -EINVAL;
   ThreadGroup& tg = t.tg();
   if (tg.posix_timers.size() >= kMaxTimers) return -EAGAIN;
+
   auto timer = std::make_shared<PosixTimer>();
   timer->id = tg.next_timer_id;
   timer->clock = clock;
@@ -130,6 +131,7 @@ int64_t TimerCreate(Task& t, const SyscallArgs& args) {
         (timer->signo < 1 || timer->signo > kMaxSignal))
       return -EINVAL;
   }
+
   if (!t.mm().Write<int>(args[2], timer->id).ok()) return -EFAULT;
   tg.posix_timers[timer->id] = timer;
   tg.next_timer_id++;
@@ -148,6 +150,7 @@ int64_t TimerSettime(Task& t, const SyscallArgs& args) {
     if (ts.tv_sec < 0 || ts.tv_nsec < 0 || ts.tv_nsec >= 1000000000)
       return -EINVAL;
   if (args[3] && !t.mm().Write(args[3], Current(*timer)).ok()) return -EFAULT;
+
   timer->generation++;
   timer->overrun = 0;
   timer->interval = ToNanos(value->it_interval);
@@ -165,6 +168,7 @@ int64_t TimerSettime(Task& t, const SyscallArgs& args) {
     when -= ToNanos(now);
     if (when.count() < 0) when = std::chrono::nanoseconds(0);
   }
+
   timer->deadline = Clock::now() + when;
   Arm(t.kernel(), t.tg_ptr(), timer->id);
   return 0;

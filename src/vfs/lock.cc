@@ -37,7 +37,8 @@ const FileLock* LockTable::FindConflict(const Inode* inode,
 }
 
 bool LockTable::WouldDeadlock(const void* waiter, const void* holder) {
-  // Follows who waits for whom; a path back to the waiter is a cycle.
+  // Follows the chain of owners each waiting on the next; reaching the
+  // waiter again means a cycle.
   for (int hops = 0; holder != nullptr && hops < 64; hops++) {
     if (holder == waiter) return true;
     auto it = waiting_for_.find(holder);
