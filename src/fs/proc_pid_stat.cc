@@ -180,7 +180,9 @@ std::string StatusRest(Task* task) {
 }  // namespace
 
 char StateOf(ThreadGroup& tg, Task* task) {
-  if (!task || task->exited) return tg.zombie ? 'Z' : 'X';
+  // A leader that exited before its other threads stays a zombie until
+  // the whole group is gone, as on Linux.
+  if (!task || task->exited) return tg.reaped ? 'X' : 'Z';
   if (tg.stopped) return 'T';
   if (task == CurrentTask()) return 'R';
   return task->is_sleeping() ? 'S' : 'R';
@@ -201,6 +203,16 @@ std::string FormatStatus(ThreadGroup& tg, Task* task, int id) {
          StatusRest(task);
 }
 
+// The state of /proc/[pid]/stat: a process whose leader exited before its
+// other threads shows the leader's zombie state, as on Linux.
+char ProcessState(ThreadGroup& tg, Task* task, bool whole) {
+  if (whole && !tg.reaped) {
+    auto leader = tg.Leader();
+    if (!leader || leader->exited) return 'Z';
+  }
+  return StateOf(tg, task);
+}
+
 std::string FormatStat(ThreadGroup& tg, Task* task, int id, bool whole) {
   auto parent = tg.parent.lock();
   TtyInfo tty = TtyOf(tg);
@@ -217,7 +229,7 @@ std::string FormatStat(ThreadGroup& tg, Task* task, int id, bool whole) {
   std::string out = fmt::format(
       "{} ({}) {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} 0 {} "
       "{} {} {} ",
-      id, task ? task->comm : tg.comm(), StateOf(tg, task),
+      id, task ? task->comm : tg.comm(), ProcessState(tg, task, whole),
       parent ? parent->tgid : 0, tg.pgrp ? tg.pgrp->pgid : 0,
       tg.pgrp && tg.pgrp->session ? tg.pgrp->session->sid : 0, tty.nr, tty.pgrp,
       kTaskFlags, r.minflt, kids.minflt, r.majflt, kids.majflt, Ticks(r.utime),
