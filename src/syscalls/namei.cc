@@ -114,6 +114,7 @@ int64_t LinkCommon(Task& t, int olddir, uint64_t oldpath, int newdir,
   auto src = ResolveAt(t, olddir, oldpath, flags, false);
   if (!src.ok()) return -src.error();
   if (src->inode().IsDir()) return -EPERM;
+  if (src->dentry->deleted && !src->dentry->linkable) return -ENOENT;
   auto to = ParentForChange(t, newdir, newpath);
   if (!to.ok()) return -to.error();
   auto& [dir, name] = to.value();

@@ -99,6 +99,7 @@ Result<FilePtr> OpenTmpfile(Task& t, const Path& dir, int flags,
   f->mount = dir.mount;
   f->dentry = std::make_shared<Dentry>("#" + name, dir.dentry, inode);
   f->dentry->deleted = true;
+  f->dentry->linkable = !(flags & O_EXCL);
   f->inode = inode;
   return f;
 }

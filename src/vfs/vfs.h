@@ -21,6 +21,9 @@ class Dentry : public std::enable_shared_from_this<Dentry> {
   std::shared_ptr<Dentry> parent;  // null for a filesystem root
   InodePtr inode;
   bool deleted = false;
+  // A deleted entry may be linked again only when it is an O_TMPFILE file
+  // opened without O_EXCL (Linux I_LINKABLE).
+  bool linkable = false;
   // Stands in for a file that has no path, opened through /proc/[pid]/fd;
   // opening it must not give the file this dentry's path.
   bool stand_in = false;

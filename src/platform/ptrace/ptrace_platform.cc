@@ -266,6 +266,7 @@ void PtraceContext::Release() {
   thread_.reset();
   as_ = nullptr;
   as_id_ = 0;
+  if (interrupt_pidfd_ >= 0) close(interrupt_pidfd_);
   interrupt_pidfd_ = -1;
   if (CurrentPtraceContext() == this) CurrentPtraceContext() = nullptr;
 }
@@ -290,6 +291,7 @@ SwitchReason PtraceContext::Switch(AddressSpace& as, Registers& regs,
     thread_ = std::move(t.value());  // kills the thread of the old space
     as_ = &pas;
     as_id_ = pas.id();
+    if (interrupt_pidfd_ >= 0) close(interrupt_pidfd_);
     interrupt_pidfd_ = PidfdOpen(tid);
     if (initial_fp_) {
       (void)SetFpState(*initial_fp_);
