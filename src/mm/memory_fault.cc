@@ -6,14 +6,6 @@
 #include "util/log.h"
 
 namespace moat {
-namespace {
-
-constexpr uint64_t kFaultAroundPages = 16;
-
-}  // namespace
-}  // namespace moat
-
-namespace moat {
 
 bool MemoryManager::PrivateExclusive(const Vma& vma, const Pte& pte) const {
   return !vma.shared && MemoryFile::Get().RefCount(pte.frame) == 1;
@@ -120,11 +112,7 @@ FaultResult MemoryManager::HandleFault(uint64_t addr, bool access_error) {
   }
 
   if (it == ptes_.end()) {
-    Status s = PopulateAround(*vma, page);
-    if (!s.ok()) {
-      return s.error() == ENOMEM ? FaultResult::kBusError
-                                 : FaultResult::kBusError;
-    }
+    if (!PopulateAround(*vma, page).ok()) return FaultResult::kBusError;
   }
   // Map the run of consecutive frames that starts at the faulting page.
   int prot = HostProtFor(*vma, ptes_.at(page));

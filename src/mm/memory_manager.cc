@@ -12,8 +12,6 @@ namespace {
 
 // Linux's default vm.mmap_min_addr: nothing is mapped below it.
 constexpr uint64_t kMinAddr = 0x10000;
-// A fault on private anonymous memory fills up to this many pages at once.
-constexpr uint64_t kFaultAroundPages = 16;
 
 }  // namespace
 

@@ -22,6 +22,9 @@ namespace moat {
 class Dentry;
 struct Mount;
 
+// A fault on private anonymous memory fills up to this many pages at once.
+inline constexpr uint64_t kFaultAroundPages = 16;
+
 // Whether [addr, addr+length) wraps or reaches past the application's end.
 inline bool Overflows(uint64_t addr, uint64_t length) {
   return addr + length < addr || addr + length > kUserEnd;

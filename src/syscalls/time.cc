@@ -21,10 +21,6 @@ bool ValidClock(clockid_t id) {
   return false;
 }
 
-struct timespec FromNanos(std::chrono::nanoseconds ns) {
-  return {time_t(ns.count() / 1000000000), long(ns.count() % 1000000000)};
-}
-
 // A clock id below zero names the CPU clock of a process or thread:
 // ~pid << 3, plus 4 for a thread, plus the kind in the low bits (Linux
 // include/linux/posix-timers.h).
@@ -43,7 +39,7 @@ Result<struct timespec> ReadCpuClock(Task& t, clockid_t id) {
     if (!tg || tg->zombie) return Err(EINVAL);
     r = tg->TotalRusage();
   }
-  return FromNanos(kind == 1 ? r.utime : r.utime + r.stime);
+  return NanosToTimespec(kind == 1 ? r.utime : r.utime + r.stime);
 }
 
 Result<struct timespec> ReadClock(Task& t, clockid_t id) {
@@ -51,10 +47,10 @@ Result<struct timespec> ReadClock(Task& t, clockid_t id) {
   if (!ValidClock(id)) return Err(EINVAL);
   if (id == CLOCK_PROCESS_CPUTIME_ID) {
     Rusage r = t.tg().TotalRusage();
-    return FromNanos(r.utime + r.stime);
+    return NanosToTimespec(r.utime + r.stime);
   }
   if (id == CLOCK_THREAD_CPUTIME_ID)
-    return FromNanos(t.rusage.utime + t.rusage.stime);
+    return NanosToTimespec(t.rusage.utime + t.rusage.stime);
   struct timespec ts;
   if (id == CLOCK_REALTIME_ALARM) id = CLOCK_REALTIME;
   if (id == CLOCK_BOOTTIME_ALARM) id = CLOCK_BOOTTIME;
@@ -69,7 +65,7 @@ int64_t SleepFor(Task& t, Clock::time_point deadline, uint64_t rem_addr) {
     auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(
         deadline - Clock::now());
     if (left.count() < 0) left = std::chrono::nanoseconds(0);
-    if (!t.mm().Write(rem_addr, FromNanos(left)).ok()) return -EFAULT;
+    if (!t.mm().Write(rem_addr, NanosToTimespec(left)).ok()) return -EFAULT;
   }
   // A handler makes it EINTR; otherwise the sleep resumes to the same
   // deadline through restart_syscall.

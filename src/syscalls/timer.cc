@@ -76,23 +76,13 @@ PosixTimer* FindTimer(Task& t, int id) {
   return it == t.tg().posix_timers.end() ? nullptr : it->second.get();
 }
 
-std::chrono::nanoseconds ToNanos(const struct timespec& ts) {
-  return std::chrono::seconds(ts.tv_sec) +
-         std::chrono::nanoseconds(ts.tv_nsec);
-}
-
-struct timespec FromNanos(std::chrono::nanoseconds ns) {
-  if (ns.count() < 0) ns = std::chrono::nanoseconds(0);
-  return {time_t(ns.count() / 1000000000), long(ns.count() % 1000000000)};
-}
-
 struct itimerspec Current(const PosixTimer& timer) {
   struct itimerspec v = {};
-  v.it_interval = FromNanos(timer.interval);
+  v.it_interval = NanosToTimespec(timer.interval);
   if (timer.deadline) {
     auto left = *timer.deadline - Clock::now();
     if (left.count() <= 0) left = std::chrono::nanoseconds(1);
-    v.it_value = FromNanos(
+    v.it_value = NanosToTimespec(
         std::chrono::duration_cast<std::chrono::nanoseconds>(left));
   }
   return v;
@@ -153,8 +143,8 @@ int64_t TimerSettime(Task& t, const SyscallArgs& args) {
 
   timer->generation++;
   timer->overrun = 0;
-  timer->interval = ToNanos(value->it_interval);
-  auto when = ToNanos(value->it_value);
+  timer->interval = TimespecToNanos(value->it_interval);
+  auto when = TimespecToNanos(value->it_value);
   if (when.count() == 0) {
     timer->deadline.reset();
     return 0;
@@ -165,7 +155,7 @@ int64_t TimerSettime(Task& t, const SyscallArgs& args) {
                   : timer->clock == CLOCK_BOOTTIME_ALARM ? CLOCK_BOOTTIME
                                                           : timer->clock,
                   &now);
-    when -= ToNanos(now);
+    when -= TimespecToNanos(now);
     if (when.count() < 0) when = std::chrono::nanoseconds(0);
   }
 

@@ -86,11 +86,20 @@ Result<struct timespec> CopyInTimespec(Task& t, uint64_t addr) {
   return ts;
 }
 
+std::chrono::nanoseconds TimespecToNanos(const struct timespec& ts) {
+  return std::chrono::seconds(ts.tv_sec) +
+         std::chrono::nanoseconds(ts.tv_nsec);
+}
+
+struct timespec NanosToTimespec(std::chrono::nanoseconds ns) {
+  if (ns.count() < 0) ns = std::chrono::nanoseconds(0);
+  return {time_t(ns.count() / 1000000000), long(ns.count() % 1000000000)};
+}
+
 Clock::time_point DeadlineFromTimespec(const struct timespec& ts) {
   auto now = Clock::now();
   auto max = std::chrono::hours(24 * 365 * 100);
-  auto d = std::chrono::seconds(ts.tv_sec) +
-           std::chrono::nanoseconds(ts.tv_nsec);
+  auto d = TimespecToNanos(ts);
   if (d > max) return now + max;
   return now + std::chrono::duration_cast<Clock::duration>(d);
 }

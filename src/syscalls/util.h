@@ -45,6 +45,9 @@ int64_t BlockingIo(Task& t, FileDescription& f, uint32_t events,
 bool SleepUntil(Task& t, Clock::time_point deadline, bool* interrupted);
 
 Result<struct timespec> CopyInTimespec(Task& t, uint64_t addr);
+std::chrono::nanoseconds TimespecToNanos(const struct timespec& ts);
+// Converts a duration to a timespec; a negative one becomes zero.
+struct timespec NanosToTimespec(std::chrono::nanoseconds ns);
 Clock::time_point DeadlineFromTimespec(const struct timespec& ts);
 
 // Converts an InodeAttr to struct stat.
