@@ -136,8 +136,8 @@ bool SetupFrame(Task& t, const KernelSigaction& act, const siginfo_t& info) {
   if (info.si_signo == SIGSEGV || info.si_signo == SIGBUS) {
     frame.uc.mcontext.cr2 = reinterpret_cast<uint64_t>(info.si_addr);
     frame.uc.mcontext.trapno = 14;  // page fault
-    // ptrace does not report the hardware error code; an access error on
-    // a mapped page was a write or an instruction fetch, and is reported
+    // ptrace does not report the hardware error code. An access error on
+    // a mapped page was a write or an instruction fetch, so it is reported
     // as a user-mode protection fault on write.
     frame.uc.mcontext.err = 4;  // user mode
     if (info.si_code == SEGV_ACCERR) frame.uc.mcontext.err |= 1 | 2;

@@ -52,7 +52,8 @@ struct Rusage {
 // Outcome of Task::Block.
 enum class BlockResult { kWoken, kInterrupted, kTimedOut };
 
-// What the syscall layer does after a handler returns a restart code.
+// Restart codes a handler may return; signal delivery turns them into
+// EINTR or a restart.
 inline constexpr int64_t kERestartSys = -512;
 inline constexpr int64_t kERestartNoIntr = -513;
 inline constexpr int64_t kERestartNoHand = -514;

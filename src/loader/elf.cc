@@ -16,8 +16,8 @@ namespace {
 
 constexpr int kMaxScriptDepth = 4;
 constexpr uint64_t kStackSize = 8ull << 20;
-// Where PIE executables and the dynamic linker go when Linux's default
-// layout would put them, before randomization.
+// The base address of PIE executables in Linux's default layout, before
+// randomization.
 constexpr uint64_t kPieBase = 0x555555554000;
 
 uint64_t RandomPages(uint64_t max_pages) {

@@ -38,10 +38,10 @@ class AddressSpace {
   virtual Status PrepareThread() = 0;
 };
 
-// Why Switch returned.
+// The reason Switch returned.
 enum class SwitchReason {
-  kSyscall,      // regs.orig_rax holds the number
-  kFault,        // info holds the signal the application raised
+  kSyscall,      // regs.orig_rax contains the number
+  kFault,        // info contains the signal the application raised
   kInterrupted,  // Context::Interrupt, or a host signal to the stub
   kDied,         // the host process was killed from outside
 };

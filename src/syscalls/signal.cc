@@ -45,7 +45,7 @@ int64_t RtSigaction(Task& t, const SyscallArgs& args) {
     if (!next.ok()) return -EFAULT;
     if (args[2] && !t.mm().Write(args[2], old).ok()) return -EFAULT;
     next->mask &= ~kUnblockable;
-    // Linux keeps only the flags it knows (kernel/signal.c:do_sigaction).
+    // Linux keeps only the flags it defines (kernel/signal.c:do_sigaction).
     next->flags &= SA_NOCLDSTOP | SA_NOCLDWAIT | SA_SIGINFO | SA_ONSTACK |
                    SA_RESTART | SA_NODEFER | SA_RESETHAND | 0x04000000 /* SA_RESTORER */ |
                    0x800 /* SA_EXPOSE_TAGBITS */;

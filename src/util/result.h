@@ -54,9 +54,9 @@ inline Status Ok() { return Status(); }
 
 }  // namespace moat
 
-// TRY evaluates a Result expression and returns its error from the enclosing
-// function, which must return a Result or an int64_t errno value; otherwise
-// the expression yields the value.
+// TRY evaluates a Result expression. On error it returns the error from the
+// enclosing function, which must return a Result; otherwise the expression
+// yields the value.
 #define TRY(expr)                                \
   ({                                             \
     auto _moat_r = (expr);                       \

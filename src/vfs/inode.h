@@ -165,7 +165,7 @@ class FileDescription : public std::enable_shared_from_this<FileDescription> {
   std::shared_ptr<Dentry> dentry;
   size_t dir_index = 0;  // getdents position
   int owner = 0;         // F_SETOWN; SIGIO itself is not sent
-  bool counted_writer = false;  // holds one of inode->writers
+  bool counted_writer = false;  // counted in inode->writers
   bool holds_locks = false;     // may own OFD or flock locks
   std::vector<DirEntry> dir_cache;
 };

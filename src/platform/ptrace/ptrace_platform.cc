@@ -22,7 +22,7 @@ namespace moat {
 namespace {
 
 // The host signal that interrupts a stub thread. The stub ignores it when no
-// tracer is attached; a tracer still sees it.
+// tracer is attached, but a tracer is still told of it.
 constexpr int kInterruptSignal = SIGURG;
 
 constexpr uint64_t kStubCodeSize = 0x1000;
@@ -245,9 +245,9 @@ Status PtraceAddressSpace::PrepareThread() {
 // ---- PtraceContext ----
 
 // Puts the calling task thread and the stub thread it traces on the same
-// CPU. A ptrace stop then hands over within one CPU, which costs a few
-// microseconds; across CPUs it needs a wake-up by interrupt and was seen to
-// cost five times as much on 2-CPU VMs. Pairs are spread round-robin.
+// CPU, so that a ptrace stop hands over within one CPU. Across CPUs the
+// hand-over needs a wake-up by interrupt, which made getppid up to seven
+// times slower on 2-CPU VMs. Pairs are spread round-robin.
 void PinToOneCpu(pid_t stub_tid) {
   static std::atomic<unsigned> next{0};
   static const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
