@@ -33,9 +33,11 @@ PipeEnd::PipeEnd(std::shared_ptr<Pipe> pipe, bool write_end)
     : pipe_(std::move(pipe)), write_end_(write_end) {
   if (write_end_) {
     pipe_->writers++;
+    pipe_->writer_opens++;
     pipe_->had_writer = true;
   } else {
     pipe_->readers++;
+    pipe_->reader_opens++;
   }
   inode = pipe_->inode;
 }
@@ -121,6 +123,7 @@ Result<FilePtr> OpenFifo(std::shared_ptr<Pipe> pipe, int flags) {
     auto f = std::make_shared<PipeEnd>(pipe, true);
     f->flags = flags;
     pipe->readers++;
+    pipe->reader_opens++;
     f->also_reader = true;
     return FilePtr(f);
   }
@@ -135,7 +138,10 @@ Result<FilePtr> OpenFifo(std::shared_ptr<Pipe> pipe, int flags) {
   if (t == nullptr) return FilePtr(f);
   Waiter w([t](uint32_t) { t->Wake(); });
   WaitQueueEntry entry(&pipe->queue, &w);
-  while (write ? pipe->readers == 0 : pipe->writers == 0) {
+  // Like Linux's fs/pipe.c:wait_for_partner(), which counts opens too.
+  const uint64_t& peer_opens = write ? pipe->reader_opens : pipe->writer_opens;
+  const uint64_t seen = peer_opens;
+  while ((write ? pipe->readers : pipe->writers) == 0 && peer_opens == seen) {
     if (t->Block() == BlockResult::kInterrupted) return Err(EINTR);
   }
   return FilePtr(f);

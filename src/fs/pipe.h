@@ -16,6 +16,11 @@ class Pipe {
   int readers = 0;
   int writers = 0;
   bool had_writer = false;  // a FIFO opened for reading waits for one
+  // Opens of each end so far. A blocked FIFO open waits for the other
+  // side's count to move rather than for it to be open right now: the other
+  // end may open, write and close again before the waiter runs.
+  uint64_t reader_opens = 0;
+  uint64_t writer_opens = 0;
   WaitQueue queue;
   InodePtr inode;
 };
