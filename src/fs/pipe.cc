@@ -138,7 +138,7 @@ Result<FilePtr> OpenFifo(std::shared_ptr<Pipe> pipe, int flags) {
   if (t == nullptr) return FilePtr(f);
   Waiter w([t](uint32_t) { t->Wake(); });
   WaitQueueEntry entry(&pipe->queue, &w);
-  // Like Linux's fs/pipe.c:wait_for_partner(), which counts opens too.
+  // Counts opens like Linux's fs/pipe.c:wait_for_partner().
   const uint64_t& peer_opens = write ? pipe->reader_opens : pipe->writer_opens;
   const uint64_t seen = peer_opens;
   while ((write ? pipe->readers : pipe->writers) == 0 && peer_opens == seen) {

@@ -52,7 +52,8 @@ static void test_write_without_reader(void) {
   CASE("a write after the last reader closed raises SIGPIPE and fails EPIPE");
   int reader = open(fifo_path, O_RDONLY | O_NONBLOCK);
   int writer = open(fifo_path, O_WRONLY | O_NONBLOCK);
-  CHECK(reader >= 0 && writer >= 0);
+  CHECK(reader >= 0);
+  CHECK(writer >= 0);
   close(reader);
   signal(SIGPIPE, SIG_IGN);
   CHECK_ERR(write(writer, "x", 1), EPIPE);
@@ -60,9 +61,9 @@ static void test_write_without_reader(void) {
   close(writer);
 }
 
-/* A blocking reader must come out of open() even when the writer opens and
- * closes again before the reader runs: the open happened. bash relies on
- * this when a background job reports through a FIFO. */
+/* Checks that a blocked open() returns even when the other end opened and
+ * closed again before the blocked task ran. bash relies on this when a
+ * background job reports through a FIFO. */
 static void test_blocking_open_race(void) {
   CASE("a blocking read open returns even if the writer has already closed");
   for (int i = 0; i < 300; i++) {
