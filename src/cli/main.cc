@@ -1,6 +1,7 @@
 // The moat command.
 #include <CLI/CLI.hpp>
 
+#include "gofer/process.h"
 #include "sandbox/sandbox.h"
 #include "util/log.h"
 
@@ -39,7 +40,28 @@ int main(int argc, char** argv) {
   run->positionals_at_end();
   run->prefix_command(false);
 
+  // Internal: the file server that moat starts for each sandbox.
+  int gofer_fd = -1;
+  std::vector<std::string> gofer_roots;
+  CLI::App* gofer = app.add_subcommand("gofer", "")->group("");
+  gofer->add_option("--socket-fd", gofer_fd)->required();
+  gofer->add_option("--root", gofer_roots)->required();
+
   CLI11_PARSE(app, argc, argv);
+
+  if (gofer->parsed()) {
+    std::vector<moat::gofer::Root> roots;
+    for (auto& arg : gofer_roots) {
+      moat::gofer::Root r;
+      if (!moat::gofer::ParseRoot(arg, &r)) {
+        fprintf(stderr, "moat gofer: invalid --root %s: expected an "
+                "absolute PATH, PATH:ro or PATH:rw\n", arg.c_str());
+        return 2;
+      }
+      roots.push_back(r);
+    }
+    return moat::gofer::Main(gofer_fd, std::move(roots), log_file, debug);
+  }
 
   moat::InitLogging(log_file, debug);
   if (opts.strace) moat::EnableStrace(log_file);

@@ -10,4 +10,7 @@ class Kernel;
 // Returns the root directory of a new procfs instance for `kernel`.
 InodePtr NewProcFs(Kernel& kernel);
 
+// Makes a /sys with Linux's layout and the CPU files, nothing of the host.
+InodePtr NewSysFs(Kernel& kernel);
+
 }  // namespace moat

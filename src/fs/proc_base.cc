@@ -13,8 +13,6 @@
 namespace moat::proc {
 namespace {
 
-constexpr uint32_t kProcSuperMagic = 0x9fa0;
-
 // An open procfs file: the text made at open time.
 class SeqFile : public FileDescription {
  public:
@@ -80,7 +78,7 @@ Result<InodeAttr> ProcInode::Attr() {
 
 Result<struct statfs> ProcInode::StatFs() {
   struct statfs s = {};
-  s.f_type = kProcSuperMagic;
+  s.f_type = fs_->magic;
   s.f_bsize = 4096;
   s.f_namelen = 255;
   s.f_frsize = 4096;

@@ -31,6 +31,10 @@ struct ProcFs {
   // Values written to /proc/[pid]/oom_score_adj, by tgid. The kernel never
   // kills for memory, so they are only stored.
   std::map<int, int> oom_score_adj;
+  // What statfs and /proc/mounts call the filesystem: sysfs is built from
+  // the same pieces.
+  std::string fstype = "proc";
+  uint32_t magic = 0x9fa0;  // PROC_SUPER_MAGIC
 };
 using FsPtr = std::shared_ptr<ProcFs>;
 
@@ -48,7 +52,7 @@ class ProcInode : public Inode {
   ProcInode(const FsPtr& fs, uint32_t mode, uint64_t ino = 0);
   Result<InodeAttr> Attr() override;
   Result<struct statfs> StatFs() override;
-  std::string FsType() const override { return "proc"; }
+  std::string FsType() const override { return fs_->fstype; }
 
   Owner owner;  // unset: owned by root
 

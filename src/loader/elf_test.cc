@@ -3,7 +3,7 @@
 #include <elf.h>
 #include <gtest/gtest.h>
 
-#include "fs/host.h"
+#include "testing/test_gofer.h"
 #include "testing/test_kernel.h"
 
 namespace moat {
@@ -31,8 +31,7 @@ class LoaderTest : public ::testing::Test {
  protected:
   LoaderTest() {
     auto mount = std::make_shared<Mount>();
-    mount->root = std::make_shared<Dentry>(
-        "", nullptr, std::make_shared<HostInode>("/"));
+    mount->root = std::make_shared<Dentry>("", nullptr, gofer_.Root());
     tk_.kernel->mounts = std::make_shared<MountNamespace>(mount);
     tk_.task->fs->root = tk_.task->fs->cwd = Path{mount, mount->root};
   }
@@ -44,6 +43,7 @@ class LoaderTest : public ::testing::Test {
     return ~0ull;
   }
 
+  TestGofer gofer_{{gofer::Root{"/", true}}};
   TestKernel tk_;
 };
 

@@ -10,7 +10,8 @@
 
 #include "fs/dev.h"
 #include "fs/devpts.h"
-#include "fs/host.h"
+#include "fs/gofer_fs.h"
+#include "gofer/process.h"
 #include "fs/host_fd.h"
 #include "fs/overlay.h"
 #include "fs/proc.h"
@@ -153,8 +154,7 @@ Result<std::shared_ptr<Task>> CreateInit(Kernel& k,
   return init;
 }
 
-void SetupMounts(Kernel& k, Task& init, const SandboxOptions& opts) {
-  auto lower = std::make_shared<HostInode>(opts.rootfs);
+void SetupMounts(Kernel& k, Task& init, InodePtr lower) {
   auto root_mount = std::make_shared<Mount>();
   root_mount->root = NewRootDentry(NewOverlay(lower));
   root_mount->fstype = "overlay";
@@ -164,6 +164,7 @@ void SetupMounts(Kernel& k, Task& init, const SandboxOptions& opts) {
   init.fs->cwd = init.fs->root;
 
   MountAt(init, "/proc", NewProcFs(k), "proc");
+  MountAt(init, "/sys", NewSysFs(k), "sysfs");
   MountAt(init, "/dev", NewDevFs(), "devtmpfs");
   MountAt(init, "/dev/pts", NewDevpts(), "devpts");
   MountAt(init, "/dev/shm", NewTmpfs(01777), "tmpfs");
@@ -267,6 +268,24 @@ int RunSandbox(const SandboxOptions& opts) {
   static Kernel* kernel = new Kernel(std::move(platform.value()), config);
   Kernel& k = *kernel;
 
+  // The host root comes from the gofer, read-only: the overlay above it
+  // takes every change.
+  auto gofer = gofer::Start({gofer::Root{opts.rootfs, true}});
+  if (!gofer.ok()) {
+    spdlog::error("cannot start the gofer: {}", strerror(gofer.error()));
+    return 125;
+  }
+  struct StopGofer {
+    gofer::Process& gofer;
+    ~StopGofer() { gofer.Stop(); }
+  } stop_gofer{gofer.value()};
+  auto lower = GoferInode::Attach(gofer->client, 0);
+  if (!lower.ok()) {
+    spdlog::error("--rootfs {}: the gofer cannot serve it: {}", opts.rootfs,
+                  strerror(lower.error()));
+    return 125;
+  }
+
   std::shared_ptr<Task> init;
   std::unique_ptr<Console> console;
   {
@@ -275,7 +294,7 @@ int RunSandbox(const SandboxOptions& opts) {
     auto created = CreateInit(k, opts);
     if (!created.ok()) return 125;
     init = created.value();
-    SetupMounts(k, *init, opts);
+    SetupMounts(k, *init, lower.value());
     SetupCwd(*init, opts);
     SetupStdio(*init, console.get());
     auto env = BuildEnvironment(opts);

@@ -9,6 +9,8 @@ namespace moat {
 namespace {
 
 std::shared_ptr<spdlog::logger> g_strace;
+std::string g_log_path;
+bool g_log_debug = false;
 
 std::shared_ptr<spdlog::logger> MakeLogger(const std::string& name,
                                            const std::string& path) {
@@ -19,6 +21,8 @@ std::shared_ptr<spdlog::logger> MakeLogger(const std::string& name,
 }  // namespace
 
 void InitLogging(const std::string& path, bool debug) {
+  g_log_path = path;
+  g_log_debug = debug;
   auto logger = MakeLogger("moat", path);
   logger->set_pattern("moat: %l: %v");
   logger->set_level(debug ? spdlog::level::debug : spdlog::level::warn);
@@ -33,6 +37,10 @@ void EnableStrace(const std::string& path) {
 }
 
 spdlog::logger* StraceLogger() { return g_strace.get(); }
+
+const std::string& LogPath() { return g_log_path; }
+
+bool LogDebug() { return g_log_debug; }
 
 void Panic(const std::string& message) {
   spdlog::critical("kernel bug: {}", message);

@@ -11,6 +11,10 @@ namespace moat {
 // Sets up the global logger. An empty path logs to stderr.
 void InitLogging(const std::string& path, bool debug);
 
+// The settings InitLogging was given, for the processes moat starts.
+const std::string& LogPath();
+bool LogDebug();
+
 // The logger that --strace lines go to; null when tracing is off.
 spdlog::logger* StraceLogger();
 void EnableStrace(const std::string& path);

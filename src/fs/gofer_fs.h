@@ -1,0 +1,73 @@
+// Files served by the gofer: the host directories of the sandbox's root
+// and mounts. The kernel holds a gofer handle for each inode it has looked
+// up, and host descriptors only for regular files it has opened.
+#pragma once
+
+#include "gofer/client.h"
+#include "vfs/inode.h"
+
+namespace moat {
+
+class GoferInode : public Inode {
+ public:
+  GoferInode(std::shared_ptr<gofer::Client> client, uint64_t handle,
+             const gofer::WireStat& st);
+  ~GoferInode() override;
+
+  // The root of the gofer's root number `index`.
+  static Result<InodePtr> Attach(std::shared_ptr<gofer::Client> client,
+                                 uint32_t index);
+
+  // Attributes are cached: the sandbox is taken to be the only writer of
+  // its host files, and its own changes update the cache.
+  Result<InodeAttr> Attr() override { return attr_; }
+  Result<InodePtr> Lookup(const std::string& name) override;
+  Result<InodePtr> Create(const std::string& name, uint32_t mode,
+                          const Credentials& creds) override;
+  Result<InodePtr> Mkdir(const std::string& name, uint32_t mode,
+                         const Credentials& creds) override;
+  Result<InodePtr> Symlink(const std::string& name, const std::string& target,
+                           const Credentials& creds) override;
+  Status Link(const std::string& name, InodePtr target) override;
+  Status Unlink(const std::string& name) override;
+  Status Rmdir(const std::string& name) override;
+  Status Rename(const std::string& old_name, Inode& new_dir,
+                const std::string& new_name, unsigned flags) override;
+  Result<std::vector<DirEntry>> ReadDir() override;
+  Result<std::string> Readlink() override;
+  Result<FilePtr> Open(int flags) override;
+  Status SetAttr(const SetAttrRequest& req) override;
+  Result<struct statfs> StatFs() override;
+  Result<std::shared_ptr<MemoryObject>> Mappable() override;
+  std::string FsType() const override { return "hostfs"; }
+
+  // Records a write through an open file in the cached attributes.
+  void NoteWrite(uint64_t end);
+
+ private:
+  Result<InodePtr> NewChild(gofer::Decoder& in);
+  Status RemoveEntry(const std::string& name, uint32_t flags);
+
+  std::shared_ptr<gofer::Client> client_;
+  uint64_t handle_;
+  InodeAttr attr_;
+  std::string link_target_;  // a symlink's target, once read
+};
+
+// An open regular host file, read and written through its own descriptor.
+class GoferFile : public FileDescription {
+ public:
+  explicit GoferFile(int fd) : fd_(fd) {}
+  ~GoferFile() override;
+  Result<size_t> PRead(Task& t, void* buf, size_t len, uint64_t off) override;
+  Result<size_t> PWrite(Task& t, const void* buf, size_t len,
+                        uint64_t off) override;
+  Status Fsync() override;
+  Status Truncate(uint64_t size) override;
+  Result<std::shared_ptr<MemoryObject>> Mappable() override;
+
+ private:
+  int fd_;
+};
+
+}  // namespace moat

@@ -1,0 +1,36 @@
+// Starting the gofer as its own process, and the process's main loop.
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gofer/client.h"
+#include "gofer/server.h"
+#include "util/result.h"
+
+namespace moat::gofer {
+
+struct Process {
+  pid_t pid = -1;
+  std::shared_ptr<Client> client;
+
+  // Ends the gofer by closing its connection, and reaps it.
+  void Stop();
+};
+
+// Starts `moat gofer` serving `roots` and connects to it. The gofer ends
+// when the connection closes or when its parent dies.
+Result<Process> Start(const std::vector<Root>& roots);
+
+// Parses a --root argument, "PATH" or "PATH:ro" / "PATH:rw".
+bool ParseRoot(const std::string& arg, Root* out);
+
+// The body of `moat gofer`: serves the kernel on `sock`, logging as
+// InitLogging(log_path, debug) does.
+int Main(int sock, std::vector<Root> roots, const std::string& log_path,
+         bool debug);
+
+}  // namespace moat::gofer

@@ -1,0 +1,293 @@
+#include "gofer/server.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <random>
+#include <set>
+
+#include "testing/test_gofer.h"
+
+namespace moat::gofer {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A scratch tree: DIR/root (served) holds file "f", directory "d", a link
+// "out" to the secret outside the root, and a link "up" to "..".
+class ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/moat-gofer-test.XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    base_ = tmpl;
+    fs::create_directories(base_ / "root" / "d");
+    WriteFile(base_ / "secret", "outside");
+    WriteFile(base_ / "root" / "f", "inside");
+    fs::create_symlink(base_ / "secret", base_ / "root" / "out");
+    fs::create_symlink("..", base_ / "root" / "up");
+  }
+  void TearDown() override {
+    delete server_;
+    fs::remove_all(base_);
+  }
+
+  static void WriteFile(const fs::path& p, const std::string& text) {
+    int fd = open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(write(fd, text.data(), text.size()), ssize_t(text.size()));
+    close(fd);
+  }
+
+  void OpenServer(bool read_only) {
+    std::string error =
+        Server::Open({Root{(base_ / "root").string(), read_only}}, &server_);
+    ASSERT_EQ(error, "");
+  }
+
+  // Sends `e` and returns the reply's errno; the fields are left in
+  // `fields_` and a descriptor in `fd_`.
+  uint32_t Call(const Encoder& e) {
+    if (fd_ >= 0) close(fd_);
+    Server::Reply r = server_->Handle(e.bytes().data(), e.size());
+    fd_ = r.fd;
+    Decoder d(r.bytes.data(), r.bytes.size());
+    uint32_t status = 0;
+    EXPECT_TRUE(d.U32(&status));
+    fields_.assign(r.bytes.begin() + 4, r.bytes.end());
+    return status;
+  }
+  Encoder Request(Op op) {
+    Encoder e;
+    e.U32(static_cast<uint32_t>(op));
+    return e;
+  }
+  uint64_t Attach() {
+    Encoder e = Request(Op::kAttach);
+    e.U32(0);
+    EXPECT_EQ(Call(e), 0u);
+    return HandleOfReply();
+  }
+  uint64_t HandleOfReply() {
+    Decoder d(fields_.data(), fields_.size());
+    uint64_t handle = 0;
+    EXPECT_TRUE(d.U64(&handle));
+    return handle;
+  }
+  uint32_t Walk(uint64_t dir, const std::string& name, uint64_t* out) {
+    Encoder e = Request(Op::kWalk);
+    e.U64(dir);
+    e.Str(name);
+    uint32_t status = Call(e);
+    if (status == 0) *out = HandleOfReply();
+    return status;
+  }
+  uint32_t OpenHandle(uint64_t handle, uint32_t flags) {
+    Encoder e = Request(Op::kOpen);
+    e.U64(handle);
+    e.U32(flags);
+    return Call(e);
+  }
+
+  fs::path base_;
+  Server* server_ = nullptr;
+  std::vector<char> fields_;
+  int fd_ = -1;
+};
+
+TEST_F(ServerTest, RejectsNamesThatAreNotOneComponent) {
+  OpenServer(true);
+  uint64_t root = Attach();
+  uint64_t child;
+  const std::vector<std::string> names = {
+      "", ".", "..", "d/f", std::string("f\0x", 3), std::string(256, 'a')};
+  for (const std::string& name : names) {
+    EXPECT_EQ(Walk(root, name, &child), uint32_t(EINVAL)) << name;
+  }
+  EXPECT_EQ(Walk(root, "f", &child), 0u);
+}
+
+TEST_F(ServerTest, NeverFollowsSymlinks) {
+  OpenServer(true);
+  uint64_t root = Attach();
+  uint64_t out, up, beyond;
+  ASSERT_EQ(Walk(root, "out", &out), 0u);
+  // The link itself is the node: it cannot be opened or walked through.
+  EXPECT_EQ(OpenHandle(out, O_RDONLY), uint32_t(EACCES));
+  EXPECT_EQ(fd_, -1);
+  ASSERT_EQ(Walk(root, "up", &up), 0u);
+  EXPECT_EQ(Walk(up, "secret", &beyond), uint32_t(ENOTDIR));
+  Encoder e = Request(Op::kReadlink);
+  e.U64(up);
+  ASSERT_EQ(Call(e), 0u);
+  Decoder d(fields_.data(), fields_.size());
+  std::string target;
+  ASSERT_TRUE(d.Str(&target, kMaxLinkTarget));
+  EXPECT_EQ(target, "..");
+}
+
+TEST_F(ServerTest, HandsOutRegularFilesOnly) {
+  OpenServer(true);
+  uint64_t root = Attach();
+  EXPECT_EQ(OpenHandle(root, O_RDONLY), uint32_t(EISDIR));
+  EXPECT_EQ(fd_, -1);
+  uint64_t file;
+  ASSERT_EQ(Walk(root, "f", &file), 0u);
+  ASSERT_EQ(OpenHandle(file, O_RDONLY), 0u);
+  ASSERT_GE(fd_, 0);
+  char buf[16] = {};
+  EXPECT_EQ(pread(fd_, buf, sizeof buf, 0), 6);
+  EXPECT_STREQ(buf, "inside");
+  EXPECT_EQ(OpenHandle(file, O_RDONLY | O_DIRECTORY), uint32_t(EINVAL));
+  EXPECT_EQ(OpenHandle(file, O_RDONLY | O_PATH), uint32_t(EINVAL));
+}
+
+TEST_F(ServerTest, ReadOnlyRootRejectsEveryChange) {
+  OpenServer(true);
+  uint64_t root = Attach();
+  uint64_t file;
+  ASSERT_EQ(Walk(root, "f", &file), 0u);
+  EXPECT_EQ(OpenHandle(file, O_WRONLY), uint32_t(EROFS));
+  EXPECT_EQ(OpenHandle(file, O_RDONLY | O_TRUNC), uint32_t(EROFS));
+
+  Encoder create = Request(Op::kCreate);
+  create.U64(root);
+  create.Str("new");
+  for (uint32_t v : {uint32_t(O_RDWR), 0644u, 0u, 0u}) create.U32(v);
+  EXPECT_EQ(Call(create), uint32_t(EROFS));
+
+  Encoder unlink = Request(Op::kUnlink);
+  unlink.U64(root);
+  unlink.Str("f");
+  unlink.U32(0);
+  EXPECT_EQ(Call(unlink), uint32_t(EROFS));
+
+  Encoder rename = Request(Op::kRename);
+  rename.U64(root);
+  rename.Str("f");
+  rename.U64(root);
+  rename.Str("g");
+  rename.U32(0);
+  EXPECT_EQ(Call(rename), uint32_t(EROFS));
+
+  Encoder chmod = Request(Op::kSetAttr);
+  chmod.U64(file);
+  WireSetAttr a;
+  a.mask = 1;
+  a.mode = 0777;
+  chmod.SetAttr(a);
+  EXPECT_EQ(Call(chmod), uint32_t(EROFS));
+  EXPECT_TRUE(fs::exists(base_ / "root" / "f"));
+  EXPECT_FALSE(fs::exists(base_ / "root" / "new"));
+}
+
+TEST_F(ServerTest, MalformedRequestsGetErrors) {
+  OpenServer(true);
+  uint64_t root = Attach();
+  EXPECT_EQ(Call(Encoder()), uint32_t(EINVAL));
+  EXPECT_EQ(Call(Request(static_cast<Op>(999))), uint32_t(ENOSYS));
+  Encoder truncated = Request(Op::kWalk);
+  truncated.U32(7);
+  EXPECT_EQ(Call(truncated), uint32_t(EINVAL));
+  Encoder unknown = Request(Op::kStat);
+  unknown.U64(root + 1000);
+  EXPECT_EQ(Call(unknown), uint32_t(EBADF));
+  Encoder trailing = Request(Op::kStat);
+  trailing.U64(root);
+  trailing.U8(0);
+  EXPECT_EQ(Call(trailing), uint32_t(EINVAL));
+  Encoder huge_name = Request(Op::kWalk);
+  huge_name.U64(root);
+  huge_name.U32(0xffffffff);
+  EXPECT_EQ(Call(huge_name), uint32_t(EINVAL));
+  Encoder release = Request(Op::kRelease);
+  release.U64(root + 1000);
+  EXPECT_FALSE(server_->Handle(release.bytes().data(), release.size()).send);
+}
+
+TEST_F(ServerTest, RandomPacketsNeverCrash) {
+  OpenServer(false);
+  std::mt19937_64 rng(12345);
+  for (int i = 0; i < 20000; i++) {
+    Encoder e;
+    e.U32(1 + rng() % 16);
+    int fields = rng() % 6;
+    for (int j = 0; j < fields; j++) {
+      switch (rng() % 3) {
+        case 0: e.U64(rng() % 8); break;
+        case 1: e.U32(static_cast<uint32_t>(rng())); break;
+        default: e.Str(std::string(rng() % 8, char('a' + rng() % 3)));
+      }
+    }
+    Server::Reply r = server_->Handle(e.bytes().data(), e.size());
+    if (r.fd >= 0) close(r.fd);
+  }
+  // Whatever the packets did, it happened inside the root.
+  for (auto& entry : fs::directory_iterator(base_)) {
+    EXPECT_TRUE(entry.path().filename() == "root" ||
+                entry.path().filename() == "secret")
+        << entry.path();
+  }
+}
+
+TEST_F(ServerTest, WritableRootServesChanges) {
+  TestGofer gofer({Root{(base_ / "root").string(), false}});
+  InodePtr root = gofer.Root();
+  Credentials creds;
+  auto made = root->Create("new", S_IFREG | 0600, creds);
+  ASSERT_TRUE(made.ok()) << strerror(made.error());
+  auto file = (*made)->Open(O_RDWR);
+  ASSERT_TRUE(file.ok());
+  ASSERT_TRUE(root->Mkdir("dir", 0755, creds).ok());
+  ASSERT_TRUE(root->Symlink("link", "new", creds).ok());
+  ASSERT_TRUE(root->Link("hard", made.value()).ok());
+  ASSERT_TRUE(root->Rename("hard", *root, "moved", 0).ok());
+  ASSERT_TRUE(root->Unlink("f").ok());
+  EXPECT_EQ(root->Rmdir("d").ok(), true);
+  auto entries = root->ReadDir();
+  ASSERT_TRUE(entries.ok());
+  std::set<std::string> names;
+  for (auto& e : *entries) names.insert(e.name);
+  EXPECT_EQ(names, (std::set<std::string>{"new", "dir", "link", "moved",
+                                          "out", "up"}));
+  EXPECT_EQ(fs::read_symlink(base_ / "root" / "link"), "new");
+  EXPECT_EQ(fs::hard_link_count(base_ / "root" / "new"), 2u);
+}
+
+TEST_F(ServerTest, LongListingsComeInSeveralPackets) {
+  for (int i = 0; i < 3000; i++)
+    WriteFile(base_ / "root" / "d" / (std::string(60, 'x') +
+                                      std::to_string(i)), "");
+  TestGofer gofer({Root{(base_ / "root").string(), true}});
+  auto dir = gofer.Root()->Lookup("d");
+  ASSERT_TRUE(dir.ok());
+  auto entries = (*dir)->ReadDir();
+  ASSERT_TRUE(entries.ok());
+  std::set<std::string> names;
+  for (auto& e : *entries) names.insert(e.name);
+  EXPECT_EQ(entries->size(), 3000u);
+  EXPECT_EQ(names.size(), 3000u);
+}
+
+TEST_F(ServerTest, ReleasedHandlesCloseTheirFiles) {
+  OpenServer(true);
+  uint64_t root = Attach();
+  size_t before = server_->node_count();
+  uint64_t file;
+  ASSERT_EQ(Walk(root, "f", &file), 0u);
+  EXPECT_EQ(server_->node_count(), before + 1);
+  Encoder release = Request(Op::kRelease);
+  release.U64(file);
+  server_->Handle(release.bytes().data(), release.size());
+  EXPECT_EQ(server_->node_count(), before);
+  Encoder stat = Request(Op::kStat);
+  stat.U64(file);
+  EXPECT_EQ(Call(stat), uint32_t(EBADF));
+}
+
+}  // namespace
+}  // namespace moat::gofer

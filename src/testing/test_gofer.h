@@ -1,0 +1,49 @@
+// A gofer served by a thread of the test process, for tests that need host
+// files without starting `moat gofer`.
+#pragma once
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "fs/gofer_fs.h"
+#include "gofer/server.h"
+
+namespace moat {
+
+class TestGofer {
+ public:
+  explicit TestGofer(std::vector<gofer::Root> roots) {
+    int pair[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0)
+      abort();
+    server_sock_ = pair[1];
+    client_ = std::make_shared<gofer::Client>(pair[0]);
+    std::string error = gofer::Server::Open(std::move(roots), &server_);
+    if (!error.empty()) abort();
+    thread_ = std::thread([this] { server_->Serve(server_sock_); });
+  }
+  ~TestGofer() {
+    shutdown(server_sock_, SHUT_RDWR);
+    thread_.join();
+    close(server_sock_);
+    delete server_;
+  }
+
+  // The root inode of root number `index`.
+  InodePtr Root(uint32_t index = 0) {
+    auto root = GoferInode::Attach(client_, index);
+    if (!root.ok()) abort();
+    return root.value();
+  }
+  gofer::Server& server() { return *server_; }
+
+ private:
+  int server_sock_;
+  std::shared_ptr<gofer::Client> client_;
+  gofer::Server* server_ = nullptr;
+  std::thread thread_;
+};
+
+}  // namespace moat
