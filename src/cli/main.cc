@@ -5,19 +5,10 @@
 #include "sandbox/sandbox.h"
 #include "util/log.h"
 
-int main(int argc, char** argv) {
-  CLI::App app{"moat: runs untrusted Linux programs on an application kernel"};
-  app.require_subcommand(1);
+namespace {
 
-  std::string log_file;
-  bool debug = false;
-  app.add_option("--log", log_file, "write logs to this file, not stderr");
-  app.add_flag("--debug", debug, "log the kernel's own events");
-
-  moat::SandboxOptions opts;
-  std::string strace_log;
-  CLI::App* run = app.add_subcommand(
-      "do", "run a program in a new sandbox over the host root");
+// The options of `moat do`, which `moat boot` takes too.
+void AddSandboxOptions(CLI::App* run, moat::SandboxOptions& opts) {
   run->add_option("--platform", opts.platform,
                   "how system calls are intercepted: ptrace")
       ->check(CLI::IsMember({"ptrace"}));
@@ -33,12 +24,40 @@ int main(int argc, char** argv) {
       });
   run->add_option("--hostname", opts.hostname,
                   "host name inside the sandbox (default: moat)");
+  run->add_option("--network", opts.network,
+                  "network namespace: none (loopback only) or host")
+      ->check(CLI::IsMember({"none", "host"}));
   run->add_flag("--strace", opts.strace,
                 "print every system call with its arguments and result");
   run->add_option("command", opts.argv, "program and its arguments")
       ->required();
   run->positionals_at_end();
   run->prefix_command(false);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"moat: runs untrusted Linux programs on an application kernel"};
+  app.require_subcommand(1);
+
+  std::string log_file;
+  bool debug = false;
+  app.add_option("--log", log_file, "write logs to this file, not stderr");
+  app.add_flag("--debug", debug, "log the kernel's own events");
+
+  moat::SandboxOptions opts;
+  CLI::App* run = app.add_subcommand(
+      "do", "run a program in a new sandbox over the host root");
+  AddSandboxOptions(run, opts);
+
+  // Internal: the kernel process that `do` starts in its namespaces.
+  CLI::App* boot = app.add_subcommand("boot", "")->group("");
+  AddSandboxOptions(boot, opts);
+  boot->add_option("--gofer-fd", opts.gofer_fd)->required();
+  boot->add_option("--uid", opts.uid)->required();
+  boot->add_option("--gid", opts.gid)->required();
+  boot->add_option("--default-cwd", opts.default_cwd);
 
   // Internal: the file server that moat starts for each sandbox.
   int gofer_fd = -1;
@@ -64,8 +83,9 @@ int main(int argc, char** argv) {
   }
 
   moat::InitLogging(log_file, debug);
+  if (run->parsed()) return moat::RunFrontEnd(opts);
   if (opts.strace) moat::EnableStrace(log_file);
-  if (run->parsed()) {
+  if (boot->parsed()) {
     int status = moat::RunSandbox(opts);
     spdlog::default_logger()->flush();
     fflush(stdout);

@@ -106,17 +106,8 @@ Result<FilePtr> HostFdFile::Create(int fd, int open_flags) {
   if (fstat(fd, &st) != 0) return Err(errno);
   bool tty = isatty(fd);
   bool seekable = S_ISREG(st.st_mode) || S_ISBLK(st.st_mode);
-  if (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode)) {
-    // A fresh open file description, so that O_NONBLOCK here does not
-    // change the descriptor the user's shell shares with us.
-    std::string self = fmt::format("/proc/self/fd/{}", fd);
-    int reopened = open(self.c_str(), (open_flags & O_ACCMODE) |
-                                          O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-    if (reopened >= 0) {
-      close(fd);
-      fd = reopened;
-    }
-  }
+  // The front end gave pipes and terminals on stdio descriptions of their
+  // own, so O_NONBLOCK set here never reaches the caller's shell.
   auto f = std::shared_ptr<HostFdFile>(new HostFdFile(fd, tty, seekable));
   f->flags = open_flags;
   f->notifier_id_ = FdNotifier::Get().Add(fd, &f->queue_);
@@ -255,13 +246,11 @@ Result<int64_t> HostFdFile::Ioctl(Task& t, uint64_t cmd, uint64_t arg) {
 }
 
 std::string HostFdFile::Name() {
-  char buf[4096];
-  std::string self = fmt::format("/proc/self/fd/{}", fd_);
-  ssize_t n = readlink(self.c_str(), buf, sizeof(buf));
-  if (n <= 0) return "host:[unknown]";
-  std::string target(buf, n);
   // Pipes and sockets keep their kernel names; host paths are not shown.
-  if (target.find(":[") != std::string::npos) return target;
+  struct stat st;
+  if (fstat(fd_, &st) != 0) return "host:[unknown]";
+  if (S_ISFIFO(st.st_mode)) return fmt::format("pipe:[{}]", st.st_ino);
+  if (S_ISSOCK(st.st_mode)) return fmt::format("socket:[{}]", st.st_ino);
   return is_tty_ ? "/dev/console" : "host:[" + std::to_string(fd_) + "]";
 }
 

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "fs/proc_internal.h"
+#include "util/host_info.h"
 
 namespace moat::proc {
 namespace {
@@ -200,8 +201,7 @@ uint64_t CacheKb() {
 
 int HostCpuCount() {
   // The count sched_getaffinity(2) reports in the sandbox.
-  static const int count = std::max<int>(1, sysconf(_SC_NPROCESSORS_ONLN));
-  return count;
+  return moat::HostCpuCount();
 }
 
 std::string FormatCpuinfo() {

@@ -23,8 +23,9 @@ std::string RootArg(const Root& r) {
 }  // namespace
 
 void Process::Stop() {
+  if (sock >= 0) close(sock);
+  sock = -1;
   if (pid <= 0) return;
-  client->Shutdown();
   int status;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
@@ -75,14 +76,16 @@ Result<Process> Start(const std::vector<Root>& roots) {
   if (pid == 0) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) _exit(1);
-    if (dup2(pair[1], kSocketFd) < 0) _exit(1);
+    // Moved above kSocketFd first: dup2 onto itself would keep CLOEXEC.
+    int sock = fcntl(pair[1], F_DUPFD_CLOEXEC, kSocketFd + 1);
+    if (sock < 0 || dup2(sock, kSocketFd) < 0) _exit(1);
     execv("/proc/self/exe", argv.data());
     _exit(127);
   }
   close(pair[1]);
   Process p;
   p.pid = pid;
-  p.client = std::make_shared<Client>(pair[0]);
+  p.sock = pair[0];
   return p;
 }
 

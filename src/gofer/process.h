@@ -15,14 +15,15 @@ namespace moat::gofer {
 
 struct Process {
   pid_t pid = -1;
-  std::shared_ptr<Client> client;
+  int sock = -1;  // the kernel's end of the connection, until handed over
 
-  // Ends the gofer by closing its connection, and reaps it.
+  // Closes the connection if it is still here and waits for the gofer,
+  // which ends once no process holds the kernel's end.
   void Stop();
 };
 
-// Starts `moat gofer` serving `roots` and connects to it. The gofer ends
-// when the connection closes or when its parent dies.
+// Starts `moat gofer` serving `roots`. The gofer ends when the kernel's end
+// of the connection closes or when its parent dies.
 Result<Process> Start(const std::vector<Root>& roots);
 
 // Parses a --root argument, "PATH" or "PATH:ro" / "PATH:rw".

@@ -9,6 +9,7 @@
 #include "syscalls/table.h"
 #include "util/log.h"
 #include "vfs/fd_table.h"
+#include "util/host_info.h"
 
 namespace moat {
 namespace {
@@ -27,7 +28,7 @@ Task::Task(Kernel& kernel, std::shared_ptr<ThreadGroup> tg)
     : kernel_(kernel), tg_(std::move(tg)) {
   start_time = Clock::now();
   // Every CPU of the host, as a fresh Linux task has.
-  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  long cpus = HostCpuCount();
   for (long i = 0; i < cpus && i < 32 * 64; i++)
     sched_affinity[i / 64] |= 1ull << (i % 64);
 }

@@ -87,11 +87,11 @@ void WriteAll(int fd, const char* buf, size_t len) {
 
 }  // namespace
 
-std::unique_ptr<Console> Console::Open() {
+std::unique_ptr<Console> Console::Open(uint32_t owner_uid) {
   if (!isatty(STDIN_FILENO)) return nullptr;
   struct termios raw;
   if (tcgetattr(STDIN_FILENO, &g_saved_termios) != 0) return nullptr;
-  auto master = NewPty(getuid());
+  auto master = NewPty(owner_uid);
   if (!master.ok()) return nullptr;
   int out_fd = isatty(STDOUT_FILENO)   ? STDOUT_FILENO
                : isatty(STDERR_FILENO) ? STDERR_FILENO

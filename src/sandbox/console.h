@@ -18,7 +18,7 @@ class Console {
   // Takes the host terminal on standard input (becoming its foreground
   // group) and sets it to raw mode. Null when standard input is no
   // terminal: then the sandbox uses the host descriptors as they are.
-  static std::unique_ptr<Console> Open();
+  static std::unique_ptr<Console> Open(uint32_t owner_uid);
   // Restores the host terminal, also when the sandbox never started.
   ~Console();
 

@@ -1,6 +1,7 @@
 #include "sandbox/sandbox.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/sysmacros.h>
@@ -11,7 +12,9 @@
 #include "fs/dev.h"
 #include "fs/devpts.h"
 #include "fs/gofer_fs.h"
-#include "gofer/process.h"
+#include "gofer/client.h"
+#include "sandbox/confine.h"
+#include "util/host_info.h"
 #include "fs/host_fd.h"
 #include "fs/overlay.h"
 #include "fs/proc.h"
@@ -145,8 +148,8 @@ Result<std::shared_ptr<Task>> CreateInit(Kernel& k,
   k.SetInit(tg);
 
   Credentials& c = init->creds;
-  c.ruid = c.euid = c.suid = c.fsuid = getuid();
-  c.rgid = c.egid = c.sgid = c.fsgid = getgid();
+  c.ruid = c.euid = c.suid = c.fsuid = opts.uid;
+  c.rgid = c.egid = c.sgid = c.fsgid = opts.gid;
   if (c.euid != 0) c.cap_effective = c.cap_permitted = 0;
   init->handlers = std::make_shared<SignalHandlers>();
   init->fds = std::make_shared<FdTable>();
@@ -172,11 +175,7 @@ void SetupMounts(Kernel& k, Task& init, InodePtr lower) {
 }
 
 void SetupCwd(Task& init, const SandboxOptions& opts) {
-  std::string cwd = opts.cwd;
-  if (cwd.empty() && opts.rootfs == "/") {
-    char buf[4096];
-    if (getcwd(buf, sizeof(buf))) cwd = buf;
-  }
+  std::string cwd = opts.cwd.empty() ? opts.default_cwd : opts.cwd;
   if (cwd.empty()) return;
   auto p = ResolvePath(init, init.fs->root, cwd, {});
   if (p.ok() && p->inode().IsDir()) {
@@ -256,12 +255,29 @@ int RunSandbox(const SandboxOptions& opts) {
   pthread_sigmask(SIG_BLOCK, &forwarded, nullptr);
   sigdelset(&forwarded, SIGPIPE);
 
+  // What the host is read once while it can be: after EnterEmptyRoot no
+  // host path exists.
+  tzset();
+  (void)HostCpuCount();
+  // malloc sizes its arenas by the CPU count, read from /sys, when it
+  // first needs a second arena: give it the count now.
+  mallopt(M_ARENA_MAX, 2 * HostCpuCount());
+  if (!BecomeNamespaceRoot().ok() || !EnterEmptyRoot().ok() ||
+      !DropPrivileges().ok())
+    return 125;
+  // The first stub is forked before the filter exists, since a stub would
+  // inherit it; later stubs are cloned from that one.
   auto platform = NewPlatform(opts.platform);
   if (!platform.ok()) {
     spdlog::error("--platform {}: unknown platform; use ptrace",
                   opts.platform);
     return 125;
   }
+  // MOAT_SECCOMP_AUDIT=1 is for checking the allow-list against a workload.
+  const char* audit = getenv("MOAT_SECCOMP_AUDIT");
+  bool auditing = audit != nullptr && strcmp(audit, "1") == 0;
+  if (!InstallKernelFilter(auditing).ok()) return 125;
+
   KernelConfig config;
   config.hostname = opts.hostname;
   config.strace = opts.strace;
@@ -270,16 +286,8 @@ int RunSandbox(const SandboxOptions& opts) {
 
   // The host root comes from the gofer, read-only: the overlay above it
   // takes every change.
-  auto gofer = gofer::Start({gofer::Root{opts.rootfs, true}});
-  if (!gofer.ok()) {
-    spdlog::error("cannot start the gofer: {}", strerror(gofer.error()));
-    return 125;
-  }
-  struct StopGofer {
-    gofer::Process& gofer;
-    ~StopGofer() { gofer.Stop(); }
-  } stop_gofer{gofer.value()};
-  auto lower = GoferInode::Attach(gofer->client, 0);
+  auto client = std::make_shared<gofer::Client>(opts.gofer_fd);
+  auto lower = GoferInode::Attach(client, 0);
   if (!lower.ok()) {
     spdlog::error("--rootfs {}: the gofer cannot serve it: {}", opts.rootfs,
                   strerror(lower.error()));
@@ -290,7 +298,7 @@ int RunSandbox(const SandboxOptions& opts) {
   std::unique_ptr<Console> console;
   {
     std::lock_guard lock(k.mu);
-    console = Console::Open();
+    console = Console::Open(opts.uid);
     auto created = CreateInit(k, opts);
     if (!created.ok()) return 125;
     init = created.value();

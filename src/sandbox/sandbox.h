@@ -16,10 +16,26 @@ struct SandboxOptions {
   std::string hostname = "moat";
   std::vector<std::string> argv;
   bool strace = false;
+  std::string network = "none";  // "none" or "host"
+
+  // Set by the front end for `moat boot`: the gofer connection, and the
+  // host user the sandbox's first process runs as.
+  int gofer_fd = -1;
+  std::string default_cwd;  // used when cwd is empty and exists inside
+  uint32_t uid = 0;
+  uint32_t gid = 0;
 };
 
-// Runs argv in a new sandbox and returns moat's exit status: the program's
-// own, or 128+N if signal N killed it.
+// `moat do`: starts the gofer and the kernel process, passes host signals
+// on, and returns the sandbox's exit status: the program's own, or 128+N if
+// signal N killed it.
+int RunFrontEnd(const SandboxOptions& opts);
+
+// `moat boot`: confines this process and runs the kernel with argv as the
+// first program. Returns the exit status RunFrontEnd returns.
 int RunSandbox(const SandboxOptions& opts);
+
+// The command line that makes `moat boot` run with `opts`.
+std::vector<std::string> BootArguments(const SandboxOptions& opts);
 
 }  // namespace moat

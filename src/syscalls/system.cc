@@ -14,6 +14,7 @@
 #include "mm/memory_file.h"
 #include "syscalls/handlers.h"
 #include "syscalls/util.h"
+#include "util/host_info.h"
 
 namespace moat {
 
@@ -27,7 +28,7 @@ void CopyField(char* dst, const std::string& src) {
 }
 
 int NumCpus() {
-  static int n = sysconf(_SC_NPROCESSORS_ONLN);
+  static int n = HostCpuCount();
   return n > 0 ? n : 1;
 }
 

@@ -1,9 +1,12 @@
 #include "util/log.h"
 
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
+#include <unistd.h>
 
 #include <cstdlib>
+#include <mutex>
 
 namespace moat {
 namespace {
@@ -12,9 +15,32 @@ std::shared_ptr<spdlog::logger> g_strace;
 std::string g_log_path;
 bool g_log_debug = false;
 
+// Writes each message to a descriptor that the process was given open, for
+// a process that can no longer open the log file by its path.
+class FdSink : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  explicit FdSink(int fd) : fd_(fd) {}
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    spdlog::memory_buf_t line;
+    formatter_->format(msg, line);
+    (void)!write(fd_, line.data(), line.size());
+  }
+  void flush_() override {}
+
+ private:
+  int fd_;
+};
+
 std::shared_ptr<spdlog::logger> MakeLogger(const std::string& name,
                                            const std::string& path) {
   if (path.empty()) return spdlog::stderr_logger_mt(name);
+  if (path.starts_with("fd:")) {
+    int fd = atoi(path.c_str() + 3);
+    return std::make_shared<spdlog::logger>(name,
+                                            std::make_shared<FdSink>(fd));
+  }
   return spdlog::basic_logger_mt(name, path);
 }
 

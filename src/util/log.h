@@ -8,7 +8,8 @@
 
 namespace moat {
 
-// Sets up the global logger. An empty path logs to stderr.
+// Sets up the global logger. An empty path logs to stderr, and "fd:N" to
+// the open descriptor N.
 void InitLogging(const std::string& path, bool debug);
 
 // The settings InitLogging was given, for the processes moat starts.

@@ -17,6 +17,7 @@
 
 #include "mm/memory_file.h"
 #include "util/log.h"
+#include "util/host_info.h"
 
 namespace moat {
 namespace {
@@ -250,7 +251,7 @@ Status PtraceAddressSpace::PrepareThread() {
 // times slower on 2-CPU VMs. Pairs are spread round-robin.
 void PinToOneCpu(pid_t stub_tid) {
   static std::atomic<unsigned> next{0};
-  static const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  static const long cpus = HostCpuCount();
   if (cpus <= 1) return;
   cpu_set_t set;
   CPU_ZERO(&set);
