@@ -16,7 +16,7 @@
  *                  the runner laid out in it: "" inside moat, the host
  *                  directory natively
  * The secret starts with kSecretMark; nothing inside the sandbox's root
- * holds a file that starts with it.
+ * contains a file that starts with it.
  */
 #ifndef MOAT_ESCAPE_H
 #define MOAT_ESCAPE_H

@@ -20,7 +20,7 @@
 /* Reports that an attack reached its own cap. */
 static int unlimited(const char* what, size_t amount) {
   printf("UNLIMITED: %s %zu without a limit\n", what, amount);
-  pause(); /* hold what we have until the runner stops us */
+  pause(); /* keep what was taken until the runner stops us */
   return 10;
 }
 
@@ -65,7 +65,7 @@ static int op_membomb(void) {
 }
 
 static int op_fdbomb(void) {
-  /* Host files: each open holds a host descriptor in moat. */
+  /* Host files: each open keeps one host descriptor open in moat. */
   for (int i = 0; i < 16; i++) {
     if (fork() == 0) {
       struct rlimit rl = {1 << 20, 1 << 20};

@@ -37,10 +37,31 @@ int main(void) {
       if (fd < 0) continue;
       try_secret_from_dir(fd, "open of a final ..");
       if (dir_lists(fd, secret_name))
-        escaped("\"%s\" lists the host directory that holds the secret",
+        escaped("\"%s\" lists the host directory that contains the secret",
                 last_dotdot[i]);
       close(fd);
     }
+  }
+
+  /* Calls that create or remove a final "..", which the host tree must
+   * never be asked to look up; then look again from "/..". */
+  char* up = in_root("/..");
+  char* node = in_root("/../escape-node");
+  char* moved = in_root("/tmp/escape-moved");
+  mkdir(moved, 0755);
+  mkdir(up, 0755);
+  mknod(node, S_IFREG | 0644, 0);
+  symlink("/", up);
+  link(in_root("/bin/fs_dotdot"), up);
+  rename(moved, up);
+  rmdir(up);
+  unlink(up);
+  int again = open(up, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (again >= 0) {
+    if (dir_lists(again, secret_name))
+      escaped("after calls on \"/..\", it lists the secret's directory");
+    try_secret_from_dir(again, "open of /.. after calls on it");
+    close(again);
   }
 
   /* Climb with chdir and look around. */

@@ -52,7 +52,7 @@ static long int80(long nr, long a, long b, long c) {
 /* compat_int80, compat_syscall and compat_sysenter switch to the 32-bit
  * code segment (0x23) on a stack below 4 GiB, run their instruction with
  * eax=nr, ebx=a, ecx=b, edx=c and far-jump back to 64-bit code (0x33).
- * The far pointer is read through %ss, because %ds holds the null selector
+ * The far pointer is read through %ss, because %ds contains the null selector
  * in 64-bit processes and 32-bit code faults on it. */
 long compat_int80(long nr, long a, long b, long c);
 long compat_syscall(long nr, long a, long b, long c);
