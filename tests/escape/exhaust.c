@@ -8,6 +8,9 @@
  *   fdbomb    open host files until EMFILE, in 16 processes
  *   sparse    map 64 TiB and touch pages far apart
  *   pipe      write 1 GiB of untouched memory into a pipe nobody reads
+ *   bigio     write 2 GiB of untouched memory to /dev/null and read 2 GiB
+ *             from /dev/zero in single calls, again and again: each call
+ *             must still end soon after a SIGTERM
  *   symlinks  resolve links that expand exponentially, for 3 seconds
  *   sigstack  overflow the stack inside a SIGSEGV handler, with and
  *             without an alternate signal stack */
@@ -108,6 +111,26 @@ static int op_pipe(void) {
   return 0;
 }
 
+static int op_bigio(void) {
+  /* Linux caps one read or write at 2 GiB less a page. */
+  const size_t kSize = 0x7ffff000;
+  int devnull = open("/dev/null", O_WRONLY);
+  int zero = open("/dev/zero", O_RDONLY);
+  for (;;) {
+    char* p = mmap(NULL, kSize, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) return 1;
+    double start = now();
+    ssize_t n = write(devnull, p, kSize);
+    note("write of 2 GiB untouched to /dev/null: %zd in %.1f s", n,
+         now() - start);
+    start = now();
+    n = read(zero, p, kSize);
+    note("read of 2 GiB from /dev/zero: %zd in %.1f s", n, now() - start);
+    munmap(p, kSize);
+  }
+}
+
 static int op_symlinks(void) {
   /* l0 -> l1/l1/.../l1 (8 times), l1 -> l2/..., l9 -> ".": resolving
    * l0/x would take 8^10 steps without the total limit of 40. */
@@ -201,7 +224,8 @@ int main(int argc, char** argv) {
     int (*fn)(void);
   } ops[] = {{"forkbomb", op_forkbomb}, {"membomb", op_membomb},
              {"fdbomb", op_fdbomb},     {"sparse", op_sparse},
-             {"pipe", op_pipe},         {"symlinks", op_symlinks},
+             {"pipe", op_pipe},         {"bigio", op_bigio},
+             {"symlinks", op_symlinks},
              {"sigstack", op_sigstack}};
   for (size_t i = 0; i < sizeof(ops) / sizeof(*ops); i++)
     if (strcmp(op, ops[i].name) == 0) return ops[i].fn();

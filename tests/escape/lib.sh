@@ -291,11 +291,13 @@ run_exhaust() {
     >"$log" 2>&1 &
   local mpid=$! status
   sleep 2
-  local was_running=0 tree='' rss=''
+  local was_running=0 tree='' rss='' stop_ms=''
   if running "$mpid"; then
     was_running=1
     tree=$(descendants "$mpid")
-    rss=$(awk '/^VmRSS/ {print int($2 / 1024) " MiB"}' "/proc/$mpid/status")
+    rss=$(awk '/^RssAnon/ {print int($2 / 1024)}' "/proc/$mpid/status")
+    [ "${rss:-0}" -lt 512 ] ||
+      problems+=("moat's own memory grew to $rss MiB")
   fi
   local host_ms moat_ms
   time_ms timeout -k 1 10 /bin/sh -c 'ls / >/dev/null'
@@ -308,15 +310,22 @@ run_exhaust() {
     problems+=("a second moat exited $timed_status")
   [ "$moat_ms" -lt 2000 ] || problems+=("a second moat took $moat_ms ms")
   if [ "$was_running" = 1 ]; then
+    local t0
+    t0=$(date +%s%N)
     kill -TERM "$mpid" 2>/dev/null
-    local waited=0
-    while running "$mpid" && [ "$waited" -lt 50 ]; do
-      sleep 0.1
-      waited=$((waited + 1))
+    while running "$mpid" && [ $(($(date +%s%N) - t0)) -lt 5000000000 ]; do
+      sleep 0.05
     done
+    stop_ms=$((($(date +%s%N) - t0) / 1000000))
     if running "$mpid"; then
-      problems+=("moat still ran 5 s after SIGTERM")
+      problems+=("moat still ran $stop_ms ms after SIGTERM")
       kill -KILL "$mpid" 2>/dev/null
+      sleep 5 &
+      local timer=$!
+      while running "$mpid" && running "$timer"; do sleep 0.05; done
+      kill "$timer" 2>/dev/null
+      wait "$timer" 2>/dev/null
+      if running "$mpid"; then problems+=("moat survived SIGKILL"); fi
     fi
   fi
   wait "$mpid" 2>/dev/null
@@ -345,19 +354,25 @@ run_exhaust() {
     print_output "$log"
   else
     verdict "$platform" "$name" 1 \
-      "host ${host_ms} ms, second moat ${moat_ms} ms${rss:+, moat RSS $rss}${why:+; $why}" \
+      "host ${host_ms} ms, second moat ${moat_ms} ms${rss:+, moat RssAnon $rss MiB}${stop_ms:+, stopped $stop_ms ms after SIGTERM}${why:+; $why}" \
       "$escaped"
   fi
 }
 
-# Kills (by pid) the processes of an attacked sandbox still alive after its
-# moat ended, and reports them as a problem of the case.
+# Kills (by pid) the processes of an attacked sandbox still alive 2 s after
+# its moat ended (the host kills stubs when their tracer dies, but not at
+# once), and reports them as a problem of the case.
 kill_leftovers() {
-  local pid start now left=0
+  local pid start now left=0 tries
   while read -r pid start; do
     [ -n "$pid" ] || continue
-    now=$(awk '{print $22}' "/proc/$pid/stat" 2>/dev/null)
+    for tries in $(seq 20); do
+      now=$(awk '{print $22}' "/proc/$pid/stat" 2>/dev/null)
+      { [ "$now" = "$start" ] && running "$pid"; } || break
+      sleep 0.1
+    done
     if [ "$now" = "$start" ] && running "$pid"; then
+      echo "    left behind: $(ps -o pid=,stat=,wchan=,cmd= -p "$pid")"
       kill -KILL "$pid" 2>/dev/null
       left=$((left + 1))
     fi

@@ -1,6 +1,7 @@
 /* Reaching the host kernel without going through moat: the i386 entry
  * points (int $0x80, sysenter, and syscall from a 32-bit code segment), the
- * vsyscall page, and a mapping at address 0. `rawsys OP` runs one. Each
+ * vsyscall page, a mapping at address 0, and signal returns with registers
+ * no user code may have. `rawsys OP` runs one. Each
  * attempt kills the host decoy or opens the host secret if it reaches the
  * host kernel; the runner checks the decoy after. Faults are caught and
  * reported, since the program may well get SIGILL or SIGSEGV; what matters
@@ -152,6 +153,51 @@ static void op_vsyscall(void) {
   }
 }
 
+/* The context the next SIGUSR1 handler returns with. */
+static volatile int bad_context;
+
+static void corrupt_context(int sig, siginfo_t* info, void* context) {
+  ucontext_t* uc = context;
+  greg_t* regs = uc->uc_mcontext.gregs;
+  switch (bad_context) {
+    case 0:  /* kernel code segment: cs is the low 16 bits of CSGSFS */
+      regs[REG_CSGSFS] = (regs[REG_CSGSFS] & ~0xffffll) | 0x10;
+      break;
+    case 1:  /* a non-canonical instruction pointer */
+      regs[REG_RIP] = (greg_t)0x8000000000000000ull;
+      break;
+    case 2:  /* a kernel address */
+      regs[REG_RIP] = (greg_t)0xffffffff81000000ull;
+      break;
+    case 3:  /* IOPL 3, the trap flag and a non-canonical stack */
+      regs[REG_EFL] |= 0x3000 | 0x100;
+      regs[REG_RSP] = (greg_t)0x8000000000001000ull;
+      break;
+  }
+}
+
+/* Returns from a signal handler with registers no user code may have; the
+ * process should die of SIGSEGV and moat must carry on. */
+static void op_sigreturn(void) {
+  for (int which = 0; which < 4; which++) {
+    pid_t child = fork();
+    if (child == 0) {
+      struct sigaction sa = {.sa_sigaction = corrupt_context,
+                             .sa_flags = SA_SIGINFO};
+      sigaction(SIGUSR1, &sa, NULL);
+      signal(SIGSEGV, SIG_DFL);
+      signal(SIGTRAP, SIG_DFL);
+      bad_context = which;
+      alarm(2);
+      raise(SIGUSR1);
+      _exit(0);
+    }
+    int status;
+    waitpid(child, &status, 0);
+    note("bad context %d: child status %#x", which, status);
+  }
+}
+
 static void op_mmap0(void) {
   void* p = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
@@ -192,8 +238,10 @@ int main(int argc, char** argv) {
     op_vsyscall();
   } else if (strcmp(op, "mmap0") == 0) {
     op_mmap0();
+  } else if (strcmp(op, "sigreturn") == 0) {
+    op_sigreturn();
   } else {
-    broken("usage: rawsys int80|compat|sysenter|vsyscall|mmap0");
+    broken("usage: rawsys int80|compat|sysenter|vsyscall|mmap0|sigreturn");
   }
   return escape_finish();
 }
