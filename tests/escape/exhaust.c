@@ -69,6 +69,8 @@ static int op_membomb(void) {
 
 static int op_fdbomb(void) {
   /* Host files: each open keeps one host descriptor open in moat. */
+  int ready[2];
+  if (pipe(ready) != 0) return 1;
   for (int i = 0; i < 16; i++) {
     if (fork() == 0) {
       struct rlimit rl = {1 << 20, 1 << 20};
@@ -77,10 +79,21 @@ static int op_fdbomb(void) {
       char* path = in_root("/bin/exhaust");
       while (open(path, O_RDONLY) >= 0) n++;
       if (i == 0) note("opened %d descriptors, then: %s", n, strerror(errno));
+      if (write(ready[1], "x", 1) != 1) _exit(1);
       pause();
       _exit(0);
     }
   }
+  char c;
+  for (int i = 0; i < 16; i++)
+    if (read(ready[0], &c, 1) != 1) return 1;
+  /* Now a new process that makes no system calls: moat must still be able
+   * to interrupt it when the sandbox is stopped. */
+  if (fork() == 0) {
+    for (;;) {
+    }
+  }
+  note("forked a busy process after the bomb");
   pause();
   return 0;
 }

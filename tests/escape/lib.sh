@@ -164,7 +164,7 @@ run_native() {
   cp -f "$root/bin/$program" "$work/native/$program"
   local log=$work/logs/$name.native before after status changes cwd=$root
   [ "$name" = runc_cwd_fd ] && cwd=$work
-  # The native copy stands in for the binary an attack may overwrite.
+  # An attack may overwrite the native copy, as it would the real binary.
   before=$(host_state; echo "native copy $(md5sum <"$work/native/$program")")
   (
     cd "$cwd" || exit 1
@@ -196,7 +196,7 @@ moat_command() {
     "${env_args[@]}" --
 }
 
-# The program's path as the sandbox sees it.
+# The program's path inside the sandbox.
 program_path() {
   if [ "$1" = proc_view_hostroot ]; then echo "$root/bin/$2"; else echo "/bin/$2"; fi
 }
@@ -280,26 +280,10 @@ time_ms() {
   timed_ms=$(((t1 - t0) / 1000000))
 }
 
-# run_exhaust PLATFORM NAME PROGRAM ARGS...
-run_exhaust() {
-  local platform=$1 name=$2 program=$3
-  shift 3
-  ensure_decoy
-  local log=$work/logs/$name.$platform before after changes problems=()
-  before=$(host_state)
-  $(moat_command "$platform" "$name") "/bin/$program" "$@" </dev/null \
-    >"$log" 2>&1 &
-  local mpid=$! status
-  sleep 2
-  local was_running=0 tree='' rss='' stop_ms=''
-  if running "$mpid"; then
-    was_running=1
-    tree=$(descendants "$mpid")
-    rss=$(awk '/^RssAnon/ {print int($2 / 1024)}' "/proc/$mpid/status")
-    [ "${rss:-0}" -lt 512 ] ||
-      problems+=("moat's own memory grew to $rss MiB")
-  fi
-  local host_ms moat_ms
+# Times the host and a second sandbox while an attack runs; adds what is
+# too slow to `problems` and sets host_ms and moat_ms.
+measure_neighbours() {
+  local name=$1
   time_ms timeout -k 1 10 /bin/sh -c 'ls / >/dev/null'
   host_ms=$timed_ms
   [ "$host_ms" -lt 2000 ] || problems+=("the host took $host_ms ms")
@@ -309,31 +293,34 @@ run_exhaust() {
   [ "$timed_status" -eq 0 ] ||
     problems+=("a second moat exited $timed_status")
   [ "$moat_ms" -lt 2000 ] || problems+=("a second moat took $moat_ms ms")
-  if [ "$was_running" = 1 ]; then
-    local t0
-    t0=$(date +%s%N)
-    kill -TERM "$mpid" 2>/dev/null
-    while running "$mpid" && [ $(($(date +%s%N) - t0)) -lt 5000000000 ]; do
-      sleep 0.05
-    done
-    stop_ms=$((($(date +%s%N) - t0) / 1000000))
-    if running "$mpid"; then
-      problems+=("moat still ran $stop_ms ms after SIGTERM")
-      kill -KILL "$mpid" 2>/dev/null
-      sleep 5 &
-      local timer=$!
-      while running "$mpid" && running "$timer"; do sleep 0.05; done
-      kill "$timer" 2>/dev/null
-      wait "$timer" 2>/dev/null
-      if running "$mpid"; then problems+=("moat survived SIGKILL"); fi
-    fi
-  fi
-  wait "$mpid" 2>/dev/null
-  status=$?
-  kill_leftovers "$tree"
-  after=$(host_state)
-  changes=$(host_changes "$before" "$after")
-  local escaped=0 why
+}
+
+# Sends SIGTERM to moat pid $1 and waits up to 5 s; then SIGKILL and up to
+# 5 s more. Sets stop_ms and adds to `problems`. Run with stderr sent to
+# /dev/null, which hides bash's notice of a killed job.
+stop_moat() {
+  local mpid=$1 t0 timer
+  t0=$(date +%s%N)
+  kill -TERM "$mpid"
+  while running "$mpid" && [ $(($(date +%s%N) - t0)) -lt 5000000000 ]; do
+    sleep 0.05
+  done
+  stop_ms=$((($(date +%s%N) - t0) / 1000000))
+  running "$mpid" || return 0
+  problems+=("moat still ran $stop_ms ms after SIGTERM")
+  kill -KILL "$mpid"
+  sleep 5 &
+  timer=$!
+  while running "$mpid" && running "$timer"; do sleep 0.05; done
+  kill "$timer"
+  wait "$timer"
+  if running "$mpid"; then problems+=("moat survived SIGKILL"); fi
+}
+
+# Adds to `problems` what the attack's own output and moat's exit show, and
+# sets `escaped` and `why` when the host changed.
+judge_exhaust() {
+  local platform=$1 name=$2 log=$3 status=$4 was_running=$5 changes=$6
   if [ -n "$changes" ] || grep -q '^ESCAPED' "$log"; then
     escaped=1
     why="$(grep -m1 '^ESCAPED' "$log")${changes:+ host changed: $changes}"
@@ -344,18 +331,50 @@ run_exhaust() {
   elif [ "$was_running" = 0 ] && [ "$status" -ne 0 ]; then
     problems+=("moat exited $status: $(head -1 "$log")")
   fi
-  [ "$was_running" = 1 ] || why="${why:-}${why:+; }ended by itself"
+}
+
+# run_exhaust PLATFORM NAME PROGRAM ARGS...
+run_exhaust() {
+  local platform=$1 name=$2 program=$3
+  shift 3
+  ensure_decoy
+  local log=$work/logs/$name.$platform before after problems=()
+  local was_running=0 tree='' rss='' stop_ms='' host_ms moat_ms status
+  before=$(host_state)
+  $(moat_command "$platform" "$name") "/bin/$program" "$@" </dev/null \
+    >"$log" 2>&1 &
+  local mpid=$!
+  sleep 2
+
+  if running "$mpid"; then
+    was_running=1
+    tree=$(descendants "$mpid")
+    rss=$(awk '/^RssAnon/ {print int($2 / 1024)}' "/proc/$mpid/status")
+    [ "${rss:-0}" -lt 512 ] ||
+      problems+=("moat's own memory grew to $rss MiB")
+  fi
+  measure_neighbours "$name"
+  if [ "$was_running" = 1 ]; then stop_moat "$mpid" 2>/dev/null; fi
+  wait "$mpid" 2>/dev/null
+  status=$?
+  kill_leftovers "$tree"
+  after=$(host_state)
+
+  local escaped=0 why=''
+  judge_exhaust "$platform" "$name" "$log" "$status" "$was_running" \
+    "$(host_changes "$before" "$after")"
   if [ "$escaped" = 1 ]; then
     verdict "$platform" "$name" 0 "$why" 1
     print_output "$log"
   elif [ "${#problems[@]}" -gt 0 ]; then
-    why=$(IFS=';'; echo "${problems[*]}")
-    verdict "$platform" "$name" 0 "$why" "$escaped"
+    verdict "$platform" "$name" 0 "$(IFS=';'; echo "${problems[*]}")" 0
     print_output "$log"
   else
-    verdict "$platform" "$name" 1 \
-      "host ${host_ms} ms, second moat ${moat_ms} ms${rss:+, moat RssAnon $rss MiB}${stop_ms:+, stopped $stop_ms ms after SIGTERM}${why:+; $why}" \
-      "$escaped"
+    why="host $host_ms ms, second moat $moat_ms ms"
+    [ -z "$rss" ] || why+=", moat RssAnon $rss MiB"
+    [ -z "$stop_ms" ] || why+=", stopped $stop_ms ms after SIGTERM"
+    [ "$was_running" = 1 ] || why+=", ended by itself"
+    verdict "$platform" "$name" 1 "$why" 0
   fi
 }
 
