@@ -233,6 +233,10 @@ run_inside() {
   elif [ "$status" -eq 0 ]; then
     ok=1
     why=$native_note
+    # moat exits 0 even when it rejects its options and runs nothing.
+    local refused
+    refused=$(grep -m1 'moat: error' "$work/logs/$name.$platform.moat-log")
+    [ -z "$refused" ] || why="moat ran nothing: $refused; $why"
   elif [ "$kind" = raw ] && [ "$status" -gt 128 ] && [ "$status" -ne 137 ]
   then
     ok=1
