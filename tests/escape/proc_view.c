@@ -73,13 +73,14 @@ int main(void) {
   if (try_secret_at(7, strrchr(secret_path(), '/') + 1, "fd 7")) {
   }
 
-  /* /sys must be absent or moat's own, not the host's sysfs. */
+  /* /sys must be absent or moat's own, not the host's sysfs. moat's own
+   * has the CPU files, so only files that describe host devices count. */
   struct statfs sfs;
   if (statfs("/sys", &sfs) == 0 && sfs.f_type == SYSFS_MAGIC)
     note("/sys reports the sysfs magic");
   if (read_file("/sys/kernel/uevent_seqnum", other, sizeof(other)) > 0 ||
-      read_file("/sys/devices/system/cpu/online", other, sizeof(other)) > 0 ||
-      read_file("/sys/class/net/lo/address", other, sizeof(other)) > 0)
+      read_file("/sys/class/net/lo/address", other, sizeof(other)) > 0 ||
+      read_file("/sys/fs/cgroup/cgroup.controllers", other, sizeof(other)) > 0)
     escaped("the host's /sys is readable (\"%.40s\")", other);
   return escape_finish();
 }
