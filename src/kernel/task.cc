@@ -175,7 +175,17 @@ void Task::HandleSyscall() {
   const SyscallInfo* info = LookupSyscall(nr);
   current_syscall = nr;
   int64_t ret;
-  if (info == nullptr || info->handler == nullptr) {
+  if (EnteredThroughInt80()) {
+    // The i386 entry would take i386 call numbers, which moat does not
+    // serve: answering with x86-64 calls would run the wrong call.
+    static bool reported = false;  // once per sandbox, under the kernel lock
+    if (!reported) {
+      spdlog::warn("[{}:{}] int $0x80 (i386 call {}) is not supported: "
+                   "returning ENOSYS", tg().tgid, tid, nr);
+      reported = true;
+    }
+    ret = -ENOSYS;
+  } else if (info == nullptr || info->handler == nullptr) {
     kernel_.ReportUnimplemented(*this, nr);
     ret = -ENOSYS;
   } else {
@@ -187,6 +197,16 @@ void Task::HandleSyscall() {
   current_syscall = -1;
   if (kernel_.config().strace) TraceSyscall(*this, nr, args, ret);
   if (ret != kNoReturnValue) regs.rax = static_cast<uint64_t>(ret);
+}
+
+bool Task::EnteredThroughInt80() {
+  // The stop leaves rip after the instruction: `int $0x80` is cd 80, where
+  // `syscall` is 0f 05. The bytes are read from the kernel's own copy of
+  // the program's memory; a program that rewrites them from another thread
+  // only confuses its own call.
+  if (!mm_ || regs.rip < 2) return false;
+  auto bytes = mm_->Read<uint16_t>(regs.rip - 2);
+  return bytes.ok() && bytes.value() == 0x80cd;
 }
 
 void Task::HandleFault(const siginfo_t& info) {

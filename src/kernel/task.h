@@ -142,6 +142,8 @@ class Task : public std::enable_shared_from_this<Task> {
   friend class Kernel;
   void Run();
   void RunLoop();
+  // Whether the current system call came through `int $0x80`.
+  bool EnteredThroughInt80();
   void HandleSyscall();
   void HandleFault(const siginfo_t& info);
   // Delivers one pending signal if any; returns false when the task must
