@@ -1,6 +1,10 @@
 #include "fs/gofer_fs.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
 
 #include "fs/tmpfs.h"
 
@@ -29,6 +33,23 @@ InodeAttr AttrFromWire(const gofer::WireStat& st) {
   a.ctime = {st.ctime_sec, st.ctime_nsec};
   a.btime = a.ctime;
   return a;
+}
+
+// Host descriptors held by open host files, across the sandbox.
+std::atomic<int> g_open_host_files{0};
+
+// The most host files the sandbox may hold open at once: the kernel's own
+// descriptor limit, less a reserve for what the kernel needs to keep
+// running (pidfds of new tasks, stdio, epoll), so that a sandbox that opens
+// files without end gets ENFILE instead of stopping the kernel.
+int HostFileLimit() {
+  static const int limit = [] {
+    constexpr int kReserve = 1024;
+    struct rlimit r;
+    if (getrlimit(RLIMIT_NOFILE, &r) != 0) return 1024;
+    return std::max<int>(64, static_cast<int>(r.rlim_cur) - kReserve);
+  }();
+  return limit;
 }
 
 Encoder Request(Op op, uint64_t handle) {
@@ -199,6 +220,7 @@ Result<FilePtr> GoferInode::Open(int flags) {
   // Only regular files are opened on the host; devices, FIFOs and sockets
   // found in a host tree are not reachable from the sandbox.
   if (!S_ISREG(attr_.mode)) return Err(EACCES);
+  if (g_open_host_files.load() >= HostFileLimit()) return Err(ENFILE);
   Encoder e = Request(Op::kOpen, handle_);
   // The kernel keeps the offset and places O_APPEND writes itself.
   e.U32(static_cast<uint32_t>(flags & (O_ACCMODE | O_TRUNC)));
@@ -275,7 +297,12 @@ void GoferInode::NoteWrite(uint64_t end) {
   attr_.mtime = attr_.ctime = Now();
 }
 
-GoferFile::~GoferFile() { close(fd_); }
+GoferFile::GoferFile(int fd) : fd_(fd) { g_open_host_files++; }
+
+GoferFile::~GoferFile() {
+  close(fd_);
+  g_open_host_files--;
+}
 
 Result<size_t> GoferFile::PRead(Task&, void* buf, size_t len, uint64_t off) {
   ssize_t n;

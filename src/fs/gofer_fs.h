@@ -57,7 +57,7 @@ class GoferInode : public Inode {
 // An open regular host file, read and written through its own descriptor.
 class GoferFile : public FileDescription {
  public:
-  explicit GoferFile(int fd) : fd_(fd) {}
+  explicit GoferFile(int fd);
   ~GoferFile() override;
   Result<size_t> PRead(Task& t, void* buf, size_t len, uint64_t off) override;
   Result<size_t> PWrite(Task& t, const void* buf, size_t len,
