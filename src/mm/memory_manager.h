@@ -148,6 +148,15 @@ class MemoryManager {
  private:
   Result<uint64_t> FindGap(uint64_t length, uint64_t hint) const;
   Status SetForkAdvice(uint64_t addr, uint64_t length, int advice);
+  Result<uint64_t> MremapTo(uint64_t old_addr, uint64_t old_length,
+                            uint64_t new_length, int flags, uint64_t new_addr);
+  Status RemapAllowed(const Vma& vma, uint64_t old_addr,
+                      uint64_t old_length) const;
+  // Moves [old_addr, old_addr+old_length), which lies in one VMA, to a new
+  // VMA of `new_length` at `target`, which is free. `keep_old` leaves the
+  // old VMA mapped, without its pages.
+  uint64_t MoveRange(uint64_t old_addr, uint64_t old_length,
+                     uint64_t new_length, uint64_t target, bool keep_old);
   Vma* FindVma(uint64_t addr);
   // Splits VMAs so that `addr` is a boundary.
   void SplitAt(uint64_t addr);

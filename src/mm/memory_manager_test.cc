@@ -162,6 +162,40 @@ TEST_F(MemoryManagerTest, MremapGrowsAndMovesWithContents) {
   EXPECT_EQ(mm_.Mremap(a + 1, 4096, 8192, 0, 0).error(), EINVAL);
 }
 
+TEST_F(MemoryManagerTest, MremapDontUnmapMovesPagesAndKeepsVma) {
+  uint64_t a = MapAnon(4096);
+  uint32_t v = 42;
+  ASSERT_TRUE(mm_.CopyOut(a, &v, 4).ok());
+  EXPECT_EQ(
+      mm_.Mremap(a, 4096, 8192, MREMAP_MAYMOVE | MREMAP_DONTUNMAP, 0).error(),
+      EINVAL);
+  EXPECT_EQ(mm_.Mremap(a, 4096, 4096, MREMAP_DONTUNMAP, 0).error(), EINVAL);
+  auto moved = mm_.Mremap(a, 4096, 4096, MREMAP_MAYMOVE | MREMAP_DONTUNMAP, 0);
+  ASSERT_TRUE(moved.ok());
+  EXPECT_NE(moved.value(), a);
+  uint32_t r = 0;
+  ASSERT_TRUE(mm_.CopyIn(moved.value(), &r, 4).ok());
+  EXPECT_EQ(r, 42u);
+  // The old range is still mapped and reads as fresh zero memory.
+  ASSERT_TRUE(mm_.CopyIn(a, &r, 4).ok());
+  EXPECT_EQ(r, 0u);
+}
+
+TEST_F(MemoryManagerTest, MremapOfZeroBytesAliasesSharedPages) {
+  uint64_t priv = MapAnon(4096);
+  EXPECT_EQ(mm_.Mremap(priv, 0, 4096, MREMAP_MAYMOVE, 0).error(), EINVAL);
+  uint64_t a =
+      MapAnon(4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS);
+  EXPECT_EQ(mm_.Mremap(a, 0, 4096, 0, 0).error(), ENOMEM);
+  auto alias = mm_.Mremap(a, 0, 4096, MREMAP_MAYMOVE, 0);
+  ASSERT_TRUE(alias.ok());
+  EXPECT_NE(alias.value(), a);
+  uint32_t v = 7, r = 0;
+  ASSERT_TRUE(mm_.CopyOut(a, &v, 4).ok());
+  ASSERT_TRUE(mm_.CopyIn(alias.value(), &r, 4).ok());
+  EXPECT_EQ(r, 7u);
+}
+
 TEST_F(MemoryManagerTest, BrkGrowsAndShrinks) {
   mm_.brk_start = mm_.brk = 0x600000;
   EXPECT_EQ(mm_.Brk(0).value(), 0x600000u);
