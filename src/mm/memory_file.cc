@@ -72,6 +72,15 @@ void MemoryFile::DecRef(uint64_t frame) {
   if (--r == 0) Free(frame, 1);
 }
 
+Status MemoryFile::Resident(uint64_t frame, uint64_t pages,
+                            uint8_t* out) const {
+  // For a shared mapping of a memfd, the host's mincore(2) reports
+  // whether the file has a page at each offset (Linux mm/mincore.c).
+  if (mincore(base_ + frame, pages * kPageSize, out) != 0) return Err(errno);
+  for (uint64_t i = 0; i < pages; i++) out[i] &= 1;
+  return Ok();
+}
+
 void MemoryFile::Free(uint64_t frame, uint64_t pages) {
   fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, frame,
             pages * kPageSize);

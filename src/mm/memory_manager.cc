@@ -269,12 +269,45 @@ Status MemoryManager::Mincore(uint64_t addr, uint64_t length,
   if (addr & kPageMask) return Err(EINVAL);
   length = PageUp(length);
   if (Overflows(addr, length)) return Err(ENOMEM);
-  out->clear();
-  for (uint64_t a = addr; a < addr + length; a += kPageSize) {
-    if (FindVma(a) == nullptr) return Err(ENOMEM);
-    out->push_back(ptes_.count(a) ? 1 : 0);
+  out->assign(length / kPageSize, 0);
+  for (uint64_t a = addr; a < addr + length;) {
+    Vma* vma = FindVma(a);
+    if (vma == nullptr) return Err(ENOMEM);
+    uint64_t end = std::min(vma->end, addr + length);
+    while (a < end)
+      a += TRY(MincoreRun(*vma, a, end, out->data() + (a - addr) / kPageSize));
   }
   return Ok();
+}
+
+// Fills the residency of the page at `page` and of the following pages up
+// to `end` that one lookup covers, and returns the number of bytes filled.
+// As in Linux mm/mincore.c, a page of an object is resident without a PTE
+// if the object has a frame for it.
+Result<uint64_t> MemoryManager::MincoreRun(const Vma& vma, uint64_t page,
+                                           uint64_t end, uint8_t* out) {
+  auto it = ptes_.find(page);
+  if (it == ptes_.end()) {
+    if (vma.object)
+      *out = vma.object->HasFrame((vma.offset + page - vma.start) / kPageSize);
+    return kPageSize;
+  }
+  if (vma.object) {
+    *out = 1;
+    return kPageSize;
+  }
+  // Fault-around fills anonymous pages that the program may never touch,
+  // and their frames stay holes until it does. So the host's residency of
+  // the frames shows which pages the program has used.
+  uint64_t frame = it->second.frame;
+  uint64_t pages = 1;
+  for (auto next = std::next(it);
+       next != ptes_.end() && next->first == page + pages * kPageSize &&
+       next->first < end && next->second.frame == frame + pages * kPageSize;
+       ++next)
+    pages++;
+  TRY_STATUS(MemoryFile::Get().Resident(frame, pages, out));
+  return pages * kPageSize;
 }
 
 uint64_t MemoryManager::VirtualSize() const {

@@ -148,6 +148,8 @@ class MemoryManager {
  private:
   Result<uint64_t> FindGap(uint64_t length, uint64_t hint) const;
   Status SetForkAdvice(uint64_t addr, uint64_t length, int advice);
+  Result<uint64_t> MincoreRun(const Vma& vma, uint64_t page, uint64_t end,
+                              uint8_t* out);
   Result<uint64_t> MremapTo(uint64_t old_addr, uint64_t old_length,
                             uint64_t new_length, int flags, uint64_t new_addr);
   Status RemapAllowed(const Vma& vma, uint64_t old_addr,

@@ -85,6 +85,32 @@ TEST_F(MemoryManagerTest, FaultOutsideVmaIsMapError) {
   EXPECT_EQ(mm_.HandleFault(none, false), FaultResult::kAccessError);
 }
 
+TEST_F(MemoryManagerTest, MincoreCountsOnlyUsedAnonymousPages) {
+  uint64_t a = MapAnon(8 * 4096);
+  // The fault fills all eight pages, but only page 3 is ever written.
+  ASSERT_EQ(mm_.HandleFault(a + 3 * 4096, false), FaultResult::kHandled);
+  EXPECT_EQ(mm_.ResidentPages(), 8u);
+  char c = 1;
+  ASSERT_TRUE(mm_.CopyOut(a + 3 * 4096, &c, 1).ok());
+  std::vector<uint8_t> vec;
+  ASSERT_TRUE(mm_.Mincore(a, 8 * 4096, &vec).ok());
+  EXPECT_EQ(vec, std::vector<uint8_t>({0, 0, 0, 1, 0, 0, 0, 0}));
+}
+
+TEST_F(MemoryManagerTest, MincoreCountsObjectPagesWithoutPtes) {
+  uint64_t a =
+      MapAnon(2 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS);
+  char c = 1;
+  ASSERT_TRUE(mm_.CopyOut(a + 4096, &c, 1).ok());
+  ASSERT_TRUE(mm_.Munmap(a + 4096, 4096).ok());
+  // A second mapping of the same object reports the page as resident.
+  auto alias = mm_.Mremap(a, 0, 2 * 4096, MREMAP_MAYMOVE, 0);
+  ASSERT_TRUE(alias.ok());
+  std::vector<uint8_t> vec;
+  ASSERT_TRUE(mm_.Mincore(alias.value(), 2 * 4096, &vec).ok());
+  EXPECT_EQ(vec, std::vector<uint8_t>({0, 1}));
+}
+
 TEST_F(MemoryManagerTest, ForkIsCopyOnWrite) {
   uint64_t a = MapAnon(4096);
   uint32_t v = 1;
