@@ -33,6 +33,9 @@ class MemoryFile {
 
   void IncRef(uint64_t frame);
   void DecRef(uint64_t frame);
+  // Drops one reference to each of `pages` consecutive frames and frees
+  // the ones that reach zero, punching one hole per run of them.
+  void DecRefRun(uint64_t frame, uint64_t pages);
   uint32_t RefCount(uint64_t frame) const;
 
   // Sets out[i] to 1 if the host has a page for frame `frame + i` and to 0

@@ -13,13 +13,36 @@ namespace {
 // Linux's default vm.mmap_min_addr: nothing is mapped below it.
 constexpr uint64_t kMinAddr = 0x10000;
 
+// Releases frames in runs of consecutive ones, so that unmapping a large
+// range punches one hole per run instead of one per page.
+class FrameReleaser {
+ public:
+  ~FrameReleaser() { Flush(); }
+
+  void Add(uint64_t frame) {
+    if (pages_ > 0 && frame != first_ + pages_ * kPageSize) Flush();
+    if (pages_ == 0) first_ = frame;
+    pages_++;
+  }
+
+ private:
+  void Flush() {
+    if (pages_ > 0) MemoryFile::Get().DecRefRun(first_, pages_);
+    pages_ = 0;
+  }
+
+  uint64_t first_ = 0;
+  uint64_t pages_ = 0;
+};
+
 }  // namespace
 
 MemoryManager::MemoryManager(std::shared_ptr<AddressSpace> as)
     : as_(std::move(as)) {}
 
 MemoryManager::~MemoryManager() {
-  for (auto& [addr, pte] : ptes_) MemoryFile::Get().DecRef(pte.frame);
+  FrameReleaser releaser;
+  for (auto& [addr, pte] : ptes_) releaser.Add(pte.frame);
   if (exe_inode_) exe_inode_->executors--;
 }
 
@@ -49,10 +72,11 @@ void MemoryManager::SplitAt(uint64_t addr) {
 void MemoryManager::DropPtes(uint64_t start, uint64_t end) {
   peak_pages_ = std::max<uint64_t>(peak_pages_, ptes_.size());
   bool mapped = false;
+  FrameReleaser releaser;
   auto it = ptes_.lower_bound(start);
   while (it != ptes_.end() && it->first < end) {
     mapped |= it->second.host_prot != 0;
-    MemoryFile::Get().DecRef(it->second.frame);
+    releaser.Add(it->second.frame);
     it = ptes_.erase(it);
   }
   if (mapped) (void)as_->Unmap(start, end - start);

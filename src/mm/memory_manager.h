@@ -22,8 +22,13 @@ namespace moat {
 class Dentry;
 struct Mount;
 
-// A fault on private anonymous memory fills up to this many pages at once.
+// A fault on private anonymous memory fills up to this many pages at once,
+// in the aligned block around the faulting page.
 inline constexpr uint64_t kFaultAroundPages = 16;
+// A fault just past a run of resident anonymous pages fills as many pages
+// ahead as the run is long, up to this many (2 MiB). A program that walks
+// through new memory then takes a fault per doubling, not per 16 pages.
+inline constexpr uint64_t kSequentialFillPages = 512;
 
 // Whether [addr, addr+length) wraps or reaches past the application's end.
 inline bool Overflows(uint64_t addr, uint64_t length) {
@@ -167,6 +172,9 @@ class MemoryManager {
   // Installs a PTE for the page at `page`, copying on write if needed.
   // Returns the PTE and, through *fresh, whether the frame changed.
   Result<Pte*> EnsurePage(Vma& vma, uint64_t page, bool write);
+  uint64_t ResidentRunBefore(const Vma& vma, uint64_t page,
+                             uint64_t limit) const;
+  Status PopulateAnonymous(Vma& vma, uint64_t page);
   Status PopulateAround(Vma& vma, uint64_t page);
   bool PrivateExclusive(const Vma& vma, const Pte& pte) const;
   int HostProtFor(const Vma& vma, const Pte& pte) const;

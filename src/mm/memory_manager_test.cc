@@ -85,6 +85,26 @@ TEST_F(MemoryManagerTest, FaultOutsideVmaIsMapError) {
   EXPECT_EQ(mm_.HandleFault(none, false), FaultResult::kAccessError);
 }
 
+TEST_F(MemoryManagerTest, SequentialFaultsFillDoublingRuns) {
+  uint64_t a = MapAnon(1 << 20);
+  int faults = 0;
+  for (uint64_t page = a; page < a + (1 << 20); page += 4096) {
+    if (as_->pages.count(page)) continue;
+    ASSERT_EQ(mm_.HandleFault(page, false), FaultResult::kHandled);
+    faults++;
+  }
+  // 16 pages, then 16, 32, 64 and 128 more.
+  EXPECT_EQ(faults, 5);
+}
+
+TEST_F(MemoryManagerTest, ScatteredFaultFillsItsAlignedBlock) {
+  uint64_t a = MapAnon(1 << 20);
+  ASSERT_EQ(mm_.HandleFault(a + 40 * 4096, false), FaultResult::kHandled);
+  EXPECT_EQ(mm_.ResidentPages(), 16u);
+  EXPECT_TRUE(as_->pages.count(a + 47 * 4096));
+  EXPECT_FALSE(as_->pages.count(a + 48 * 4096));
+}
+
 TEST_F(MemoryManagerTest, MincoreCountsOnlyUsedAnonymousPages) {
   uint64_t a = MapAnon(8 * 4096);
   // The fault fills all eight pages, but only page 3 is ever written.
