@@ -133,15 +133,11 @@ bool SetupFrame(Task& t, const KernelSigaction& act, const siginfo_t& info) {
   SaveRegs(t.regs, frame.uc.mcontext);
   frame.uc.mcontext.fpstate = fp_addr;
   frame.uc.mcontext.oldmask = t.blocked;
-  if (info.si_signo == SIGSEGV || info.si_signo == SIGBUS) {
-    frame.uc.mcontext.cr2 = reinterpret_cast<uint64_t>(info.si_addr);
-    frame.uc.mcontext.trapno = 14;  // page fault
-    // ptrace does not report the hardware error code. An access error on
-    // a mapped page was a write or an instruction fetch, so it is reported
-    // as a user-mode protection fault on write.
-    frame.uc.mcontext.err = 4;  // user mode
-    if (info.si_code == SEGV_ACCERR) frame.uc.mcontext.err |= 1 | 2;
-  }
+  // Every frame shows the task's last fault, whatever the signal, as in
+  // Linux arch/x86/kernel/signal_64.c.
+  frame.uc.mcontext.trapno = t.trap.trap_number;
+  frame.uc.mcontext.err = t.trap.error_code;
+  frame.uc.mcontext.cr2 = t.trap.address;
   frame.uc.sigmask = t.saved_mask ? *t.saved_mask : t.blocked;
   frame.info = info;
 

@@ -224,13 +224,36 @@ void Task::HandleFault(const siginfo_t& info) {
     si.si_addr = info.si_addr;
     SPDLOG_DEBUG("[{}] fault at {:#x} rip {:#x}: signal {}", tid, addr,
                  regs.rip, si.si_signo);
+    RecordTrap(info);
     ForceSignal(*this, si);
     return;
   }
   // SIGFPE, SIGILL, SIGBUS, SIGTRAP from the CPU go to the program as the
   // host raised them.
+  if (info.si_signo != SIGTRAP) RecordTrap(info);
   siginfo_t si = info;
   ForceSignal(*this, si);
+}
+
+// Keeps the trap number, error code and address of a fault that raises a
+// signal, for the signal frames that follow.
+void Task::RecordTrap(const siginfo_t& info) {
+  auto read = ctx_->ReadTrap();
+  if (!read.ok()) {
+    // Without the platform's report, assume that a SIGSEGV or SIGBUS with an
+    // address comes from a page fault by user code, on a mapped page if the
+    // host reported SEGV_ACCERR. NOTE: the write and fetch bits stay unset.
+    if (info.si_signo != SIGSEGV && info.si_signo != SIGBUS) return;
+    if (info.si_code == SI_KERNEL) return;
+    trap.trap_number = 14;
+    trap.error_code = 4 | (info.si_code == SEGV_ACCERR ? 1 : 0);
+    trap.address = reinterpret_cast<uint64_t>(info.si_addr);
+    return;
+  }
+  uint64_t address = trap.address;
+  trap = read.value();
+  // Only a page fault sets the address: the host's is stale otherwise.
+  if (trap.trap_number != 14) trap.address = address;
 }
 
 bool Task::DeliverSignals() { return DeliverPendingSignals(*this); }

@@ -118,6 +118,9 @@ class Task : public std::enable_shared_from_this<Task> {
   uint64_t robust_list_len = 0;
   std::function<int64_t(Task&)> restart_block;  // for restart_syscall
   std::optional<FpState> initial_fp_state;      // set on first switch
+  // The trap information of the last fault that raised a signal, which
+  // every signal frame shows, as in Linux.
+  TrapInfo trap;
   Rusage rusage;
   Clock::time_point start_time;
   uint64_t nice = 0;
@@ -146,6 +149,7 @@ class Task : public std::enable_shared_from_this<Task> {
   bool EnteredThroughInt80();
   void HandleSyscall();
   void HandleFault(const siginfo_t& info);
+  void RecordTrap(const siginfo_t& info);
   // Delivers one pending signal if any; returns false when the task must
   // stop running (it exited).
   bool DeliverSignals();

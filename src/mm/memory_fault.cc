@@ -20,28 +20,57 @@ Status MemoryManager::MapRun(uint64_t start, uint64_t pages, int prot) {
   return as_->MapFile(start, pages * kPageSize, ptes_.at(start).frame, prot);
 }
 
+// Counts the resident pages right before `page` in `vma`, up to `limit`.
+uint64_t MemoryManager::ResidentRunBefore(const Vma& vma, uint64_t page,
+                                          uint64_t limit) const {
+  uint64_t count = 0;
+  auto it = ptes_.lower_bound(page);
+  while (count < limit && it != ptes_.begin()) {
+    --it;
+    if (it->first < vma.start || it->first != page - (count + 1) * kPageSize)
+      break;
+    count++;
+  }
+  return count;
+}
+
+// Installs PTEs for `page` of private anonymous memory and the absent pages
+// around it, in one run of consecutive fresh frames.
+Status MemoryManager::PopulateAnonymous(Vma& vma, uint64_t page) {
+  uint64_t block = kFaultAroundPages * kPageSize;
+  uint64_t first = std::max(vma.start, page & ~(block - 1));
+  uint64_t ahead = ResidentRunBefore(vma, page, kSequentialFillPages);
+  uint64_t last = std::max(first + block, page + ahead * kPageSize);
+  last = std::min(last, vma.end);
+  // Shrink to the absent pages that touch `page`.
+  auto next = ptes_.upper_bound(page);
+  if (next != ptes_.end()) last = std::min(last, next->first);
+  auto prev = ptes_.lower_bound(page);
+  if (prev != ptes_.begin())
+    first = std::max(first, std::prev(prev)->first + kPageSize);
+  first = std::min(first, page);
+
+  uint64_t count = (last - first) / kPageSize;
+  MemoryFile& mf = MemoryFile::Get();
+  auto frame = mf.Allocate(count);
+  if (!frame.ok() && count > 1) {
+    // Near the memory limit, fill only the page the program needs.
+    first = page;
+    count = 1;
+    frame = mf.Allocate(count);
+  }
+  if (!frame.ok()) return Err(frame.error());
+  for (uint64_t i = 0; i < count; i++)
+    ptes_[first + i * kPageSize] = Pte{frame.value() + i * kPageSize, 0};
+  populated_pages += count;
+  return Ok();
+}
+
 // Installs PTEs for `page` and the pages around it that have none, in one
 // run of consecutive frames, without mapping them in the host.
 Status MemoryManager::PopulateAround(Vma& vma, uint64_t page) {
+  if (!vma.object) return PopulateAnonymous(vma, page);
   MemoryFile& mf = MemoryFile::Get();
-  if (!vma.object) {
-    uint64_t first = std::max(vma.start,
-                              PageDown(page) & ~(kFaultAroundPages * kPageSize - 1));
-    uint64_t last = std::min(vma.end, first + kFaultAroundPages * kPageSize);
-    // Shrink to the absent pages that touch `page`.
-    auto next = ptes_.upper_bound(page);
-    if (next != ptes_.end()) last = std::min(last, next->first);
-    auto prev = ptes_.lower_bound(page);
-    if (prev != ptes_.begin()) first = std::max(first, std::prev(prev)->first + kPageSize);
-    first = std::min(first, page);
-    uint64_t count = (last - first) / kPageSize;
-    uint64_t frame = TRY(mf.Allocate(count));
-    for (uint64_t i = 0; i < count; i++)
-      ptes_[first + i * kPageSize] = Pte{frame + i * kPageSize, 0};
-    populated_pages += count;
-    return Ok();
-  }
-
   uint64_t index = (vma.offset + page - vma.start) / kPageSize;
   uint64_t run;
   uint64_t frame = TRY(vma.object->GetPage(index, &run));

@@ -72,6 +72,32 @@ void MemoryFile::DecRef(uint64_t frame) {
   if (--r == 0) Free(frame, 1);
 }
 
+void MemoryFile::DecRefRun(uint64_t frame, uint64_t pages) {
+  uint64_t run_start = 0, run_pages = 0;
+  for (uint64_t i = 0; i < pages; i++) {
+    uint64_t current = frame + i * kPageSize;
+    uint32_t& count = refs_[current / kPageSize];
+    MOAT_CHECK(count > 0, "DecRef of free frame {:#x}", current);
+    if (--count > 0) continue;
+    if (run_pages > 0 && run_start + run_pages * kPageSize != current) {
+      Free(run_start, run_pages);
+      run_pages = 0;
+    }
+    if (run_pages == 0) run_start = current;
+    run_pages++;
+  }
+  if (run_pages > 0) Free(run_start, run_pages);
+}
+
+Status MemoryFile::Resident(uint64_t frame, uint64_t pages,
+                            uint8_t* out) const {
+  // For a shared mapping of a memfd, the host's mincore(2) reports
+  // whether the file has a page at each offset (Linux mm/mincore.c).
+  if (mincore(base_ + frame, pages * kPageSize, out) != 0) return Err(errno);
+  for (uint64_t i = 0; i < pages; i++) out[i] &= 1;
+  return Ok();
+}
+
 void MemoryFile::Free(uint64_t frame, uint64_t pages) {
   fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, frame,
             pages * kPageSize);

@@ -33,7 +33,15 @@ class MemoryFile {
 
   void IncRef(uint64_t frame);
   void DecRef(uint64_t frame);
+  // Drops one reference to each of `pages` consecutive frames and frees
+  // the ones that reach zero, punching one hole per run of them.
+  void DecRefRun(uint64_t frame, uint64_t pages);
   uint32_t RefCount(uint64_t frame) const;
+
+  // Sets out[i] to 1 if the host has a page for frame `frame + i` and to 0
+  // if the frame is still a hole. Allocated frames are holes until they
+  // are first read or written, through any mapping.
+  Status Resident(uint64_t frame, uint64_t pages, uint8_t* out) const;
 
   // The kernel's view of the frame; valid while the caller holds a reference.
   uint8_t* Map(uint64_t frame) const { return base_ + frame; }

@@ -13,13 +13,36 @@ namespace {
 // Linux's default vm.mmap_min_addr: nothing is mapped below it.
 constexpr uint64_t kMinAddr = 0x10000;
 
+// Releases frames in runs of consecutive ones, so that unmapping a large
+// range punches one hole per run instead of one per page.
+class FrameReleaser {
+ public:
+  ~FrameReleaser() { Flush(); }
+
+  void Add(uint64_t frame) {
+    if (pages_ > 0 && frame != first_ + pages_ * kPageSize) Flush();
+    if (pages_ == 0) first_ = frame;
+    pages_++;
+  }
+
+ private:
+  void Flush() {
+    if (pages_ > 0) MemoryFile::Get().DecRefRun(first_, pages_);
+    pages_ = 0;
+  }
+
+  uint64_t first_ = 0;
+  uint64_t pages_ = 0;
+};
+
 }  // namespace
 
 MemoryManager::MemoryManager(std::shared_ptr<AddressSpace> as)
     : as_(std::move(as)) {}
 
 MemoryManager::~MemoryManager() {
-  for (auto& [addr, pte] : ptes_) MemoryFile::Get().DecRef(pte.frame);
+  FrameReleaser releaser;
+  for (auto& [addr, pte] : ptes_) releaser.Add(pte.frame);
   if (exe_inode_) exe_inode_->executors--;
 }
 
@@ -49,10 +72,11 @@ void MemoryManager::SplitAt(uint64_t addr) {
 void MemoryManager::DropPtes(uint64_t start, uint64_t end) {
   peak_pages_ = std::max<uint64_t>(peak_pages_, ptes_.size());
   bool mapped = false;
+  FrameReleaser releaser;
   auto it = ptes_.lower_bound(start);
   while (it != ptes_.end() && it->first < end) {
     mapped |= it->second.host_prot != 0;
-    MemoryFile::Get().DecRef(it->second.frame);
+    releaser.Add(it->second.frame);
     it = ptes_.erase(it);
   }
   if (mapped) (void)as_->Unmap(start, end - start);
@@ -207,77 +231,6 @@ Result<uint64_t> MemoryManager::Brk(uint64_t addr) {
   return brk;
 }
 
-Result<uint64_t> MemoryManager::Mremap(uint64_t old_addr,
-                                       uint64_t old_length,
-                                       uint64_t new_length, int flags,
-                                       uint64_t new_addr) {
-  if (old_addr & kPageMask) return Err(EINVAL);
-  if (flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP))
-    return Err(EINVAL);
-  if ((flags & MREMAP_FIXED) && !(flags & MREMAP_MAYMOVE)) return Err(EINVAL);
-  if (flags & MREMAP_DONTUNMAP) return Err(EINVAL);
-  old_length = PageUp(old_length);
-  new_length = PageUp(new_length);
-  if (new_length == 0 || old_length == 0) return Err(EINVAL);
-  Vma* v = FindVma(old_addr);
-  if (v == nullptr || old_addr + old_length > v->end) return Err(EFAULT);
-
-  if (!(flags & MREMAP_FIXED)) {
-    if (new_length <= old_length) {
-      RemoveRange(old_addr + new_length, old_addr + old_length);
-      return old_addr;
-    }
-    // Grow in place when the pages after the range are free.
-    uint64_t grow_from = old_addr + old_length;
-    auto next = vmas_.lower_bound(grow_from);
-    bool free = !Overflows(old_addr, new_length) &&
-                (next == vmas_.end() || next->first >= old_addr + new_length);
-    if (free && v->end == grow_from) {
-      v->end = old_addr + new_length;
-      return old_addr;
-    }
-    if (!(flags & MREMAP_MAYMOVE)) return Err(ENOMEM);
-  }
-
-  uint64_t target;
-  if (flags & MREMAP_FIXED) {
-    if ((new_addr & kPageMask) || Overflows(new_addr, new_length))
-      return Err(EINVAL);
-    if (new_addr < old_addr + old_length && old_addr < new_addr + new_length)
-      return Err(EINVAL);
-    RemoveRange(new_addr, new_addr + new_length);
-    target = new_addr;
-  } else {
-    target = TRY(FindGap(new_length, 0));
-  }
-
-  SplitAt(old_addr);
-  SplitAt(old_addr + old_length);
-  Vma moved = vmas_.at(old_addr);
-  vmas_.erase(old_addr);
-  moved.start = target;
-  moved.end = target + new_length;
-  vmas_.emplace(target, moved);
-  // Move the resident pages; the host mapping of the old range goes away.
-  uint64_t keep = std::min(old_length, new_length);
-  bool mapped = false;
-  auto it = ptes_.lower_bound(old_addr);
-  while (it != ptes_.end() && it->first < old_addr + old_length) {
-    Pte pte = it->second;
-    mapped |= pte.host_prot != 0;
-    uint64_t delta = it->first - old_addr;
-    it = ptes_.erase(it);
-    if (delta < keep) {
-      pte.host_prot = 0;
-      ptes_[target + delta] = pte;
-    } else {
-      MemoryFile::Get().DecRef(pte.frame);
-    }
-  }
-  if (mapped) TRY_STATUS(as_->Unmap(old_addr, old_length));
-  return target;
-}
-
 Status MemoryManager::Madvise(uint64_t addr, uint64_t length, int advice) {
   if (addr & kPageMask) return Err(EINVAL);
   length = PageUp(length);
@@ -340,12 +293,45 @@ Status MemoryManager::Mincore(uint64_t addr, uint64_t length,
   if (addr & kPageMask) return Err(EINVAL);
   length = PageUp(length);
   if (Overflows(addr, length)) return Err(ENOMEM);
-  out->clear();
-  for (uint64_t a = addr; a < addr + length; a += kPageSize) {
-    if (FindVma(a) == nullptr) return Err(ENOMEM);
-    out->push_back(ptes_.count(a) ? 1 : 0);
+  out->assign(length / kPageSize, 0);
+  for (uint64_t a = addr; a < addr + length;) {
+    Vma* vma = FindVma(a);
+    if (vma == nullptr) return Err(ENOMEM);
+    uint64_t end = std::min(vma->end, addr + length);
+    while (a < end)
+      a += TRY(MincoreRun(*vma, a, end, out->data() + (a - addr) / kPageSize));
   }
   return Ok();
+}
+
+// Fills the residency of the page at `page` and of the following pages up
+// to `end` that one lookup covers, and returns the number of bytes filled.
+// As in Linux mm/mincore.c, a page of an object is resident without a PTE
+// if the object has a frame for it.
+Result<uint64_t> MemoryManager::MincoreRun(const Vma& vma, uint64_t page,
+                                           uint64_t end, uint8_t* out) {
+  auto it = ptes_.find(page);
+  if (it == ptes_.end()) {
+    if (vma.object)
+      *out = vma.object->HasFrame((vma.offset + page - vma.start) / kPageSize);
+    return kPageSize;
+  }
+  if (vma.object) {
+    *out = 1;
+    return kPageSize;
+  }
+  // Fault-around fills anonymous pages that the program may never touch,
+  // and their frames stay holes until it does. So the host's residency of
+  // the frames shows which pages the program has used.
+  uint64_t frame = it->second.frame;
+  uint64_t pages = 1;
+  for (auto next = std::next(it);
+       next != ptes_.end() && next->first == page + pages * kPageSize &&
+       next->first < end && next->second.frame == frame + pages * kPageSize;
+       ++next)
+    pages++;
+  TRY_STATUS(MemoryFile::Get().Resident(frame, pages, out));
+  return pages * kPageSize;
 }
 
 uint64_t MemoryManager::VirtualSize() const {

@@ -22,8 +22,13 @@ namespace moat {
 class Dentry;
 struct Mount;
 
-// A fault on private anonymous memory fills up to this many pages at once.
+// A fault on private anonymous memory fills up to this many pages at once,
+// in the aligned block around the faulting page.
 inline constexpr uint64_t kFaultAroundPages = 16;
+// A fault just past a run of resident anonymous pages fills as many pages
+// ahead as the run is long, up to this many (2 MiB). A program that walks
+// through new memory then takes a fault per doubling, not per 16 pages.
+inline constexpr uint64_t kSequentialFillPages = 512;
 
 // Whether [addr, addr+length) wraps or reaches past the application's end.
 inline bool Overflows(uint64_t addr, uint64_t length) {
@@ -148,6 +153,17 @@ class MemoryManager {
  private:
   Result<uint64_t> FindGap(uint64_t length, uint64_t hint) const;
   Status SetForkAdvice(uint64_t addr, uint64_t length, int advice);
+  Result<uint64_t> MincoreRun(const Vma& vma, uint64_t page, uint64_t end,
+                              uint8_t* out);
+  Result<uint64_t> MremapTo(uint64_t old_addr, uint64_t old_length,
+                            uint64_t new_length, int flags, uint64_t new_addr);
+  Status RemapAllowed(const Vma& vma, uint64_t old_addr,
+                      uint64_t old_length) const;
+  // Moves [old_addr, old_addr+old_length), which lies in one VMA, to a new
+  // VMA of `new_length` at `target`, which is free. `keep_old` leaves the
+  // old VMA mapped, without its pages.
+  uint64_t MoveRange(uint64_t old_addr, uint64_t old_length,
+                     uint64_t new_length, uint64_t target, bool keep_old);
   Vma* FindVma(uint64_t addr);
   // Splits VMAs so that `addr` is a boundary.
   void SplitAt(uint64_t addr);
@@ -156,6 +172,9 @@ class MemoryManager {
   // Installs a PTE for the page at `page`, copying on write if needed.
   // Returns the PTE and, through *fresh, whether the frame changed.
   Result<Pte*> EnsurePage(Vma& vma, uint64_t page, bool write);
+  uint64_t ResidentRunBefore(const Vma& vma, uint64_t page,
+                             uint64_t limit) const;
+  Status PopulateAnonymous(Vma& vma, uint64_t page);
   Status PopulateAround(Vma& vma, uint64_t page);
   bool PrivateExclusive(const Vma& vma, const Pte& pte) const;
   int HostProtFor(const Vma& vma, const Pte& pte) const;

@@ -85,6 +85,52 @@ TEST_F(MemoryManagerTest, FaultOutsideVmaIsMapError) {
   EXPECT_EQ(mm_.HandleFault(none, false), FaultResult::kAccessError);
 }
 
+TEST_F(MemoryManagerTest, SequentialFaultsFillDoublingRuns) {
+  uint64_t a = MapAnon(1 << 20);
+  int faults = 0;
+  for (uint64_t page = a; page < a + (1 << 20); page += 4096) {
+    if (as_->pages.count(page)) continue;
+    ASSERT_EQ(mm_.HandleFault(page, false), FaultResult::kHandled);
+    faults++;
+  }
+  // 16 pages, then 16, 32, 64 and 128 more.
+  EXPECT_EQ(faults, 5);
+}
+
+TEST_F(MemoryManagerTest, ScatteredFaultFillsItsAlignedBlock) {
+  uint64_t a = MapAnon(1 << 20);
+  ASSERT_EQ(mm_.HandleFault(a + 40 * 4096, false), FaultResult::kHandled);
+  EXPECT_EQ(mm_.ResidentPages(), 16u);
+  EXPECT_TRUE(as_->pages.count(a + 47 * 4096));
+  EXPECT_FALSE(as_->pages.count(a + 48 * 4096));
+}
+
+TEST_F(MemoryManagerTest, MincoreCountsOnlyUsedAnonymousPages) {
+  uint64_t a = MapAnon(8 * 4096);
+  // The fault fills all eight pages, but only page 3 is ever written.
+  ASSERT_EQ(mm_.HandleFault(a + 3 * 4096, false), FaultResult::kHandled);
+  EXPECT_EQ(mm_.ResidentPages(), 8u);
+  char c = 1;
+  ASSERT_TRUE(mm_.CopyOut(a + 3 * 4096, &c, 1).ok());
+  std::vector<uint8_t> vec;
+  ASSERT_TRUE(mm_.Mincore(a, 8 * 4096, &vec).ok());
+  EXPECT_EQ(vec, std::vector<uint8_t>({0, 0, 0, 1, 0, 0, 0, 0}));
+}
+
+TEST_F(MemoryManagerTest, MincoreCountsObjectPagesWithoutPtes) {
+  uint64_t a =
+      MapAnon(2 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS);
+  char c = 1;
+  ASSERT_TRUE(mm_.CopyOut(a + 4096, &c, 1).ok());
+  ASSERT_TRUE(mm_.Munmap(a + 4096, 4096).ok());
+  // A second mapping of the same object reports the page as resident.
+  auto alias = mm_.Mremap(a, 0, 2 * 4096, MREMAP_MAYMOVE, 0);
+  ASSERT_TRUE(alias.ok());
+  std::vector<uint8_t> vec;
+  ASSERT_TRUE(mm_.Mincore(alias.value(), 2 * 4096, &vec).ok());
+  EXPECT_EQ(vec, std::vector<uint8_t>({0, 1}));
+}
+
 TEST_F(MemoryManagerTest, ForkIsCopyOnWrite) {
   uint64_t a = MapAnon(4096);
   uint32_t v = 1;
@@ -160,6 +206,40 @@ TEST_F(MemoryManagerTest, MremapGrowsAndMovesWithContents) {
   EXPECT_EQ(r, 42u);
   EXPECT_EQ(mm_.Mremap(a, 4096, 0, 0, 0).error(), EINVAL);
   EXPECT_EQ(mm_.Mremap(a + 1, 4096, 8192, 0, 0).error(), EINVAL);
+}
+
+TEST_F(MemoryManagerTest, MremapDontUnmapMovesPagesAndKeepsVma) {
+  uint64_t a = MapAnon(4096);
+  uint32_t v = 42;
+  ASSERT_TRUE(mm_.CopyOut(a, &v, 4).ok());
+  EXPECT_EQ(
+      mm_.Mremap(a, 4096, 8192, MREMAP_MAYMOVE | MREMAP_DONTUNMAP, 0).error(),
+      EINVAL);
+  EXPECT_EQ(mm_.Mremap(a, 4096, 4096, MREMAP_DONTUNMAP, 0).error(), EINVAL);
+  auto moved = mm_.Mremap(a, 4096, 4096, MREMAP_MAYMOVE | MREMAP_DONTUNMAP, 0);
+  ASSERT_TRUE(moved.ok());
+  EXPECT_NE(moved.value(), a);
+  uint32_t r = 0;
+  ASSERT_TRUE(mm_.CopyIn(moved.value(), &r, 4).ok());
+  EXPECT_EQ(r, 42u);
+  // The old range is still mapped and reads as fresh zero memory.
+  ASSERT_TRUE(mm_.CopyIn(a, &r, 4).ok());
+  EXPECT_EQ(r, 0u);
+}
+
+TEST_F(MemoryManagerTest, MremapOfZeroBytesAliasesSharedPages) {
+  uint64_t priv = MapAnon(4096);
+  EXPECT_EQ(mm_.Mremap(priv, 0, 4096, MREMAP_MAYMOVE, 0).error(), EINVAL);
+  uint64_t a =
+      MapAnon(4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS);
+  EXPECT_EQ(mm_.Mremap(a, 0, 4096, 0, 0).error(), ENOMEM);
+  auto alias = mm_.Mremap(a, 0, 4096, MREMAP_MAYMOVE, 0);
+  ASSERT_TRUE(alias.ok());
+  EXPECT_NE(alias.value(), a);
+  uint32_t v = 7, r = 0;
+  ASSERT_TRUE(mm_.CopyOut(a, &v, 4).ok());
+  ASSERT_TRUE(mm_.CopyIn(alias.value(), &r, 4).ok());
+  EXPECT_EQ(r, 7u);
 }
 
 TEST_F(MemoryManagerTest, BrkGrowsAndShrinks) {

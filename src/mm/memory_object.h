@@ -27,6 +27,9 @@ class MemoryObject {
   // stores in *run how many pages from `index` on sit in consecutive frames.
   // EFAULT when the page lies past the end of the object.
   Result<uint64_t> GetPage(uint64_t index, uint64_t* run);
+  // Whether page `index` has a frame: the page cache residency that
+  // mincore(2) reports for a page no process has mapped.
+  bool HasFrame(uint64_t index) const { return frames_.count(index) != 0; }
 
   Result<size_t> ReadAt(uint64_t offset, void* buf, size_t length);
   Result<size_t> WriteAt(uint64_t offset, const void* buf, size_t length);

@@ -49,6 +49,14 @@ enum class SwitchReason {
 // The FPU and vector state as the XSAVE instruction stores it.
 using FpState = std::vector<uint8_t>;
 
+// The trap information that the CPU reports for a fault, which Linux keeps
+// in its thread_struct for the trapno, err and cr2 fields of signal frames.
+struct TrapInfo {
+  uint64_t trap_number = 0;  // the exception vector, 14 for a page fault
+  uint64_t error_code = 0;   // for a page fault, X86_PF_* bits
+  uint64_t address = 0;      // the faulting address of a page fault
+};
+
 class Context {
  public:
   virtual ~Context() = default;
@@ -64,6 +72,11 @@ class Context {
   // The FPU state of the thread last switched to; valid between Switches.
   virtual Result<FpState> GetFpState() = 0;
   virtual Status SetFpState(const FpState& state) = 0;
+
+  // Reads the trap information of the fault that the last Switch returned
+  // kFault for. Possible only until the context next runs or changes its
+  // address space: EAGAIN after that.
+  virtual Result<TrapInfo> ReadTrap() = 0;
 
   // FPU state to load into the thread that the next Switch starts, for
   // fork(2), whose child inherits its parent's state.

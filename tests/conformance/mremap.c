@@ -138,6 +138,22 @@ static void test_dontunmap(void) {
   CHECK_EQ(errno, EINVAL);
   munmap(memory, PAGE);
   munmap(moved, PAGE);
+
+  CASE("MREMAP_DONTUNMAP on a shared mapping leaves the pages in both places");
+  char* shared = mmap(NULL, PAGE, PROT_READ | PROT_WRITE,
+                      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  CHECK(shared != MAP_FAILED);
+  shared[3] = 's';
+  char* twin =
+      mremap(shared, PAGE, PAGE, MREMAP_MAYMOVE | MREMAP_DONTUNMAP, NULL);
+  CHECK(twin != MAP_FAILED);
+  if (twin == MAP_FAILED) return;
+  CHECK_EQ(twin[3], 's');
+  CHECK_EQ(shared[3], 's');
+  twin[4] = 't';
+  CHECK_EQ(shared[4], 't');
+  munmap(shared, PAGE);
+  munmap(twin, PAGE);
 }
 
 static void test_shared_alias(void) {

@@ -1,15 +1,19 @@
-/* SIGILL from ud2: si_code and si_addr, resuming past the instruction by
- * editing RIP, the default action, and privileged instructions raising
- * SIGSEGV instead. */
+/* SIGILL from ud2: si_code, si_addr and the trap number, resuming past the
+ * instruction by editing RIP, the default action, and privileged
+ * instructions raising SIGSEGV instead. */
 #include "check.h"
 
 #include <setjmp.h>
 #include <stdint.h>
 #include <ucontext.h>
 
+#define INVALID_OPCODE_TRAP 6
+#define GENERAL_PROTECTION_TRAP 13
+
 static sigjmp_buf recovery;
 static siginfo_t fault_info;
 static uintptr_t fault_rip;
+static long long fault_trap;
 static volatile int skip_instruction;
 static uintptr_t ud2_address;
 
@@ -17,6 +21,7 @@ static void on_fault(int signo, siginfo_t* info, void* context) {
   ucontext_t* uc = context;
   fault_info = *info;
   fault_rip = uc->uc_mcontext.gregs[REG_RIP];
+  fault_trap = uc->uc_mcontext.gregs[REG_TRAPNO];
   if (skip_instruction) {
     uc->uc_mcontext.gregs[REG_RIP] += 2;
     return;
@@ -52,6 +57,9 @@ int main(void) {
   CHECK_EQ((uintptr_t)fault_info.si_addr, ud2_address);
   CHECK_EQ(fault_rip, ud2_address);
 
+  CASE("ud2 reports the invalid opcode trap number");
+  CHECK_EQ(fault_trap, INVALID_OPCODE_TRAP);
+
   CASE("handler can skip the instruction by advancing RIP");
   skip_instruction = 1;
   memset(&fault_info, 0, sizeof fault_info);
@@ -67,6 +75,7 @@ int main(void) {
   }
   CHECK_EQ(fault_info.si_signo, SIGSEGV);
   CHECK_EQ(fault_info.si_code, SI_KERNEL);
+  CHECK_EQ(fault_trap, GENERAL_PROTECTION_TRAP);
 
   CASE("default action kills the process with SIGILL");
   pid_t pid = fork();

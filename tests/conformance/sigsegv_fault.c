@@ -10,6 +10,7 @@
 
 #define PAGE 4096
 #define PAGE_FAULT_TRAP 14
+#define ERROR_PRESENT 0x1
 #define ERROR_WRITE 0x2
 #define ERROR_USER 0x4
 #define ERROR_INSTRUCTION 0x10
@@ -84,6 +85,13 @@ int main(void) {
   CHECK(fault_info.si_addr == readonly + 123);
   CHECK_EQ(fault_error & ERROR_WRITE, ERROR_WRITE);
 
+  CASE("store to a read-only page after a load reports a present page");
+  (void)*(volatile char*)(readonly + 5);
+  CHECK_EQ(store_faults(readonly + 5), 1);
+  CHECK_EQ(fault_info.si_code, SEGV_ACCERR);
+  CHECK_EQ(fault_error & (ERROR_PRESENT | ERROR_WRITE | ERROR_USER),
+           ERROR_PRESENT | ERROR_WRITE | ERROR_USER);
+
   CASE("load from a PROT_NONE page reports SEGV_ACCERR and a read error code");
   char* none = mmap(NULL, PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   CHECK_EQ(load_faults(none + 7), 1);
@@ -98,6 +106,8 @@ int main(void) {
   CHECK_EQ(load_faults(unmapped + 1), 1);
   CHECK_EQ(fault_info.si_code, SEGV_MAPERR);
   CHECK(fault_info.si_addr == unmapped + 1);
+  CHECK_EQ(fault_error & (ERROR_PRESENT | ERROR_WRITE | ERROR_USER),
+           ERROR_USER);
 
   CASE("non-canonical address reports SI_KERNEL with a zero address");
   CHECK_EQ(load_faults((volatile char*)0x8000000000000000ULL), 1);

@@ -4,15 +4,17 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/mman.h>
-#include <sys/rseq.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
+#include <sys/rseq.h>
 #include <sys/syscall.h>
+#include <sys/ucontext.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cstddef>
 #include <cstring>
 
 #include "mm/memory_file.h"
@@ -26,9 +28,35 @@ namespace {
 // tracer is attached, but a tracer is still told of it.
 constexpr int kInterruptSignal = SIGURG;
 
-constexpr uint64_t kStubCodeSize = 0x1000;
+constexpr uint64_t kStubCodeSize = MOAT_STUB_CODE_SIZE;
+static_assert(offsetof(ucontext_t, uc_mcontext.gregs[REG_ERR]) == MOAT_UC_ERR);
+static_assert(offsetof(ucontext_t, uc_mcontext.gregs[REG_TRAPNO]) ==
+              MOAT_UC_TRAPNO);
+static_assert(offsetof(ucontext_t, uc_mcontext.gregs[REG_CR2]) == MOAT_UC_CR2);
+// x86-64 signal delivery needs a restorer (asm/signal.h), which glibc's
+// <signal.h> does not define.
+constexpr uint64_t kSaRestorer = 0x04000000;
+
+// The argument of rt_sigaction(2) as the x86-64 kernel reads it.
+struct HostSigaction {
+  uint64_t handler;
+  uint64_t flags;
+  uint64_t restorer;
+  uint64_t mask;
+};
 
 int PidfdOpen(pid_t pid) { return syscall(SYS_pidfd_open, pid, 0); }
+
+// Makes the stub's fault handler the handler of the signals the CPU raises.
+// SA_NODEFER leaves the host's signal mask alone, so that nothing needs
+// to be restored after the handler stops.
+void InstallFaultHandler() {
+  HostSigaction action = {StubAddress(moat_stub_fault),
+                          SA_SIGINFO | SA_NODEFER | kSaRestorer,
+                          StubAddress(moat_stub_fault_stop), 0};
+  for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL})
+    syscall(SYS_rt_sigaction, sig, &action, nullptr, sizeof(action.mask));
+}
 
 // Runs in the child of fork(): becomes the master stub and never returns.
 [[noreturn]] void BecomeStub(int memory_fd) {
@@ -64,6 +92,11 @@ int PidfdOpen(pid_t pid) { return syscall(SYS_pidfd_open, pid, 0); }
   if (code == MAP_FAILED) _exit(120);
   memcpy(code, moat_stub_begin, moat_stub_end - moat_stub_begin);
   mprotect(code, kStubCodeSize, PROT_READ | PROT_EXEC);
+  void* scratch = mmap(reinterpret_cast<void*>(kStubBase + kStubCodeSize),
+                       MOAT_STUB_SCRATCH_SIZE, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+  if (scratch == MAP_FAILED) _exit(122);
+  InstallFaultHandler();
   reinterpret_cast<void (*)()>(code)();
   _exit(121);
 }
@@ -172,6 +205,36 @@ Result<int64_t> StubThread::Inject(uint64_t entry, int64_t nr,
   return static_cast<int64_t>(regs.rax);
 }
 
+Result<TrapInfo> StubThread::DeliverFaultToStub(int sig, Registers regs) {
+  // The host writes the signal frame below the stack pointer. The
+  // application's stack may be unmapped in the host, or be what faulted.
+  regs.rsp = MOAT_STUB_END;
+  regs.orig_rax = -1;
+  if (ptrace(PTRACE_SETREGS, tid_, 0, &regs) != 0) return Err(errno);
+  // PTRACE_SYSEMU rather than PTRACE_CONT: other application threads can
+  // write the scratch area, and must not be able to make this thread run
+  // a host system call.
+  if (ptrace(PTRACE_SYSEMU, tid_, 0, sig) != 0) return Err(errno);
+  for (;;) {
+    int status = TRY(WaitStop());
+    int stop = WSTOPSIG(status);
+    if (stop == SIGTRAP && (status >> 16) == 0) break;
+    if (stop == (SIGTRAP | 0x80) || stop == SIGSEGV || stop == SIGBUS ||
+        stop == SIGILL || stop == SIGFPE) {
+      SPDLOG_WARN("stub {} stopped with signal {} in its fault handler", tid_,
+                  stop);
+      return Err(EFAULT);
+    }
+    // As in Inject, another signal is remembered and the handler goes on.
+    interrupted_ = true;
+    if (ptrace(PTRACE_SYSEMU, tid_, 0, 0) != 0) return Err(errno);
+  }
+  if (ptrace(PTRACE_GETREGS, tid_, 0, &regs) != 0) return Err(errno);
+  if (regs.rip != StubAddress(moat_stub_fault_stop) + 1) return Err(EFAULT);
+  // See moat_stub_fault in stub.S for the registers.
+  return TrapInfo{regs.rbx, regs.rax, regs.rcx};
+}
+
 // ---- PtraceAddressSpace ----
 
 PtraceAddressSpace::PtraceAddressSpace(pid_t first_thread)
@@ -205,6 +268,7 @@ Result<int64_t> PtraceAddressSpace::InjectHere(
                "address space change from a thread outside it");
     return 0;
   }
+  ctx->at_fault_stop_ = false;  // the injected call leaves the fault stop
   int64_t r = TRY(ctx->thread_->Inject(entry, nr, args));
   if (r < 0 && r > -4096) return Err(-r);
   return r;
@@ -301,6 +365,7 @@ SwitchReason PtraceContext::Switch(AddressSpace& as, Registers& regs,
     PinToOneCpu(tid);
   }
   pid_t tid = thread_->tid();
+  at_fault_stop_ = false;
   if (thread_->interrupted()) {
     thread_->clear_interrupted();
     return SwitchReason::kInterrupted;
@@ -328,8 +393,11 @@ SwitchReason PtraceContext::Switch(AddressSpace& as, Registers& regs,
       if (ptrace(PTRACE_GETSIGINFO, tid, 0, &info) != 0)
         return SwitchReason::kDied;
       // A signal sent with kill() from the host is not a fault.
-      if (info.si_code > 0) return SwitchReason::kFault;
-      return SwitchReason::kInterrupted;
+      if (info.si_code <= 0) return SwitchReason::kInterrupted;
+      at_fault_stop_ = true;
+      fault_signal_ = sig;
+      fault_regs_ = regs;
+      return SwitchReason::kFault;
     default:
       return SwitchReason::kInterrupted;
   }
@@ -349,6 +417,19 @@ Status PtraceContext::SetFpState(const FpState& state) {
   if (ptrace(PTRACE_SETREGSET, thread_->tid(), NT_X86_XSTATE, &iov) != 0)
     return Err(errno);
   return Ok();
+}
+
+Result<TrapInfo> PtraceContext::ReadTrap() {
+  // ptrace does not report a fault's error code, but the host writes it
+  // into the signal frame when it delivers the signal. So the signal goes
+  // to the stub's handler, which stops at once.
+  if (!thread_ || !at_fault_stop_) return Err(EAGAIN);
+  at_fault_stop_ = false;
+  FpState fp = TRY(GetFpState());
+  auto trap = thread_->DeliverFaultToStub(fault_signal_, fault_regs_);
+  // Signal delivery reset the FPU state for the handler.
+  TRY_STATUS(SetFpState(fp));
+  return trap;
 }
 
 // ---- PtracePlatform ----

@@ -14,10 +14,12 @@
 #include <thread>
 
 #include "platform/platform.h"
+#include "platform/ptrace/stub_layout.h"
 
 namespace moat {
 
-inline constexpr uint64_t kStubBase = 0x7fffffe00000;
+inline constexpr uint64_t kStubBase = MOAT_STUB_BASE;
+static_assert(kStubBase == kUserEnd);
 
 class PtraceAddressSpace;
 
@@ -33,6 +35,11 @@ class StubThread {
   // Runs one system call at `entry` in the stub and returns its result.
   Result<int64_t> Inject(uint64_t entry, int64_t nr,
                          std::initializer_list<uint64_t> args);
+  // Lets the host deliver the fault signal `sig` that the thread is stopped
+  // for to the stub's handler, with `regs` but a stack in the stub, and
+  // returns the trap information of the host's signal frame. Clobbers the
+  // FPU state.
+  Result<TrapInfo> DeliverFaultToStub(int sig, Registers regs);
   // Waits for the next stop; ESRCH once the thread is gone.
   Result<int> WaitStop();
   bool interrupted() const { return interrupted_; }
@@ -83,6 +90,7 @@ class PtraceContext : public Context {
   void Interrupt() override;
   Result<FpState> GetFpState() override;
   Status SetFpState(const FpState& state) override;
+  Result<TrapInfo> ReadTrap() override;
   void SetInitialFpState(FpState state) override {
     initial_fp_ = std::move(state);
   }
@@ -96,6 +104,11 @@ class PtraceContext : public Context {
   uint64_t as_id_ = 0;  // as_->id(), checked before as_ is trusted
   int interrupt_pidfd_ = -1;  // guarded by mu_
   std::optional<FpState> initial_fp_;
+  // Set while the stub thread still waits in the signal-delivery stop of
+  // the fault that the last Switch returned, with the signal and registers.
+  bool at_fault_stop_ = false;
+  int fault_signal_ = 0;
+  Registers fault_regs_{};
 };
 
 class PtracePlatform : public Platform {
@@ -121,7 +134,8 @@ class PtracePlatform : public Platform {
 // Stub code addresses, for the entry points of injected calls.
 uint64_t StubAddress(const void* symbol);
 extern "C" char moat_stub_begin[], moat_stub_end[], moat_stub_wait[],
-    moat_stub_syscall[], moat_stub_clone[];
+    moat_stub_syscall[], moat_stub_clone[], moat_stub_fault[],
+    moat_stub_fault_stop[];
 
 // The per-thread pointer to the context that the calling host thread is
 // running, so that an AddressSpace can inject through it.

@@ -1,12 +1,11 @@
 // The stub: the only host code in an application's address space. It is
-// copied to kStubBase (platform.h) in a fresh process, removes every other
-// mapping, and then idles. The kernel injects system calls by pointing the
-// instruction pointer at stub_syscall or stub_clone; both end in int3, which
-// stops the thread for its tracer. The code is position independent.
+// copied to MOAT_STUB_BASE (stub_layout.h) in a fresh process, removes every
+// other mapping but its scratch area, and then idles. The kernel injects
+// system calls by pointing the instruction pointer at stub_syscall or
+// stub_clone; both end in int3, which stops the thread for its tracer. The
+// code is position independent.
 
-#define STUB_BASE 0x7fffffe00000
-#define STUB_CODE_END 0x7fffffe01000
-#define TASK_SIZE 0x7ffffffff000
+#include "platform/ptrace/stub_layout.h"
 
   .section .text.moat_stub, "ax"
   .balign 4096
@@ -14,11 +13,11 @@
 moat_stub_begin:
   mov $11, %eax                          // munmap(0, STUB_BASE)
   xor %edi, %edi
-  movabs $STUB_BASE, %rsi
+  movabs $MOAT_STUB_BASE, %rsi
   syscall
   mov $11, %eax                          // munmap(stub end, rest)
-  movabs $STUB_CODE_END, %rdi
-  movabs $(TASK_SIZE - STUB_CODE_END), %rsi
+  movabs $MOAT_STUB_END, %rdi
+  movabs $(MOAT_TASK_SIZE - MOAT_STUB_END), %rsi
   syscall
 
   .globl moat_stub_wait
@@ -38,6 +37,20 @@ moat_stub_clone:
   test %rax, %rax
   jz moat_stub_wait                      // the new thread idles until seized
   int3
+
+  // The host's handler for fault signals, which the tracer lets through
+  // only to learn what the CPU reported: it copies the error code, trap
+  // number and fault address from the signal frame (%rdx points to the
+  // ucontext) into registers and stops. The tracer never resumes it.
+  .globl moat_stub_fault
+moat_stub_fault:
+  mov MOAT_UC_ERR(%rdx), %rax
+  mov MOAT_UC_TRAPNO(%rdx), %rbx
+  mov MOAT_UC_CR2(%rdx), %rcx
+  .globl moat_stub_fault_stop
+moat_stub_fault_stop:
+  int3
+  jmp moat_stub_fault_stop
 
   .globl moat_stub_end
 moat_stub_end:
