@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <deque>
 
 #include "fs/tmpfs.h"
 
@@ -52,6 +53,21 @@ int HostFileLimit() {
   return limit;
 }
 
+// The inodes looked up last under read-only roots, kept alive so that a
+// path used again needs no request to the gofer. Entries may repeat; the
+// bound is on the queue, so on the gofer handles it keeps open.
+constexpr size_t kRecentInodes = 4096;
+std::deque<InodePtr>& RecentInodes() {
+  static auto* recent = new std::deque<InodePtr>();
+  return *recent;
+}
+
+void KeepRecent(const InodePtr& inode) {
+  auto& recent = RecentInodes();
+  recent.push_back(inode);
+  if (recent.size() > kRecentInodes) recent.pop_front();
+}
+
 Encoder Request(Op op, uint64_t handle) {
   Encoder e;
   e.U32(static_cast<uint32_t>(op));
@@ -62,13 +78,16 @@ Encoder Request(Op op, uint64_t handle) {
 }  // namespace
 
 GoferInode::GoferInode(std::shared_ptr<gofer::Client> client, uint64_t handle,
-                       const gofer::WireStat& st)
-    : client_(std::move(client)), handle_(handle), attr_(AttrFromWire(st)) {}
+                       const gofer::WireStat& st, bool read_only)
+    : client_(std::move(client)),
+      handle_(handle),
+      attr_(AttrFromWire(st)),
+      read_only_(read_only) {}
 
 GoferInode::~GoferInode() { client_->Send(Request(Op::kRelease, handle_)); }
 
 Result<InodePtr> GoferInode::Attach(std::shared_ptr<gofer::Client> client,
-                                    uint32_t index) {
+                                    uint32_t index, bool read_only) {
   Encoder e;
   e.U32(static_cast<uint32_t>(Op::kAttach));
   e.U32(index);
@@ -77,22 +96,49 @@ Result<InodePtr> GoferInode::Attach(std::shared_ptr<gofer::Client> client,
   uint64_t handle;
   gofer::WireStat st;
   if (!in.U64(&handle) || !in.Stat(&st)) return Err(EIO);
-  return InodePtr(std::make_shared<GoferInode>(std::move(client), handle, st));
+  return InodePtr(
+      std::make_shared<GoferInode>(std::move(client), handle, st, read_only));
 }
 
 Result<InodePtr> GoferInode::NewChild(Decoder& in) {
   uint64_t handle;
   gofer::WireStat st;
   if (!in.U64(&handle) || !in.Stat(&st)) return Err(EIO);
-  return InodePtr(std::make_shared<GoferInode>(client_, handle, st));
+  return InodePtr(
+      std::make_shared<GoferInode>(client_, handle, st, read_only_));
 }
 
 Result<InodePtr> GoferInode::Lookup(const std::string& name) {
+  if (read_only_) {
+    if (missing_.contains(name)) return Err(ENOENT);
+    auto it = children_.find(name);
+    if (it != children_.end()) {
+      if (InodePtr child = it->second.lock()) {
+        KeepRecent(child);
+        return child;
+      }
+    }
+  }
   Encoder e = Request(Op::kWalk, handle_);
   e.Str(name);
-  gofer::Reply r = TRY(client_->Call(e));
-  Decoder in = r.fields();
-  return NewChild(in);
+  auto r = client_->Call(e);
+  if (!r.ok()) {
+    if (read_only_ && r.error() == ENOENT) {
+      if (missing_.size() >= kRecentInodes) missing_.clear();
+      missing_.insert(name);
+    }
+    return Err(r.error());
+  }
+  Decoder in = r->fields();
+  InodePtr child = TRY(NewChild(in));
+  if (read_only_) {
+    if (children_.size() >= kRecentInodes) std::erase_if(children_, [](auto& c) {
+      return c.second.expired();
+    });
+    children_[name] = child;
+    KeepRecent(child);
+  }
+  return child;
 }
 
 Result<InodePtr> GoferInode::Create(const std::string& name, uint32_t mode,

@@ -3,6 +3,9 @@
 // up, and host descriptors only for regular files it has opened.
 #pragma once
 
+#include <unordered_map>
+#include <unordered_set>
+
 #include "gofer/client.h"
 #include "vfs/inode.h"
 
@@ -11,12 +14,14 @@ namespace moat {
 class GoferInode : public Inode {
  public:
   GoferInode(std::shared_ptr<gofer::Client> client, uint64_t handle,
-             const gofer::WireStat& st);
+             const gofer::WireStat& st, bool read_only);
   ~GoferInode() override;
 
-  // The root of the gofer's root number `index`.
+  // The root of the gofer's root number `index`. Lookups under a
+  // `read_only` root are remembered, misses included, since nothing inside
+  // the sandbox can change it.
   static Result<InodePtr> Attach(std::shared_ptr<gofer::Client> client,
-                                 uint32_t index);
+                                 uint32_t index, bool read_only);
 
   // Attributes are cached: the sandbox is taken to be the only writer of
   // its host files, and its own changes update the cache.
@@ -52,6 +57,11 @@ class GoferInode : public Inode {
   uint64_t handle_;
   InodeAttr attr_;
   std::string link_target_;  // a symlink's target, once read
+  bool read_only_;
+  // Children looked up so far, and names found missing, under a read-only
+  // root. Guarded by the kernel lock, as every inode operation is.
+  std::unordered_map<std::string, std::weak_ptr<Inode>> children_;
+  std::unordered_set<std::string> missing_;
 };
 
 // An open regular host file, read and written through its own descriptor.

@@ -287,7 +287,7 @@ int RunSandbox(const SandboxOptions& opts) {
   // The host root comes from the gofer, read-only: the overlay above it
   // takes every change.
   auto client = std::make_shared<gofer::Client>(opts.gofer_fd);
-  auto lower = GoferInode::Attach(client, 0);
+  auto lower = GoferInode::Attach(client, 0, true);
   if (!lower.ok()) {
     spdlog::error("--rootfs {}: the gofer cannot serve it: {}", opts.rootfs,
                   strerror(lower.error()));

@@ -33,7 +33,7 @@ class TestGofer {
 
   // The root inode of root number `index`.
   InodePtr Root(uint32_t index = 0) {
-    auto root = GoferInode::Attach(client_, index);
+    auto root = GoferInode::Attach(client_, index, false);
     if (!root.ok()) abort();
     return root.value();
   }
