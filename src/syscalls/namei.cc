@@ -449,8 +449,8 @@ int64_t Ftruncate(Task& t, const SyscallArgs& args) {
   return ToReturn(f->Truncate(args[1]));
 }
 
-// Implements fallocate(2): mode 0 and FALLOC_FL_KEEP_SIZE extend the file;
-// punching holes is accepted and zeroes the range.
+// Implements fallocate(2): allocation with or without FALLOC_FL_KEEP_SIZE
+// and FALLOC_FL_PUNCH_HOLE, the modes Linux tmpfs has.
 int64_t Fallocate(Task& t, const SyscallArgs& args) {
   FilePtr f = GetFile(t, args.Int(0));
   if (!f) return -EBADF;
@@ -466,20 +466,11 @@ int64_t Fallocate(Task& t, const SyscallArgs& args) {
   if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE)) return -EOPNOTSUPP;
   if ((mode & FALLOC_FL_PUNCH_HOLE) && !(mode & FALLOC_FL_KEEP_SIZE))
     return -EOPNOTSUPP;
-  if (mode & FALLOC_FL_PUNCH_HOLE) {
-    std::vector<char> zeros(std::min<int64_t>(len, 1 << 16), 0);
-    int64_t end = std::min<int64_t>(off + len, attr->size);
-    for (int64_t pos = off; pos < end;) {
-      size_t n = std::min<int64_t>(end - pos, zeros.size());
-      auto w = f->PWrite(t, zeros.data(), n, pos);
-      if (!w.ok()) return -w.error();
-      pos += n;
-    }
-    return 0;
+  if (off > INT64_MAX - len) return -EFBIG;
+  if (!(mode & FALLOC_FL_KEEP_SIZE) && uint64_t(off + len) > attr->size) {
+    if (int64_t r = CheckFileSizeLimit(t, off + len); r < 0) return r;
   }
-  if (!(mode & FALLOC_FL_KEEP_SIZE) && uint64_t(off + len) > attr->size)
-    return ToReturn(f->Truncate(off + len));
-  return 0;
+  return ToReturn(f->Allocate(t, mode, off, len));
 }
 
 // Implements fsync(2).
