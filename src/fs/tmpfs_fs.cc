@@ -169,8 +169,7 @@ struct statfs TmpfsFs::StatFs() const {
   if (options_.max_pages != 0) {
     s.f_blocks = options_.max_pages;
     s.f_bfree = s.f_bavail =
-        quota->used < options_.max_pages ? options_.max_pages - quota->used
-                                         : 0;
+        quota->used < options_.max_pages ? options_.max_pages - quota->used : 0;
   }
   if (options_.max_inodes != 0) {
     s.f_files = options_.max_inodes;
@@ -182,8 +181,7 @@ struct statfs TmpfsFs::StatFs() const {
   return s;
 }
 
-Status TmpfsFile::Allocate(Task&, int mode, uint64_t offset,
-                           uint64_t length) {
+Status TmpfsFile::Allocate(Task&, int mode, uint64_t offset, uint64_t length) {
   MemoryObject& data = *node_->data;
   uint64_t end = offset + length;
   node_->attr.mtime = node_->attr.ctime = Now();

@@ -23,6 +23,10 @@ class ReopenInode : public Inode {
     FilePtr f = TRY(file_->Reopen(flags));
     return f;
   }
+  Result<struct statfs> StatFs() override {
+    if (!file_->inode) return Inode::StatFs();
+    return file_->inode->StatFs();
+  }
 
  private:
   FilePtr file_;
