@@ -15,6 +15,10 @@ class AnonInode : public Inode {
     attr_.atime = attr_.mtime = attr_.ctime = Now();
   }
   Result<InodeAttr> Attr() override { return attr_; }
+  Result<struct statfs> StatFs() override {
+    // Sockets live on sockfs, the rest on anon_inodefs.
+    return SimpleStatFs(S_ISSOCK(attr_.mode) ? 0x534F434B : 0x09041934);
+  }
 
  private:
   InodeAttr attr_;

@@ -14,6 +14,7 @@ namespace {
 constexpr int kPtyMajor = 136;
 constexpr int kMaxPtys = 4096;  // Linux /proc/sys/kernel/pty/max
 constexpr uint32_t kTtyGid = 5;  // the "tty" group of Debian and others
+constexpr int64_t kDevptsMagic = 0x1cd1;
 
 // The ptys of the sandbox by number. One kernel runs per moat process.
 std::map<int, std::weak_ptr<Tty>>& Ptys() {
@@ -74,6 +75,9 @@ class PtyNode : public Inode {
     return OpenPtySlave(CurrentTask(), tty, flags);
   }
   std::string FsType() const override { return "devpts"; }
+  Result<struct statfs> StatFs() override {
+    return SimpleStatFs(kDevptsMagic);
+  }
 
  private:
   int index_;
@@ -86,6 +90,9 @@ class PtmxNode : public Inode {
   }
   Result<FilePtr> Open(int flags) override { return OpenPtmx(flags); }
   std::string FsType() const override { return "devpts"; }
+  Result<struct statfs> StatFs() override {
+    return SimpleStatFs(kDevptsMagic);
+  }
 };
 
 class DevptsRoot : public Inode {
@@ -122,6 +129,9 @@ class DevptsRoot : public Inode {
     return Err(EACCES);
   }
   std::string FsType() const override { return "devpts"; }
+  Result<struct statfs> StatFs() override {
+    return SimpleStatFs(kDevptsMagic);
+  }
 };
 
 }  // namespace

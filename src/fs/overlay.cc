@@ -100,7 +100,9 @@ Status OverlayInode::CopyUp() {
     for (uint64_t off = 0; off < a.size;) {
       size_t n = TRY(src->ReadAt(off, buf.data(), buf.size()));
       if (n == 0) break;
-      TRY(node->data->WriteAt(off, buf.data(), n));
+      // A short write means the upper layer is full.
+      if (TRY(node->data->WriteAt(off, buf.data(), n)) != n)
+        return Err(ENOSPC);
       off += n;
     }
   } else {
@@ -256,7 +258,15 @@ Status OverlayInode::SetAttr(const SetAttrRequest& req) {
 }
 
 Result<struct statfs> OverlayInode::StatFs() {
-  struct statfs s = lower_ ? TRY(lower_->StatFs()) : TRY(upper_->StatFs());
+  // Linux fs/overlayfs/super.c:ovl_statfs reports the upper layer, where
+  // the space goes. The root always has an upper directory.
+  std::shared_ptr<OverlayInode> node =
+      std::static_pointer_cast<OverlayInode>(shared_from_this());
+  while (!node->upper_) {
+    node = node->parent_.lock();
+    if (!node) return Err(EIO);
+  }
+  struct statfs s = node->upper_->fs()->StatFs();
   s.f_type = 0x794c7630;  // OVERLAYFS_SUPER_MAGIC
   return s;
 }

@@ -20,6 +20,9 @@ class PipeInode : public Inode {
     attr_.atime = attr_.mtime = attr_.ctime = Now();
   }
   Result<InodeAttr> Attr() override { return attr_; }
+  Result<struct statfs> StatFs() override {
+    return SimpleStatFs(0x50495045);  // PIPEFS_MAGIC
+  }
   static uint64_t pipefs_dev() {
     static uint64_t dev = NewAnonDev();
     return dev;

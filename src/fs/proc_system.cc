@@ -35,12 +35,32 @@ std::string Mangle(const std::string& s) {
   return out;
 }
 
-std::string MountOptions(const Mount& m) {
-  std::string o = m.read_only ? "ro" : "rw";
+// The per-mount options, in the order of Linux
+// fs/proc_namespace.c:show_mnt_opts, after "ro" or "rw".
+std::string MountOptions(const Mount& m, bool read_only) {
+  std::string o = read_only ? "ro" : "rw";
   if (m.nosuid) o += ",nosuid";
   if (m.nodev) o += ",nodev";
   if (m.noexec) o += ",noexec";
-  return o + ",relatime";
+  if (m.noatime) o += ",noatime";
+  if (m.nodiratime) o += ",nodiratime";
+  if (!m.noatime && !m.strictatime) o += ",relatime";
+  if (m.nosymfollow) o += ",nosymfollow";
+  return o;
+}
+
+std::string SuperOptions(const Mount& m) {
+  if (!m.sb) return "rw";
+  return (m.sb->read_only ? "ro" : "rw") + m.sb->Options();
+}
+
+// Returns the path of a mount's root inside its filesystem, which is "/"
+// except for a bind mount of a subdirectory.
+std::string RootInFilesystem(const Mount& m) {
+  std::string out;
+  for (const Dentry* d = m.root.get(); d && d->parent; d = d->parent.get())
+    out = "/" + d->name + out;
+  return out.empty() ? "/" : out;
 }
 
 Path ViewRoot(Kernel& k, Task* viewer) {
@@ -216,8 +236,10 @@ std::string FormatMounts(Kernel& k, Task* viewer) {
   std::string out;
   for (auto& m : k.mounts->Mounts()) {
     std::string at = m->parent ? PathName(Path{m, m->root}, root) : "/";
+    std::string options = MountOptions(*m, m->ReadOnly());
+    if (m->sb) options += m->sb->Options();
     out += fmt::format("{} {} {} {} 0 0\n", Mangle(m->source), Mangle(at),
-                       m->fstype, MountOptions(*m));
+                       m->fstype, options);
   }
   return out;
 }
@@ -229,10 +251,11 @@ std::string FormatMountInfo(Kernel& k, Task* viewer) {
     std::string at = m->parent ? PathName(Path{m, m->root}, root) : "/";
     auto a = m->root->inode->Attr();
     uint64_t dev = a.ok() ? a->dev : 0;
-    out += fmt::format("{} {} {}:{} / {} {} - {} {} {}\n", m->id,
+    out += fmt::format("{} {} {}:{} {} {} {} - {} {} {}\n", m->id,
                        m->parent ? m->parent->id : m->id, major(dev),
-                       minor(dev), Mangle(at), MountOptions(*m), m->fstype,
-                       Mangle(m->source), m->read_only ? "ro" : "rw");
+                       minor(dev), Mangle(RootInFilesystem(*m)), Mangle(at),
+                       MountOptions(*m, m->read_only), m->fstype,
+                       Mangle(m->source), SuperOptions(*m));
   }
   return out;
 }
@@ -254,7 +277,7 @@ void AddSystemFiles(const FsPtr& fs, ProcDir& root) {
                                 kKernelRelease, kKernelVersion)));
   root.AddFile("filesystems",
                Text("nodev\ttmpfs\nnodev\tproc\nnodev\tdevtmpfs\n"
-                    "nodev\tpipefs\nnodev\toverlay\n"));
+                    "nodev\tdevpts\nnodev\tpipefs\nnodev\toverlay\n"));
   root.AddFile("cmdline", Text("moat\n"));
 }
 

@@ -50,20 +50,35 @@ Result<FilePtr> OpenDevice(uint64_t rdev, InodePtr node, int flags) {
   return it->second(std::move(node), flags);
 }
 
-TmpfsInode::TmpfsInode(uint64_t dev, uint32_t mode, uint32_t uid,
-                       uint32_t gid) {
-  attr.dev = dev;
+TmpfsInode::TmpfsInode(std::shared_ptr<TmpfsFs> fs, uint32_t mode,
+                       uint32_t uid, uint32_t gid)
+    : fs_(std::move(fs)) {
+  fs_->used_inodes++;
+  attr.dev = fs_->dev;
   attr.ino = NewIno();
   attr.mode = mode;
   attr.uid = uid;
   attr.gid = gid;
   attr.nlink = S_ISDIR(mode) ? 2 : 1;
   attr.atime = attr.mtime = attr.ctime = attr.btime = Now();
-  if (S_ISREG(mode)) data = std::make_shared<MemoryObject>(0);
+  if (S_ISREG(mode)) {
+    data = std::make_shared<MemoryObject>(0);
+    data->set_quota(fs_->quota);
+  }
 }
 
+TmpfsInode::~TmpfsInode() { fs_->used_inodes--; }
+
 std::shared_ptr<TmpfsInode> NewTmpfs(uint32_t mode) {
-  return std::make_shared<TmpfsInode>(NewAnonDev(), S_IFDIR | mode, 0, 0);
+  TmpfsOptions options = DefaultTmpfsOptions();
+  options.mode = mode;
+  return NewTmpfs(std::make_shared<TmpfsFs>(options));
+}
+
+std::shared_ptr<TmpfsInode> NewTmpfs(std::shared_ptr<TmpfsFs> fs) {
+  TmpfsOptions options = fs->options();
+  return std::make_shared<TmpfsInode>(std::move(fs), S_IFDIR | options.mode,
+                                      options.uid, options.gid);
 }
 
 void TmpfsInode::Touch() { attr.mtime = attr.ctime = Now(); }
@@ -72,7 +87,7 @@ Result<InodeAttr> TmpfsInode::Attr() {
   InodeAttr a = attr;
   if (data) {
     a.size = data->size();
-    a.blocks = PageUp(a.size) / 512;
+    a.blocks = data->pages() * (kPageSize / 512);
   } else if (S_ISLNK(a.mode)) {
     a.size = target.size();
   } else if (S_ISDIR(a.mode)) {
@@ -93,8 +108,9 @@ Result<std::shared_ptr<TmpfsInode>> TmpfsInode::NewChild(
     const std::string& name, uint32_t mode, const Credentials& creds) {
   if (!S_ISDIR(attr.mode)) return Err(ENOTDIR);
   if (children.count(name)) return Err(EEXIST);
+  if (!fs_->HasInodeRoom()) return Err(ENOSPC);
   uint32_t gid = (attr.mode & S_ISGID) ? attr.gid : creds.fsgid;
-  auto node = std::make_shared<TmpfsInode>(attr.dev, mode, creds.fsuid, gid);
+  auto node = std::make_shared<TmpfsInode>(fs_, mode, creds.fsuid, gid);
   if (S_ISDIR(mode) && (attr.mode & S_ISGID)) node->attr.mode |= S_ISGID;
   children[name] = node;
   whiteouts.erase(name);

@@ -238,16 +238,18 @@ Result<ExecImage> LoadExecutable(Task& t, const Path& dir,
                                  const std::string& path,
                                  std::vector<std::string> argv,
                                  const std::vector<std::string>& envp,
-                                 bool follow_final,
-                                 const std::string& execfn_arg) {
+                                 const ExecOptions& options) {
   std::string file = path;
-  std::string execfn = execfn_arg.empty() ? path : execfn_arg;
+  std::string execfn = options.execfn.empty() ? path : options.execfn;
   Path exe;
-  FilePtr f = TRY(OpenExecutable(t, dir, file, follow_final, &exe));
+  FilePtr f = TRY(OpenExecutable(t, dir, file, options.follow_final, &exe));
   for (int depth = 0;; depth++) {
     std::string head = TRY(ReadHead(t, *f, 256));
     auto shebang = ParseShebang(head);
     if (!shebang.ok()) break;
+    // The interpreter would be handed a /dev/fd path that the exec closes,
+    // so fail now, as Linux fs/binfmt_script.c:load_script does.
+    if (options.path_inaccessible) return Err(ENOENT);
     if (depth >= kMaxScriptDepth) return Err(ELOOP);
     // argv becomes: interpreter [argument] script original-argv[1:]
     std::vector<std::string> next{shebang->interpreter};

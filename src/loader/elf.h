@@ -17,14 +17,24 @@ struct ExecImage {
   Path exe;
 };
 
+// Options of an execveat(2) call beyond the path itself.
+struct ExecOptions {
+  bool follow_final = true;  // false for AT_SYMLINK_NOFOLLOW
+  // AT_EXECFN and the script argument of an interpreter. Empty means the path.
+  std::string execfn;
+  // The file was named through a close-on-exec descriptor, so a script's
+  // interpreter could not open it by the /dev/fd path it is given (Linux
+  // BINPRM_FLAGS_PATH_INACCESSIBLE).
+  bool path_inaccessible = false;
+};
+
 // Loads `path` (resolved from the task's cwd, or `dir` for execveat) with
 // `argv` and `envp` into a new address space. The task is not changed.
 Result<ExecImage> LoadExecutable(Task& t, const Path& dir,
                                  const std::string& path,
                                  std::vector<std::string> argv,
                                  const std::vector<std::string>& envp,
-                                 bool follow_final = true,
-                                 const std::string& execfn = "");
+                                 const ExecOptions& options = {});
 
 // The parsed first line of a script, split as Linux does: the interpreter
 // and at most one argument.

@@ -86,6 +86,19 @@ TEST_F(LoaderTest, ScriptRunsItsInterpreter) {
   EXPECT_EQ(mm.CopyInString(argv1, 100).value(), "/usr/bin/ldd");
 }
 
+TEST_F(LoaderTest, ScriptViaCloexecFdFails) {
+  ExecOptions options;
+  options.path_inaccessible = true;
+  EXPECT_EQ(LoadExecutable(*tk_.task, tk_.task->fs->cwd, "/usr/bin/ldd",
+                           {"ldd"}, {}, options)
+                .error(),
+            ENOENT);
+  // A binary needs no path after the exec, so it still loads.
+  EXPECT_TRUE(LoadExecutable(*tk_.task, tk_.task->fs->cwd, "/bin/true",
+                             {"true"}, {}, options)
+                  .ok());
+}
+
 TEST_F(LoaderTest, RejectsWhatIsNotExecutable) {
   EXPECT_EQ(LoadExecutable(*tk_.task, tk_.task->fs->cwd, "/etc/passwd",
                            {"x"}, {})

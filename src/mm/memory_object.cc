@@ -14,6 +14,7 @@ MemoryObject::MemoryObject(uint64_t size, uint64_t chunk_pages)
 
 MemoryObject::~MemoryObject() {
   for (auto& [index, frame] : frames_) MemoryFile::Get().DecRef(frame);
+  Uncharge(frames_.size());
 }
 
 Status MemoryObject::Fill(uint64_t, uint64_t, uint8_t*) { return Ok(); }
@@ -21,6 +22,27 @@ Status MemoryObject::Fill(uint64_t, uint64_t, uint8_t*) { return Ok(); }
 Result<uint64_t> MemoryObject::GetPage(uint64_t index, uint64_t* run) {
   uint64_t end_page = PageUp(size_) / kPageSize;
   if (index >= end_page) return Err(EFAULT);
+  return FindOrAllocate(index, end_page, run);
+}
+
+bool MemoryObject::HasRoom(uint64_t pages) const {
+  return !quota_ ||
+         (pages <= quota_->limit && quota_->used <= quota_->limit - pages);
+}
+
+Status MemoryObject::Charge(uint64_t pages) {
+  if (!HasRoom(pages)) return Err(ENOSPC);
+  if (quota_) quota_->used += pages;
+  return Ok();
+}
+
+void MemoryObject::Uncharge(uint64_t pages) {
+  if (quota_) quota_->used -= pages;
+}
+
+Result<uint64_t> MemoryObject::FindOrAllocate(uint64_t index,
+                                              uint64_t end_page,
+                                              uint64_t* run) {
   auto it = frames_.find(index);
   if (it == frames_.end()) {
     uint64_t first = index - index % chunk_pages_;
@@ -30,15 +52,21 @@ Result<uint64_t> MemoryObject::GetPage(uint64_t index, uint64_t* run) {
     uint64_t last = first;
     while (last < first + count && !frames_.count(last)) last++;
     count = last - first;
+    TRY_STATUS(Charge(count));
     MemoryFile& mf = MemoryFile::Get();
-    uint64_t frame = TRY(mf.Allocate(count));
-    Status s = Fill(first, count, mf.Map(frame));
+    auto frame = mf.Allocate(count);
+    if (!frame.ok()) {
+      Uncharge(count);
+      return Err(frame.error());
+    }
+    Status s = Fill(first, count, mf.Map(*frame));
     if (!s.ok()) {
-      for (uint64_t i = 0; i < count; i++) mf.DecRef(frame + i * kPageSize);
+      for (uint64_t i = 0; i < count; i++) mf.DecRef(*frame + i * kPageSize);
+      Uncharge(count);
       return Err(s.error());
     }
     for (uint64_t i = 0; i < count; i++)
-      frames_[first + i] = frame + i * kPageSize;
+      frames_[first + i] = *frame + i * kPageSize;
     it = frames_.find(index);
   }
   uint64_t n = 1;
@@ -76,22 +104,31 @@ Result<size_t> MemoryObject::ReadAt(uint64_t offset, void* buf,
 
 Result<size_t> MemoryObject::WriteAt(uint64_t offset, const void* buf,
                                      size_t length) {
-  if (offset + length > size_) size_ = offset + length;
+  uint64_t end_page = PageUp(offset + length) / kPageSize;
   size_t done = 0;
   auto* in = static_cast<const uint8_t*>(buf);
   while (done < length) {
     uint64_t pos = offset + done;
     size_t n = std::min<uint64_t>(length - done, kPageSize - pos % kPageSize);
     uint64_t run;
-    uint64_t frame = TRY(GetPage(pos / kPageSize, &run));
-    memcpy(MemoryFile::Get().Map(frame) + pos % kPageSize, in + done, n);
+    auto frame = FindOrAllocate(pos / kPageSize, end_page, &run);
+    if (!frame.ok()) {
+      // A write that ran out of space returns what it wrote, as write(2)
+      // does.
+      if (done == 0) return Err(frame.error());
+      break;
+    }
+    memcpy(MemoryFile::Get().Map(*frame) + pos % kPageSize, in + done, n);
     done += n;
   }
+  size_ = std::max<uint64_t>(size_, offset + done);
   return done;
 }
 
 void MemoryObject::Truncate(uint64_t size) {
-  if (size < size_) {
+  // Not growing also drops the frames that fallocate gave pages past the
+  // end, as Linux mm/shmem.c:shmem_setattr does.
+  if (size <= size_) {
     // Zero the tail of the new last page, as a later extension must read 0.
     auto it = frames_.find(size / kPageSize);
     if (it != frames_.end() && size % kPageSize) {
@@ -103,12 +140,46 @@ void MemoryObject::Truncate(uint64_t size) {
   size_ = size;
 }
 
+Status MemoryObject::Allocate(uint64_t first, uint64_t count) {
+  uint64_t present = 0;
+  for (auto it = frames_.lower_bound(first);
+       it != frames_.end() && it->first - first < count; ++it)
+    present++;
+  if (!HasRoom(count - present)) return Err(ENOSPC);
+  for (uint64_t i = first; i < first + count; i++) {
+    uint64_t run;
+    TRY(FindOrAllocate(i, first + count, &run));
+  }
+  return Ok();
+}
+
 void MemoryObject::Discard(uint64_t first, uint64_t count) {
   auto it = frames_.lower_bound(first);
   while (it != frames_.end() && it->first - first < count) {
     MemoryFile::Get().DecRef(it->second);
+    Uncharge(1);
     it = frames_.erase(it);
   }
+}
+
+void MemoryObject::PunchHole(uint64_t offset, uint64_t length) {
+  uint64_t end = length > UINT64_MAX - offset ? UINT64_MAX : offset + length;
+  uint64_t whole_first = PageUp(offset) / kPageSize;
+  uint64_t whole_end = PageDown(end) / kPageSize;
+  // Clears [from, to) inside one page, if that page has a frame.
+  auto clear = [this](uint64_t from, uint64_t to) {
+    auto it = frames_.find(from / kPageSize);
+    if (it == frames_.end() || from >= to) return;
+    memset(MemoryFile::Get().Map(it->second) + from % kPageSize, 0,
+           to - from);
+  };
+  if (whole_first > whole_end) {  // inside a single page
+    clear(offset, end);
+    return;
+  }
+  clear(offset, whole_first * kPageSize);
+  clear(whole_end * kPageSize, end);
+  if (whole_end > whole_first) Discard(whole_first, whole_end - whole_first);
 }
 
 uint64_t MemoryObject::NextData(uint64_t offset) const {

@@ -14,6 +14,13 @@
 
 namespace moat {
 
+// A limit on the frames that a group of objects may hold: the size limit of
+// one tmpfs. ENOSPC when a new frame would pass it.
+struct PageQuota {
+  uint64_t limit = UINT64_MAX;  // in pages
+  uint64_t used = 0;
+};
+
 class MemoryObject {
  public:
   // `chunk_pages` frames are allocated together, so a fault can map a run
@@ -22,6 +29,10 @@ class MemoryObject {
   virtual ~MemoryObject();
 
   uint64_t size() const { return size_; }
+  // The number of pages that have frames (st_blocks / 8 of a tmpfs file).
+  uint64_t pages() const { return frames_.size(); }
+  // Charges the frames of this object to `quota` from now on.
+  void set_quota(std::shared_ptr<PageQuota> quota) { quota_ = std::move(quota); }
 
   // Returns the frame that holds page `index`, filling it on first use, and
   // stores in *run how many pages from `index` on sit in consecutive frames.
@@ -35,9 +46,17 @@ class MemoryObject {
   Result<size_t> WriteAt(uint64_t offset, const void* buf, size_t length);
   // Sets the size; frames wholly past the new end are released.
   void Truncate(uint64_t size);
+  // Gives frames to the pages in [first, first+count) that have none, even
+  // past the end (fallocate). ENOSPC, with nothing allocated, when the
+  // quota does not have room for all of them.
+  Status Allocate(uint64_t first, uint64_t count);
   // Releases the frames of pages in [first, first+count), which then read
   // as zero (fallocate PUNCH_HOLE on tmpfs).
   void Discard(uint64_t first, uint64_t count);
+  // Makes the bytes in [offset, offset+length) read as zero: the frames of
+  // whole pages are released and partial pages are cleared. The size does
+  // not change.
+  void PunchHole(uint64_t offset, uint64_t length);
   // The first offset at or after `offset` that has data (a frame) or is a
   // hole, for lseek's SEEK_DATA and SEEK_HOLE.
   uint64_t NextData(uint64_t offset) const;
@@ -52,9 +71,18 @@ class MemoryObject {
   virtual bool HasBacking() const { return false; }
 
  private:
+  // Returns the frame of page `index` as GetPage does, but allocates any
+  // page below `end_page`, even past the end of the object.
+  Result<uint64_t> FindOrAllocate(uint64_t index, uint64_t end_page,
+                                  uint64_t* run);
+  bool HasRoom(uint64_t pages) const;
+  Status Charge(uint64_t pages);
+  void Uncharge(uint64_t pages);
+
   uint64_t size_;
   uint64_t chunk_pages_;
   std::map<uint64_t, uint64_t> frames_;  // page index -> frame
+  std::shared_ptr<PageQuota> quota_;     // null means no limit
 };
 
 // The page cache of a read-only host file, shared by every mapping of it.

@@ -83,7 +83,7 @@ Status BindPath(Task& t, const std::string& path,
   if (name.empty() || name == "." || name == "..") return Err(EADDRINUSE);
   auto dir_attr = TRY(dir.inode().Attr());
   TRY_STATUS(CheckAccess(dir_attr, t.creds, W_OK | X_OK));
-  if (dir.mount->read_only) return Err(EROFS);
+  if (dir.mount->ReadOnly()) return Err(EROFS);
   if (LookupChild(t, dir, name).ok()) return Err(EADDRINUSE);
   auto inode = TRY(dir.inode().Mknod(
       name, S_IFSOCK | (0777 & ~t.fs->umask), 0, t.creds));

@@ -42,7 +42,8 @@ std::shared_ptr<Dentry> NewRootDentry(InodePtr inode) {
 // Mounts a filesystem at `path`, making the directory in the overlay when
 // the root does not have it.
 void MountAt(Task& init, const std::string& path, InodePtr root,
-             const std::string& fstype) {
+             const std::string& fstype,
+             std::shared_ptr<SuperBlock> sb = nullptr) {
   Kernel& k = init.kernel();
   ResolveOptions opts;
   auto parent = ResolveParent(init, init.fs->root, path, opts);
@@ -55,7 +56,7 @@ void MountAt(Task& init, const std::string& path, InodePtr root,
   auto at = LookupChild(init, dir, name);
   MOAT_CHECK(at.ok(), "cannot create mountpoint {}", path);
   k.mounts->AddMount(at.value(), NewRootDentry(std::move(root)), fstype,
-                     fstype);
+                     fstype, std::move(sb));
 }
 
 std::vector<std::string> BuildEnvironment(const SandboxOptions& opts) {
@@ -168,10 +169,13 @@ void SetupMounts(Kernel& k, Task& init, InodePtr lower) {
 
   MountAt(init, "/proc", NewProcFs(k), "proc");
   MountAt(init, "/sys", NewSysFs(k), "sysfs");
-  MountAt(init, "/dev", NewDevFs(), "devtmpfs");
+  auto dev = NewDevFs();
+  MountAt(init, "/dev", dev, "devtmpfs", dev->fs());
   MountAt(init, "/dev/pts", NewDevpts(), "devpts");
-  MountAt(init, "/dev/shm", NewTmpfs(01777), "tmpfs");
-  MountAt(init, "/tmp", NewTmpfs(01777), "tmpfs");
+  for (const char* path : {"/dev/shm", "/tmp"}) {
+    auto tmpfs = NewTmpfs(01777);
+    MountAt(init, path, tmpfs, "tmpfs", tmpfs->fs());
+  }
 }
 
 void SetupCwd(Task& init, const SandboxOptions& opts) {

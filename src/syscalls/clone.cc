@@ -160,23 +160,31 @@ int64_t ExecCommon(Task& t, int dirfd, uint64_t path_addr, uint64_t argv,
   if (!env.ok()) return -env.error();
 
   Result<ExecImage> image = Err(ENOENT);
+  ExecOptions options;
+  options.follow_final = !(flags & AT_SYMLINK_NOFOLLOW);
+  // A name relative to a descriptor reaches a script's interpreter as
+  // /dev/fd/N[/path], which a close-on-exec N makes unusable (Linux
+  // fs/exec.c:bprm_execve).
+  if (dirfd != AT_FDCWD && (path->empty() || (*path)[0] != '/')) {
+    auto* entry = t.fds->GetEntry(dirfd);
+    options.path_inaccessible = entry && entry->cloexec;
+  }
   if (path->empty()) {
     FilePtr f = GetFile(t, dirfd);
     if (!f) return -EBADF;
     if (!f->dentry) return -EACCES;
+    options.execfn = "/dev/fd/" + std::to_string(dirfd);
     image = LoadExecutable(t, t.fs->cwd,
                            PathName(Path{f->mount, f->dentry}, t.fs->root),
-                           args.value(), env.value(), true,
-                           "/dev/fd/" + std::to_string(dirfd));
+                           args.value(), env.value(), options);
   } else {
     auto start = StartPath(t, dirfd, path.value());
     if (!start.ok()) return -start.error();
-    std::string execfn = path.value();
-    if (dirfd != AT_FDCWD && execfn[0] != '/')
-      execfn = "/dev/fd/" + std::to_string(dirfd) + "/" + execfn;
+    options.execfn = path.value();
+    if (dirfd != AT_FDCWD && options.execfn[0] != '/')
+      options.execfn = "/dev/fd/" + std::to_string(dirfd) + "/" + *path;
     image = LoadExecutable(t, start.value(), path.value(), args.value(),
-                           env.value(), !(flags & AT_SYMLINK_NOFOLLOW),
-                           execfn);
+                           env.value(), options);
   }
   if (!image.ok()) return -image.error();
 

@@ -21,7 +21,7 @@ Result<std::pair<Path, std::string>> ParentForChange(Task& t, int dirfd,
   if (dir.dentry->deleted) return Err(ENOENT);
   auto attr = TRY(dir.inode().Attr());
   TRY_STATUS(CheckAccess(attr, t.creds, W_OK | X_OK));
-  if (dir.mount->read_only) return Err(EROFS);
+  if (dir.mount->ReadOnly()) return Err(EROFS);
   return std::make_pair(dir, name);
 }
 
@@ -56,7 +56,9 @@ int64_t UnlinkCommon(Task& t, int dirfd, uint64_t path, bool dir_op) {
   if (name == "..") return dir_op ? -ENOTEMPTY : -EISDIR;
   auto child = LookupChild(t, dir, name);
   if (!child.ok()) return -child.error();
-  if (child->mount != dir.mount) return -EBUSY;  // a mountpoint
+  if (child->mount != dir.mount ||
+      t.kernel().mounts->IsMountpoint(*child->dentry))
+    return -EBUSY;  // a mountpoint, maybe seen through another bind mount
   Status s = CheckSticky(t, dir, name);
   if (!s.ok()) return -s.error();
   s = dir_op ? dir.inode().Rmdir(name) : dir.inode().Unlink(name);
@@ -82,7 +84,12 @@ int64_t RenameCommon(Task& t, int olddir, uint64_t oldpath, int newdir,
   if (src_dir.mount != dst_dir.mount) return -EXDEV;
   auto src = LookupChild(t, src_dir, src_name);
   if (!src.ok()) return -src.error();
-  if (src->mount != src_dir.mount) return -EBUSY;
+  MountNamespace& ns = *t.kernel().mounts;
+  if (src->mount != src_dir.mount || ns.IsMountpoint(*src->dentry))
+    return -EBUSY;
+  if (auto dst = LookupChild(t, dst_dir, dst_name);
+      dst.ok() && (dst->mount != dst_dir.mount || ns.IsMountpoint(*dst->dentry)))
+    return -EBUSY;
   // A directory cannot move into itself.
   if (src->inode().IsDir()) {
     for (auto d = dst_dir.dentry; d; d = d->parent)
@@ -181,7 +188,7 @@ Status ChangeAttr(Task& t, const Path& p, SetAttrRequest req) {
       if (!uid_ok || !gid_ok || t.creds.fsuid != attr.uid) return Err(EPERM);
     }
   }
-  if (p.mount->read_only) return Err(EROFS);
+  if (p.mount->ReadOnly()) return Err(EROFS);
   if ((req.mask & (SetAttrRequest::kUid | SetAttrRequest::kGid)) &&
       !(req.mask & SetAttrRequest::kMode) && S_ISREG(attr.mode) &&
       (attr.mode & (S_ISUID | S_ISGID))) {
@@ -386,7 +393,7 @@ int64_t Utimensat(Task& t, const SyscallArgs& args) {
   if (explicit_times && !owner) return -EPERM;
   if (!owner && !CheckAccess(attr.value(), t.creds, W_OK).ok())
     return -EACCES;
-  if (p->mount->read_only) return -EROFS;
+  if (p->mount->ReadOnly()) return -EROFS;
   return ToReturn(p->inode().SetAttr(req));
 }
 
@@ -428,7 +435,7 @@ int64_t Truncate(Task& t, const SyscallArgs& args) {
   if (!S_ISREG(attr->mode)) return -EINVAL;
   Status s = CheckAccess(attr.value(), t.creds, W_OK);
   if (!s.ok()) return -s.error();
-  if (p->mount->read_only) return -EROFS;
+  if (p->mount->ReadOnly()) return -EROFS;
   SetAttrRequest req;
   req.mask = SetAttrRequest::kSize;
   req.size = args[1];
@@ -449,8 +456,8 @@ int64_t Ftruncate(Task& t, const SyscallArgs& args) {
   return ToReturn(f->Truncate(args[1]));
 }
 
-// Implements fallocate(2): mode 0 and FALLOC_FL_KEEP_SIZE extend the file;
-// punching holes is accepted and zeroes the range.
+// Implements fallocate(2): allocation with or without FALLOC_FL_KEEP_SIZE
+// and FALLOC_FL_PUNCH_HOLE, the modes Linux tmpfs has.
 int64_t Fallocate(Task& t, const SyscallArgs& args) {
   FilePtr f = GetFile(t, args.Int(0));
   if (!f) return -EBADF;
@@ -466,20 +473,11 @@ int64_t Fallocate(Task& t, const SyscallArgs& args) {
   if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE)) return -EOPNOTSUPP;
   if ((mode & FALLOC_FL_PUNCH_HOLE) && !(mode & FALLOC_FL_KEEP_SIZE))
     return -EOPNOTSUPP;
-  if (mode & FALLOC_FL_PUNCH_HOLE) {
-    std::vector<char> zeros(std::min<int64_t>(len, 1 << 16), 0);
-    int64_t end = std::min<int64_t>(off + len, attr->size);
-    for (int64_t pos = off; pos < end;) {
-      size_t n = std::min<int64_t>(end - pos, zeros.size());
-      auto w = f->PWrite(t, zeros.data(), n, pos);
-      if (!w.ok()) return -w.error();
-      pos += n;
-    }
-    return 0;
+  if (off > INT64_MAX - len) return -EFBIG;
+  if (!(mode & FALLOC_FL_KEEP_SIZE) && uint64_t(off + len) > attr->size) {
+    if (int64_t r = CheckFileSizeLimit(t, off + len); r < 0) return r;
   }
-  if (!(mode & FALLOC_FL_KEEP_SIZE) && uint64_t(off + len) > attr->size)
-    return ToReturn(f->Truncate(off + len));
-  return 0;
+  return ToReturn(f->Allocate(t, mode, off, len));
 }
 
 // Implements fsync(2).

@@ -53,12 +53,15 @@ Result<FilePtr> OpenPath(Task& t, const Path& p, int flags, bool created) {
   bool write = acc != O_RDONLY || (flags & O_TRUNC);
   if (S_ISDIR(attr.mode) && (acc != O_RDONLY || (flags & O_CREAT)))
     return Err(EISDIR);
+  // Linux fs/namei.c:may_open_dev: MS_NODEV hides device nodes.
+  if ((S_ISCHR(attr.mode) || S_ISBLK(attr.mode)) && p.mount->nodev)
+    return Err(EACCES);
   if (!created) {
     int want = (acc == O_RDONLY ? R_OK : acc == O_WRONLY ? W_OK : R_OK | W_OK);
     if (flags & O_TRUNC) want |= W_OK;
     TRY_STATUS(CheckAccess(attr, t.creds, want));
   }
-  if (write && p.mount->read_only && !S_ISCHR(attr.mode) &&
+  if (write && p.mount->ReadOnly() && !S_ISCHR(attr.mode) &&
       !S_ISFIFO(attr.mode) && !S_ISSOCK(attr.mode))
     return Err(EROFS);
   if (p.dentry->stand_in) {
@@ -122,7 +125,7 @@ Result<FilePtr> DoOpenFrom(Task& t, Path start, const std::string& path,
     ResolveOptions opts = base;
     Path dir = TRY(ResolvePath(t, start, path, opts));
     if (!dir.inode().IsDir()) return Err(ENOTDIR);
-    if (dir.mount->read_only) return Err(EROFS);
+    if (dir.mount->ReadOnly()) return Err(EROFS);
     return OpenTmpfile(t, dir, flags, mode);
   }
   if (!(flags & O_CREAT)) {
@@ -158,7 +161,7 @@ Result<FilePtr> DoOpenFrom(Task& t, Path start, const std::string& path,
   if (dir.dentry->deleted) return Err(ENOENT);
   auto dir_attr = TRY(dir.inode().Attr());
   TRY_STATUS(CheckAccess(dir_attr, t.creds, W_OK | X_OK));
-  if (dir.mount->read_only) return Err(EROFS);
+  if (dir.mount->ReadOnly()) return Err(EROFS);
   uint32_t m = mode & ~t.fs->umask & 07777;
   TRY(dir.inode().Create(name, m, t.creds));
   DentryForget(dir, name);

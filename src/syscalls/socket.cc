@@ -1,5 +1,8 @@
 // socket(2) and the calls on sockets. Only AF_UNIX exists so far; the
-// other families return EAFNOSUPPORT.
+// other families return EAFNOSUPPORT, except that socketpair(2) of an IP
+// family fails as Linux's does.
+#include <linux/capability.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -241,6 +244,26 @@ int64_t AcceptCommon(Task& t, const SyscallArgs& args, int flags) {
   return ToReturn(InstallFd(t, conn, flags & SOCK_CLOEXEC));
 }
 
+// Returns the error of socketpair(2) for an AF_INET or AF_INET6 family: the
+// error of Linux net/ipv4/af_inet.c:inet_create for a type and protocol it
+// cannot create, else EOPNOTSUPP because IP sockets have no pairs.
+int64_t InetSocketpairError(const Task& t, int type, int protocol) {
+  switch (type) {
+    case SOCK_STREAM:
+      if (protocol != 0 && protocol != IPPROTO_TCP) return -EPROTONOSUPPORT;
+      return -EOPNOTSUPP;
+    case SOCK_DGRAM:
+      if (protocol != 0 && protocol != IPPROTO_UDP &&
+          protocol != IPPROTO_UDPLITE)
+        return -EPROTONOSUPPORT;
+      return -EOPNOTSUPP;
+    case SOCK_RAW:
+      return t.creds.HasCapability(CAP_NET_RAW) ? -EOPNOTSUPP : -EPERM;
+    default:
+      return -ESOCKTNOSUPPORT;
+  }
+}
+
 }  // namespace
 
 // Implements socket(2).
@@ -267,6 +290,8 @@ int64_t Socketpair(Task& t, const SyscallArgs& args) {
   int flags = type & (SOCK_NONBLOCK | SOCK_CLOEXEC);
   type &= ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
   if (type & ~0xf) return -EINVAL;
+  if (domain == AF_INET || domain == AF_INET6)
+    return InetSocketpairError(t, type, protocol);
   if (domain != AF_UNIX) return -EAFNOSUPPORT;
   if (protocol != 0 && protocol != PF_UNIX) return -EPROTONOSUPPORT;
   if (type == SOCK_RAW) type = SOCK_DGRAM;

@@ -100,13 +100,37 @@ int64_t Statx(Task& t, const SyscallArgs& args) {
   return ToReturn(t.mm().Write(args[4], sx));
 }
 
+namespace {
+
+// Fills in what statfs(2) takes from the mount rather than the filesystem:
+// f_flags, which is ST_VALID and the mount's flags (Linux
+// fs/statfs.c:calculate_f_flags), and f_frsize when the filesystem left it.
+void AddMountFlags(const struct Mount* m, struct statfs* s) {
+  constexpr uint64_t kValid = 0x20;  // ST_VALID: f_flags is filled in
+  uint64_t flags = kValid;
+  if (m != nullptr) {
+    if (m->ReadOnly()) flags |= ST_RDONLY;
+    if (m->nosuid) flags |= ST_NOSUID;
+    if (m->nodev) flags |= ST_NODEV;
+    if (m->noexec) flags |= ST_NOEXEC;
+    if (m->noatime) flags |= ST_NOATIME;
+    if (m->nodiratime) flags |= ST_NODIRATIME;
+    if (!m->noatime && !m->strictatime) flags |= ST_RELATIME;
+    if (m->nosymfollow) flags |= 0x2000;  // ST_NOSYMFOLLOW
+  }
+  s->f_flags = flags;
+  if (s->f_frsize == 0) s->f_frsize = s->f_bsize;
+}
+
+}  // namespace
+
 // Implements statfs(2).
 int64_t Statfs(Task& t, const SyscallArgs& args) {
   auto p = ResolveAt(t, AT_FDCWD, args[0], 0);
   if (!p.ok()) return -p.error();
   auto s = p->inode().StatFs();
   if (!s.ok()) return -s.error();
-  if (p->mount->read_only) s->f_flags |= ST_RDONLY;
+  AddMountFlags(p->mount.get(), &s.value());
   return ToReturn(t.mm().Write(args[1], s.value()));
 }
 
@@ -117,6 +141,7 @@ int64_t Fstatfs(Task& t, const SyscallArgs& args) {
   if (!f->inode) return -EINVAL;
   auto s = f->inode->StatFs();
   if (!s.ok()) return -s.error();
+  AddMountFlags(f->mount.get(), &s.value());
   return ToReturn(t.mm().Write(args[1], s.value()));
 }
 
@@ -243,7 +268,7 @@ int64_t AccessCommon(Task& t, int dirfd, uint64_t path, int mode, int flags) {
     creds.fsgid = creds.rgid;
     if (creds.ruid != 0) creds.cap_effective = 0;
   }
-  if ((mode & W_OK) && p->mount->read_only && !S_ISCHR(attr->mode))
+  if ((mode & W_OK) && p->mount->ReadOnly() && !S_ISCHR(attr->mode))
     return -EROFS;
   return ToReturn(CheckAccess(attr.value(), creds, mode));
 }

@@ -1,8 +1,9 @@
 #include "vfs/inode.h"
 
+#include <linux/falloc.h>
+
 #include <algorithm>
 
-#include "mm/memory_file.h"
 #include "vfs/lock.h"
 #include "vfs/vfs.h"
 
@@ -71,21 +72,22 @@ Result<std::string> Inode::Readlink() { return Err(EINVAL); }
 Result<FilePtr> Inode::Open(int) { return Err(ENXIO); }
 Status Inode::SetAttr(const SetAttrRequest&) { return Err(EPERM); }
 Result<struct statfs> Inode::StatFs() {
-  // In-kernel filesystems report the size Linux gives a default tmpfs:
-  // half of RAM, with what the sandbox uses counted as taken.
+  return SimpleStatFs(0x01021994);  // TMPFS_MAGIC
+}
+
+struct statfs SimpleStatFs(int64_t magic) {
   struct statfs s = {};
-  s.f_type = 0x01021994;  // TMPFS_MAGIC
+  s.f_type = magic;
   s.f_bsize = 4096;
-  s.f_namelen = 255;
   s.f_frsize = 4096;
-  uint64_t total = sysconf(_SC_PHYS_PAGES) / 2;
-  uint64_t used = MemoryFile::Get().UsedBytes() / 4096;
-  s.f_blocks = total;
-  s.f_bfree = s.f_bavail = total > used ? total - used : 0;
-  s.f_files = total;
-  s.f_ffree = total > 1000 ? total - 1000 : 0;
+  s.f_namelen = 255;
   return s;
 }
+
+Status SuperBlock::Reconfigure(const std::vector<std::string>& options) {
+  return options.empty() ? Ok() : Err(EINVAL);
+}
+
 Result<std::shared_ptr<MemoryObject>> Inode::Mappable() {
   return Err(ENODEV);
 }
@@ -156,6 +158,24 @@ Result<int64_t> FileDescription::Ioctl(Task&, uint64_t, uint64_t) {
 }
 
 Status FileDescription::Truncate(uint64_t) { return Err(EINVAL); }
+
+Status FileDescription::Allocate(Task& t, int mode, uint64_t offset,
+                                 uint64_t length) {
+  auto attr = TRY(Stat());
+  if (mode & FALLOC_FL_PUNCH_HOLE) {
+    // Without a way to free blocks, write zeros over the part that exists.
+    std::vector<char> zeros(std::min<uint64_t>(length, 1 << 16), 0);
+    uint64_t end = std::min(offset + length, attr.size);
+    for (uint64_t pos = offset; pos < end;) {
+      size_t n = std::min<uint64_t>(end - pos, zeros.size());
+      pos += TRY(PWrite(t, zeros.data(), n, pos));
+    }
+    return Ok();
+  }
+  if (!(mode & FALLOC_FL_KEEP_SIZE) && offset + length > attr.size)
+    return Truncate(offset + length);
+  return Ok();
+}
 
 Result<std::shared_ptr<MemoryObject>> FileDescription::Mappable() {
   if (!inode) return Err(ENODEV);

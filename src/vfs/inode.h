@@ -140,6 +140,10 @@ class FileDescription : public std::enable_shared_from_this<FileDescription> {
   virtual Result<int64_t> Ioctl(Task& t, uint64_t cmd, uint64_t arg);
   virtual Status Fsync() { return Ok(); }
   virtual Status Truncate(uint64_t size);
+  // Implements fallocate(2) on a regular file. The caller has checked that
+  // `mode` has no flags but FALLOC_FL_KEEP_SIZE and FALLOC_FL_PUNCH_HOLE.
+  virtual Status Allocate(Task& t, int mode, uint64_t offset,
+                          uint64_t length);
   virtual Result<std::shared_ptr<MemoryObject>> Mappable();
 
   // Readiness for poll: the subset of `mask` that is ready now.
@@ -169,6 +173,25 @@ class FileDescription : public std::enable_shared_from_this<FileDescription> {
   bool holds_locks = false;     // may own OFD or flock locks
   std::vector<DirEntry> dir_cache;
 };
+
+// A filesystem instance, shared by every mount of it (Linux struct
+// super_block). Filesystems with options or limits derive from it.
+class SuperBlock {
+ public:
+  virtual ~SuperBlock() = default;
+  // The filesystem's own options as /proc/self/mountinfo lists them after
+  // "rw" or "ro", each with a leading comma: ",size=1024k,mode=750".
+  virtual std::string Options() const { return ""; }
+  // Applies the options of a remount (mount(2) data, less the generic
+  // ones such as "ro"). EINVAL for an option the filesystem does not have.
+  virtual Status Reconfigure(const std::vector<std::string>& options);
+
+  bool read_only = false;
+};
+
+// Returns the statfs(2) result of a filesystem without blocks of its own,
+// such as proc or pipefs (Linux fs/libfs.c:simple_statfs).
+struct statfs SimpleStatFs(int64_t magic);
 
 // Checks `want` (R_OK/W_OK/X_OK bits) against an inode's mode for `creds`.
 Status CheckAccess(const InodeAttr& attr, const Credentials& creds, int want);

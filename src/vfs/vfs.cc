@@ -10,45 +10,6 @@
 
 namespace moat {
 
-MountNamespace::MountNamespace(std::shared_ptr<Mount> root)
-    : root_(std::move(root)) {
-  root_->id = next_id_++;
-  order_.push_back(root_);
-}
-
-std::shared_ptr<Mount> MountNamespace::AddMount(
-    const Path& at, std::shared_ptr<Dentry> root_dentry,
-    const std::string& fstype, const std::string& source) {
-  auto m = std::make_shared<Mount>();
-  m->id = next_id_++;
-  m->root = std::move(root_dentry);
-  m->parent = at.mount;
-  m->mountpoint = at.dentry;
-  m->fstype = fstype;
-  m->source = source;
-  // A mount on top of a mount: the newest one is what lookups see.
-  mounts_[{at.mount.get(), at.dentry.get()}] = m;
-  order_.push_back(m);
-  return m;
-}
-
-Status MountNamespace::RemoveMount(const Path& at) {
-  auto it = mounts_.find({at.mount.get(), at.dentry.get()});
-  if (it == mounts_.end()) return Err(EINVAL);
-  std::erase(order_, it->second);
-  mounts_.erase(it);
-  return Ok();
-}
-
-std::shared_ptr<Mount> MountNamespace::MountAt(const Path& p) const {
-  auto it = mounts_.find({p.mount.get(), p.dentry.get()});
-  return it == mounts_.end() ? nullptr : it->second;
-}
-
-std::vector<std::shared_ptr<Mount>> MountNamespace::Mounts() const {
-  return order_;
-}
-
 namespace {
 
 MountNamespace& Mounts(Task& t) { return *t.kernel().mounts; }
@@ -61,6 +22,10 @@ class ReopenInode : public Inode {
   Result<FilePtr> Open(int flags) override {
     FilePtr f = TRY(file_->Reopen(flags));
     return f;
+  }
+  Result<struct statfs> StatFs() override {
+    if (!file_->inode) return Inode::StatFs();
+    return file_->inode->StatFs();
   }
 
  private:
@@ -155,7 +120,7 @@ Result<Path> Walk(Task& t, const Path& root, Path cur,
     bool follow = !is_last || opts.follow_final || trailing_slash;
     if (follow) {
       if (FilePtr magic = next.inode().MagicLink(t)) {
-        if (opts.no_magic_links) return Err(ELOOP);
+        if (opts.no_magic_links || next.mount->nosymfollow) return Err(ELOOP);
         // Linux refuses magic links under RESOLVE_BENEATH/IN_ROOT, as they
         // can point anywhere.
         if (opts.beneath || opts.in_root) return Err(EXDEV);
@@ -176,7 +141,8 @@ Result<Path> Walk(Task& t, const Path& root, Path cur,
       }
     }
     if (follow && next.inode().IsSymlink()) {
-      if (opts.no_symlinks) return Err(ELOOP);
+      // MS_NOSYMFOLLOW: a symlink on such a mount is never followed.
+      if (opts.no_symlinks || next.mount->nosymfollow) return Err(ELOOP);
       if (++links > kMaxSymlinkDepth) return Err(ELOOP);
       std::string target = TRY(next.inode().Readlink());
       if (target.empty()) return Err(ENOENT);

@@ -36,12 +36,24 @@ struct Mount {
   std::shared_ptr<Dentry> root;
   std::shared_ptr<Mount> parent;         // null for the root mount
   std::shared_ptr<Dentry> mountpoint;    // in parent
+  std::shared_ptr<SuperBlock> sb;        // shared by bind mounts
   std::string fstype;
   std::string source;
+  // Per-mount flags (Linux MNT_*): mount(2)'s MS_RDONLY, MS_NOSUID, ...
   bool read_only = false;
   bool nosuid = false;
   bool nodev = false;
   bool noexec = false;
+  bool nosymfollow = false;
+  bool noatime = false;
+  bool nodiratime = false;
+  bool strictatime = false;  // neither noatime nor the default relatime
+  // Set by umount2(MNT_EXPIRE), which unmounts on a second call.
+  bool expiry_mark = false;
+
+  // Returns whether writes through this mount fail with EROFS because the
+  // mount or its filesystem is read-only.
+  bool ReadOnly() const { return read_only || (sb && sb->read_only); }
 };
 
 struct Path {
@@ -59,15 +71,32 @@ class MountNamespace {
   explicit MountNamespace(std::shared_ptr<Mount> root);
   std::shared_ptr<Mount> root() const { return root_; }
 
-  // Mounts `root_dentry` (of a new filesystem) at `at`.
+  // Mounts `root_dentry` (of a new filesystem) at `at`. A null `sb` gets a
+  // superblock of its own.
   std::shared_ptr<Mount> AddMount(const Path& at,
                                   std::shared_ptr<Dentry> root_dentry,
                                   const std::string& fstype,
-                                  const std::string& source);
-  Status RemoveMount(const Path& at);
+                                  const std::string& source,
+                                  std::shared_ptr<SuperBlock> sb = nullptr);
+  // Attaches `m`, a mount not in the namespace yet, on top of `at` and
+  // gives it an id.
+  void Attach(const std::shared_ptr<Mount>& m, const Path& at);
+  // Takes `m` and every mount under it out of the namespace. Files open
+  // on them keep working (umount2 with MNT_DETACH).
+  void DetachTree(const std::shared_ptr<Mount>& m);
+  // Moves `m`, with the mounts under it, to `at`.
+  void Move(const std::shared_ptr<Mount>& m, const Path& at);
   // The mount whose mountpoint is `p`, if any.
   std::shared_ptr<Mount> MountAt(const Path& p) const;
   std::vector<std::shared_ptr<Mount>> Mounts() const;
+  // The mounts whose parent is `m`.
+  std::vector<std::shared_ptr<Mount>> Children(const Mount& m) const;
+  // Returns whether `m` is attached to this namespace (Linux check_mnt).
+  bool Contains(const Mount& m) const;
+  // Returns whether a mount sits on `d` through any mount of its
+  // filesystem, which keeps `d` from being removed or renamed (Linux
+  // d_mountpoint).
+  bool IsMountpoint(const Dentry& d) const;
 
  private:
   std::shared_ptr<Mount> root_;
@@ -118,5 +147,8 @@ std::string PathName(const Path& p, const Path& root,
 
 // Dentry cache upkeep after a directory operation.
 void DentryForget(const Path& dir, const std::string& name);
+
+// Returns whether `d` is `ancestor` or lies below it in the same filesystem.
+bool IsBelow(const Dentry& d, const Dentry& ancestor);
 
 }  // namespace moat

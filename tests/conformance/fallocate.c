@@ -42,9 +42,11 @@ int main(void) {
   CASE("FALLOC_FL_PUNCH_HOLE zeroes a range and keeps the size");
   memset(buffer, 'd', sizeof buffer);
   CHECK_EQ(pwrite(fd, buffer, sizeof buffer, 0), 65536);
+  long blocks_before_hole = stat_fd(fd).st_blocks;
   CHECK_EQ(
       fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 4096, 8192), 0);
   CHECK_EQ(stat_fd(fd).st_size, 65536);
+  CHECK(stat_fd(fd).st_blocks <= blocks_before_hole - 16);
   CHECK_EQ(pread(fd, buffer, sizeof buffer, 0), 65536);
   CHECK_EQ(buffer[4095], 'd');
   CHECK_EQ(buffer[4096], 0);

@@ -8,6 +8,8 @@
 #include <sys/syscall.h>
 
 #define PROC_SUPER_MAGIC_NUMBER 0x9fa0
+#define PIPEFS_MAGIC_NUMBER 0x50495045
+#define DEVPTS_SUPER_MAGIC_NUMBER 0x1cd1
 #define ST_VALID_FLAG 0x0020
 
 int main(void) {
@@ -44,6 +46,11 @@ int main(void) {
   CHECK_EQ(statfs("/proc", &proc), 0);
   CHECK_EQ(proc.f_type, PROC_SUPER_MAGIC_NUMBER);
 
+  CASE("/dev/pts reports the devpts magic number");
+  struct statfs pts;
+  CHECK_EQ(statfs("/dev/pts", &pts), 0);
+  CHECK_EQ(pts.f_type, DEVPTS_SUPER_MAGIC_NUMBER);
+
   CASE("a file reports the same filesystem as its directory");
   char path[256];
   snprintf(path, sizeof path, "%s/file", directory);
@@ -53,11 +60,13 @@ int main(void) {
   CHECK_EQ(file_fs.f_type, by_path.f_type);
   CHECK_EQ(memcmp(&file_fs.f_fsid, &by_path.f_fsid, sizeof file_fs.f_fsid), 0);
 
-  CASE("fstatfs on a pipe succeeds");
+  CASE("fstatfs on a pipe reports pipefs");
   int fds[2];
   CHECK_OK(pipe(fds));
   struct statfs pipe_fs;
   CHECK_EQ(fstatfs(fds[0], &pipe_fs), 0);
+  CHECK_EQ(pipe_fs.f_type, PIPEFS_MAGIC_NUMBER);
+  CHECK_EQ(pipe_fs.f_flags & ST_VALID_FLAG, ST_VALID_FLAG);
   close(fds[0]);
   close(fds[1]);
 
