@@ -6,6 +6,7 @@
 
 #include <chrono>
 
+#include "fs/inotify.h"
 #include "fs/proc_internal.h"
 #include "kernel/kernel.h"
 #include "kernel/task.h"
@@ -198,6 +199,24 @@ Generator Config(Kernel& k, std::string KernelConfig::*field) {
   };
 }
 
+// A sysctl file with one integer that root may change, such as
+// /proc/sys/fs/inotify/max_user_watches.
+InodePtr IntSysctl(const FsPtr& fs, int* value) {
+  Generator read = [value](Task*) -> Result<std::string> {
+    return std::to_string(*value) + "\n";
+  };
+  Writer write = [value](Task& w, std::string_view data) -> Status {
+    if (!w.creds.HasCapability(kCapSysAdmin)) return Err(EPERM);
+    std::string text(data);
+    char* end = nullptr;
+    long v = strtol(text.c_str(), &end, 10);
+    if (end == text.c_str() || v < 0 || v > INT32_MAX) return Err(EINVAL);
+    *value = int(v);
+    return Ok();
+  };
+  return std::make_shared<ProcFile>(fs, 0644, read, write);
+}
+
 }  // namespace
 
 std::chrono::nanoseconds SinceBoot(Clock::time_point t) {
@@ -288,6 +307,11 @@ void AddSysctlFiles(const FsPtr& fs, ProcDir& root) {
   auto fsdir = sys->Subdir("fs");
   fsdir->AddFile("file-max", Text("9223372036854775807\n"));
   fsdir->AddFile("nr_open", Text("1048576\n"));
+  auto inotify = fsdir->Subdir("inotify");
+  InotifyLimits& limits = inotify_limits();
+  inotify->Add("max_queued_events", IntSysctl(fs, &limits.max_queued_events));
+  inotify->Add("max_user_instances", IntSysctl(fs, &limits.max_user_instances));
+  inotify->Add("max_user_watches", IntSysctl(fs, &limits.max_user_watches));
   sys->Subdir("net")->Subdir("core")->AddFile("somaxconn", Text("4096\n"));
 }
 
