@@ -275,6 +275,33 @@ void AddSystemFiles(const FsPtr& fs, ProcDir& root) {
                Text("nodev\ttmpfs\nnodev\tproc\nnodev\tdevtmpfs\n"
                     "nodev\tpipefs\nnodev\toverlay\n"));
   root.AddFile("cmdline", Text("moat\n"));
+  auto sysvipc = root.Subdir("sysvipc");
+  IpcNamespace& ns = *k.ipc;
+  sysvipc->AddFile(
+      "shm", [&ns](Task*) -> Result<std::string> { return FormatSysvShm(ns); });
+  sysvipc->AddFile(
+      "sem", [&ns](Task*) -> Result<std::string> { return FormatSysvSem(ns); });
+  sysvipc->AddFile(
+      "msg", [&ns](Task*) -> Result<std::string> { return FormatSysvMsg(ns); });
+}
+
+// The System V IPC limits under /proc/sys/kernel.
+void AddIpcSysctls(const FsPtr& fs, ProcDir& kernel) {
+  IpcLimits& l = fs->kernel.ipc->limits;
+  kernel.AddFile("shmmax", [&l](Task*) -> Result<std::string> {
+    return std::to_string(l.shmmax) + "\n";
+  });
+  kernel.AddFile("shmall", [&l](Task*) -> Result<std::string> {
+    return std::to_string(l.shmall) + "\n";
+  });
+  kernel.Add("shmmni", IntSysctl(fs, &l.shmmni));
+  kernel.AddFile("sem", [&l](Task*) -> Result<std::string> {
+    return fmt::format("{}\t{}\t{}\t{}\n", l.semmsl, l.semmns, l.semopm,
+                       l.semmni);
+  });
+  kernel.Add("msgmax", IntSysctl(fs, &l.msgmax));
+  kernel.Add("msgmnb", IntSysctl(fs, &l.msgmnb));
+  kernel.Add("msgmni", IntSysctl(fs, &l.msgmni));
 }
 
 void AddSysctlFiles(const FsPtr& fs, ProcDir& root) {
@@ -294,6 +321,7 @@ void AddSysctlFiles(const FsPtr& fs, ProcDir& root) {
   kernel->AddFile("threads-max", Text("126582\n"));
   kernel->AddFile("ngroups_max", Text("65536\n"));
   kernel->AddFile("cap_last_cap", Text("40\n"));
+  AddIpcSysctls(fs, *kernel);
 
   auto random = kernel->Subdir("random");
   random->AddFile("boot_id", Text(fs->boot_id + "\n"));
