@@ -7,6 +7,8 @@ namespace moat {
 namespace {
 
 constexpr int kSeqMultiplier = 32768;  // Linux IPCMNI
+constexpr int kMaxSeq = INT32_MAX / kSeqMultiplier;
+constexpr int kMinCycle = 64;  // ipc_min_cycle
 constexpr int kCapIpcOwner = 15;
 constexpr int kCapSysAdmin = 21;
 
@@ -46,10 +48,15 @@ Result<IpcPtr> IpcIds::AtIndex(int index) const {
 Status IpcIds::Add(const IpcPtr& obj) {
   if (int(objects_.size()) >= std::min(*max_objects_, kSeqMultiplier))
     return Err(ENOSPC);
-  int index = 0;
-  while (objects_.count(index)) index++;
-  obj->seq = seq_++;
-  obj->id = obj->seq * kSeqMultiplier + index;
+  int in_use = objects_.size();
+  int window = std::min(std::max(in_use * 3 / 2, kMinCycle), kSeqMultiplier);
+  int index = next_index_ < window ? next_index_ : 0;
+  while (objects_.count(index)) index = (index + 1) % window;
+  if (index <= last_index_ && ++seq_ >= kMaxSeq) seq_ = 0;
+  last_index_ = index;
+  next_index_ = index + 1;
+  obj->seq = seq_;
+  obj->id = seq_ * kSeqMultiplier + index;
   objects_[index] = obj;
   return Ok();
 }

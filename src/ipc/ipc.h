@@ -1,6 +1,7 @@
 // System V IPC: shared memory segments, semaphore sets and message queues,
 // each found by key or id in the sandbox's IPC namespace. This file
-// contains what the three kinds share: ids, keys and permissions (Linux ipc/util.c).
+// contains what the three kinds share: ids, keys and permissions (Linux
+// ipc/util.c).
 #pragma once
 
 #include <sys/ipc.h>
@@ -40,8 +41,10 @@ struct IpcObject {
 };
 using IpcPtr = std::shared_ptr<IpcObject>;
 
-// The objects of one kind. Ids are index + 32768 * sequence number, the
-// sequence counting every creation (Linux ipc/util.c:ipc_buildid).
+// The objects of one kind. Ids are index + 32768 * sequence number. Indexes
+// are taken in turn within a window of 1.5 times the objects in use (at
+// least 64), and the sequence number grows each time they wrap around
+// (Linux ipc/util.c:ipc_idr_alloc).
 class IpcIds {
  public:
   explicit IpcIds(int* max_objects) : max_objects_(max_objects) {}
@@ -58,14 +61,17 @@ class IpcIds {
 
  private:
   int* max_objects_;
-  uint16_t seq_ = 0;
+  int seq_ = 0;
+  int next_index_ = 0;  // where the search for a free index starts
+  int last_index_ = -1;
   std::map<int, IpcPtr> objects_;  // by index
 };
 
 // The tunables of /proc/sys/kernel, with Linux's defaults.
 struct IpcLimits {
-  int64_t shmmax = 0x7fffffffffffefff;  // ULONG_MAX - 2^24 on 64-bit
-  int64_t shmall = 0x7fffffffffffefff;
+  // ULONG_MAX - 2^24, in bytes and in pages (include/uapi/linux/shm.h).
+  uint64_t shmmax = ~0ull - (1ull << 24);
+  uint64_t shmall = ~0ull - (1ull << 24);
   int shmmni = 4096;
   int semmsl = 32000, semmns = 1024000000, semopm = 500, semmni = 32000;
   int msgmax = 8192, msgmnb = 16384, msgmni = 32000;

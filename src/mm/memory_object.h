@@ -22,6 +22,8 @@ class MemoryObject {
   virtual ~MemoryObject();
 
   uint64_t size() const { return size_; }
+  // Pages that have a frame, for the resident counts of shmctl(SHM_INFO).
+  uint64_t ResidentPages() const { return frames_.size(); }
 
   // Returns the frame that holds page `index`, filling it on first use, and
   // stores in *run how many pages from `index` on sit in consecutive frames.

@@ -15,6 +15,12 @@ constexpr uint64_t kShmLba = kPageSize;  // x86-64 SHMLBA
 
 uint64_t Pages(uint64_t size) { return PageUp(size) / kPageSize; }
 
+// Pages of the segment that have been touched, and so have a frame.
+uint64_t Resident(const ShmSegment& seg) {
+  auto object = seg.Object();
+  return object ? object->ResidentPages() : 0;
+}
+
 void Destroy(IpcNamespace& ns, ShmSegment& seg) {
   ns.shm_pages -= Pages(seg.size);
   ns.shm.Remove(seg);
@@ -27,9 +33,9 @@ Result<std::shared_ptr<ShmSegment>> FindSegment(IpcNamespace& ns, int id) {
 }
 
 Result<IpcPtr> NewSegment(Task& t, IpcNamespace& ns, uint64_t size) {
-  if (size < 1 || int64_t(size) > ns.limits.shmmax) return Err(EINVAL);
+  if (size < 1 || size > ns.limits.shmmax) return Err(EINVAL);
   if (ns.shm_pages + Pages(size) < ns.shm_pages ||
-      int64_t(ns.shm_pages + Pages(size)) > ns.limits.shmall)
+      ns.shm_pages + Pages(size) > ns.limits.shmall)
     return Err(ENOSPC);
   if (int(ns.shm.objects().size()) >= ns.limits.shmmni) return Err(ENOSPC);
   auto seg = std::make_shared<ShmSegment>();
@@ -67,7 +73,8 @@ int64_t ShmInfo(Task& t, IpcNamespace& ns, int cmd, uint64_t buf) {
     struct shm_info info = {};
     info.used_ids = ns.shm.objects().size();
     info.shm_tot = ns.shm_pages;
-    info.shm_rss = ns.shm_pages;
+    for (auto& [index, obj] : ns.shm.objects())
+      info.shm_rss += Resident(static_cast<ShmSegment&>(*obj));
     s = t.mm().Write(buf, info);
   }
   if (!s.ok()) return -EFAULT;
@@ -118,7 +125,8 @@ void ShmReap(IpcNamespace& ns) {
   std::vector<std::shared_ptr<ShmSegment>> removable;
   for (auto& [index, obj] : ns.shm.objects()) {
     auto seg = std::static_pointer_cast<ShmSegment>(obj);
-    if ((seg->mode & SHM_DEST) && seg->Attached() == 0) removable.push_back(seg);
+    if ((seg->mode & SHM_DEST) && seg->Attached() == 0)
+      removable.push_back(seg);
   }
   for (auto& seg : removable) Destroy(ns, *seg);
 }
@@ -208,6 +216,8 @@ int64_t Shmdt(Task& t, const SyscallArgs& args) {
     if (it->second.object.get() == object)
       ranges.emplace_back(it->second.start, it->second.end);
   for (auto [start, stop] : ranges) (void)t.mm().Munmap(start, stop - start);
+  // TODO: a detach by munmap, exec or exit leaves shm_dtime and shm_lpid
+  // as they were, because only shmdt records a detach.
   seg->dtime = time(nullptr);
   seg->lpid = t.tg().tgid;
   ShmReap(ns);
@@ -269,7 +279,7 @@ std::string FormatSysvShm(IpcNamespace& ns) {
         "{:>10} {:>10}  {:>4o} {:>21} {:>5} {:>5}  {:>5} {:>5} {:>5} {:>5} "
         "{:>5} {:>10} {:>10} {:>10} {:>21} {:>21}\n",
         s.key, s.id, s.mode, s.size, s.cpid, s.lpid, s.Attached(), s.uid, s.gid,
-        s.cuid, s.cgid, s.atime, s.dtime, s.ctime, PageUp(s.size), 0);
+        s.cuid, s.cgid, s.atime, s.dtime, s.ctime, Resident(s) * kPageSize, 0);
   }
   return out;
 }

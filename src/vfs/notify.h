@@ -17,6 +17,9 @@ namespace moat {
 
 // A watch on one inode. Held by its owner (an inotify instance) and by the
 // inode's list of marks; the owner detaches it.
+// TODO: marks sit on Inode objects, and the overlay makes one object per
+// dentry, so a change made through another hard link of a watched overlay
+// file is not reported (tmpfs shares one object and is not affected).
 class NotifyMark {
  public:
   virtual ~NotifyMark() = default;

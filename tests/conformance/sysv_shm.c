@@ -201,6 +201,46 @@ static void test_info(void) {
   CHECK_OK(shmctl(0, SHM_INFO, (struct shmid_ds*)&usage));
   CHECK_EQ(usage.used_ids, before_ids + 1);
   CHECK_EQ(usage.shm_tot, before_pages + 3);
+  CASE("SHM_INFO counts touched pages as resident");
+  unsigned long before_rss = usage.shm_rss;
+  char* p = shmat(id, NULL, 0);
+  CHECK(p != (char*)-1);
+  p[0] = 1;
+  p[2 * 4096] = 1;
+  CHECK_OK(shmctl(0, SHM_INFO, (struct shmid_ds*)&usage));
+  CHECK_EQ(usage.shm_rss, before_rss + 2);
+
+  CASE("/proc/sysvipc/shm lists the segment");
+  FILE* proc = fopen("/proc/sysvipc/shm", "r");
+  CHECK(proc != NULL);
+  char line[512];
+  int found = 0;
+  while (proc && fgets(line, sizeof line, proc)) {
+    int key, shmid, nattch;
+    unsigned perms;
+    unsigned long size;
+    if (sscanf(line, "%d %d %o %lu %*d %*d %d", &key, &shmid, &perms, &size,
+               &nattch) != 5 || shmid != id)
+      continue;
+    found = 1;
+    CHECK_EQ(perms, 0600);
+    CHECK_EQ(size, 3 * 4096);
+    CHECK_EQ(nattch, 1);
+  }
+  if (proc) fclose(proc);
+  CHECK(found);
+  CHECK_OK(shmdt(p));
+
+  CASE("/proc/sys/kernel/shmmax matches IPC_INFO");
+  FILE* limit = fopen("/proc/sys/kernel/shmmax", "r");
+  CHECK(limit != NULL);
+  unsigned long shmmax = 0;
+  if (limit) {
+    CHECK_EQ(fscanf(limit, "%lu", &shmmax), 1);
+    fclose(limit);
+  }
+  CHECK_EQ(shmmax, info.shmmax);
+
   CASE("SHM_STAT takes an index and returns the id");
   int index = id % 32768;
   struct shmid_ds ds;
