@@ -7,6 +7,12 @@
 namespace moat {
 namespace {
 
+// Every bit a watch mask may have (Linux include/linux/inotify.h).
+constexpr uint32_t kAllInotifyBits =
+    IN_ALL_EVENTS | IN_UNMOUNT | IN_Q_OVERFLOW | IN_IGNORED | IN_ONLYDIR |
+    IN_DONT_FOLLOW | IN_EXCL_UNLINK | IN_MASK_ADD | IN_MASK_CREATE | IN_ISDIR |
+    IN_ONESHOT;
+
 int64_t InotifyCommon(Task& t, int flags) {
   if (flags & ~(IN_NONBLOCK | IN_CLOEXEC)) return -EINVAL;
   auto f = InotifyFile::Create(t.creds.ruid);
@@ -36,10 +42,12 @@ int64_t InotifyInit1(Task& t, const SyscallArgs& args) {
 // Implements inotify_add_watch(2).
 int64_t InotifyAddWatch(Task& t, const SyscallArgs& args) {
   uint32_t mask = uint32_t(args[2]);
-  // Linux checks the mask before the descriptor
+  // The checks come in Linux's order
   // (fs/notify/inotify/inotify_user.c:inotify_add_watch).
+  if ((mask & ~kAllInotifyBits) || !(mask & kAllInotifyBits)) return -EINVAL;
+  FilePtr f = GetFile(t, args.Int(0));
+  if (!f) return -EBADF;
   if ((mask & IN_MASK_ADD) && (mask & IN_MASK_CREATE)) return -EINVAL;
-  if (!(mask & IN_ALL_EVENTS)) return -EINVAL;
   auto in = GetInotify(t, args.Int(0));
   if (!in.ok()) return -in.error();
   int at_flags = (mask & IN_DONT_FOLLOW) ? AT_SYMLINK_NOFOLLOW : 0;

@@ -85,6 +85,9 @@ static void test_add_watch_errors(const char* dir) {
   const char* file = at(dir, "plain");
   create_file(file);
   CHECK_ERR(inotify_add_watch(fd, file, 0), EINVAL);
+  CHECK_ERR(inotify_add_watch(fd, file, IN_MODIFY | 0x00100000), EINVAL);
+  CHECK_ERR(inotify_add_watch(999, file, IN_MASK_ADD | IN_MASK_CREATE),
+            EBADF);
   CHECK_ERR(inotify_add_watch(fd, file, IN_MODIFY | IN_MASK_ADD |
                                             IN_MASK_CREATE),
             EINVAL);
@@ -93,6 +96,17 @@ static void test_add_watch_errors(const char* dir) {
   CHECK_ERR(inotify_add_watch(fd, at(dir, "missing"), IN_MODIFY), ENOENT);
   CHECK_ERR(inotify_add_watch(fd, file, IN_MODIFY | IN_ONLYDIR), ENOTDIR);
   CHECK_ERR(inotify_rm_watch(fd, 12345), EINVAL);
+
+  CASE("a mask of flags only makes a watch without events");
+  int quiet = CHECK_OK(inotify_add_watch(fd, dir, IN_ONLYDIR));
+  CHECK(quiet > 0);
+  create_file(at(dir, "unseen"));
+  drain(fd);
+  CHECK_EQ(event_count, 0);
+  CHECK_OK(inotify_rm_watch(fd, quiet));
+  drain(fd);
+  CHECK_EQ(event_count, 1);
+  CHECK_EVENT(0, quiet, IN_IGNORED, "");
 
   CASE("a second watch on one inode returns the same descriptor");
   int wd = CHECK_OK(inotify_add_watch(fd, file, IN_MODIFY));
