@@ -6,6 +6,7 @@
 
 #include <chrono>
 
+#include "fs/inotify.h"
 #include "fs/proc_internal.h"
 #include "kernel/kernel.h"
 #include "kernel/task.h"
@@ -218,6 +219,24 @@ Generator Config(Kernel& k, std::string KernelConfig::*field) {
   };
 }
 
+// A sysctl file with one integer that root may change, such as
+// /proc/sys/fs/inotify/max_user_watches.
+InodePtr IntSysctl(const FsPtr& fs, int* value) {
+  Generator read = [value](Task*) -> Result<std::string> {
+    return std::to_string(*value) + "\n";
+  };
+  Writer write = [value](Task& w, std::string_view data) -> Status {
+    if (!w.creds.HasCapability(kCapSysAdmin)) return Err(EPERM);
+    std::string text(data);
+    char* end = nullptr;
+    long v = strtol(text.c_str(), &end, 10);
+    if (end == text.c_str() || v < 0 || v > INT32_MAX) return Err(EINVAL);
+    *value = int(v);
+    return Ok();
+  };
+  return std::make_shared<ProcFile>(fs, 0644, read, write);
+}
+
 }  // namespace
 
 std::chrono::nanoseconds SinceBoot(Clock::time_point t) {
@@ -279,6 +298,33 @@ void AddSystemFiles(const FsPtr& fs, ProcDir& root) {
                Text("nodev\ttmpfs\nnodev\tproc\nnodev\tdevtmpfs\n"
                     "nodev\tdevpts\nnodev\tpipefs\nnodev\toverlay\n"));
   root.AddFile("cmdline", Text("moat\n"));
+  auto sysvipc = root.Subdir("sysvipc");
+  IpcNamespace& ns = *k.ipc;
+  sysvipc->AddFile(
+      "shm", [&ns](Task*) -> Result<std::string> { return FormatSysvShm(ns); });
+  sysvipc->AddFile(
+      "sem", [&ns](Task*) -> Result<std::string> { return FormatSysvSem(ns); });
+  sysvipc->AddFile(
+      "msg", [&ns](Task*) -> Result<std::string> { return FormatSysvMsg(ns); });
+}
+
+// The System V IPC limits under /proc/sys/kernel.
+void AddIpcSysctls(const FsPtr& fs, ProcDir& kernel) {
+  IpcLimits& l = fs->kernel.ipc->limits;
+  kernel.AddFile("shmmax", [&l](Task*) -> Result<std::string> {
+    return std::to_string(l.shmmax) + "\n";
+  });
+  kernel.AddFile("shmall", [&l](Task*) -> Result<std::string> {
+    return std::to_string(l.shmall) + "\n";
+  });
+  kernel.Add("shmmni", IntSysctl(fs, &l.shmmni));
+  kernel.AddFile("sem", [&l](Task*) -> Result<std::string> {
+    return fmt::format("{}\t{}\t{}\t{}\n", l.semmsl, l.semmns, l.semopm,
+                       l.semmni);
+  });
+  kernel.Add("msgmax", IntSysctl(fs, &l.msgmax));
+  kernel.Add("msgmnb", IntSysctl(fs, &l.msgmnb));
+  kernel.Add("msgmni", IntSysctl(fs, &l.msgmni));
 }
 
 void AddSysctlFiles(const FsPtr& fs, ProcDir& root) {
@@ -298,6 +344,7 @@ void AddSysctlFiles(const FsPtr& fs, ProcDir& root) {
   kernel->AddFile("threads-max", Text("126582\n"));
   kernel->AddFile("ngroups_max", Text("65536\n"));
   kernel->AddFile("cap_last_cap", Text("40\n"));
+  AddIpcSysctls(fs, *kernel);
 
   auto random = kernel->Subdir("random");
   random->AddFile("boot_id", Text(fs->boot_id + "\n"));
@@ -311,6 +358,11 @@ void AddSysctlFiles(const FsPtr& fs, ProcDir& root) {
   auto fsdir = sys->Subdir("fs");
   fsdir->AddFile("file-max", Text("9223372036854775807\n"));
   fsdir->AddFile("nr_open", Text("1048576\n"));
+  auto inotify = fsdir->Subdir("inotify");
+  InotifyLimits& limits = inotify_limits();
+  inotify->Add("max_queued_events", IntSysctl(fs, &limits.max_queued_events));
+  inotify->Add("max_user_instances", IntSysctl(fs, &limits.max_user_instances));
+  inotify->Add("max_user_watches", IntSysctl(fs, &limits.max_user_watches));
   sys->Subdir("net")->Subdir("core")->AddFile("somaxconn", Text("4096\n"));
 }
 

@@ -98,6 +98,7 @@ void Kernel::ExitGroup(ThreadGroup& tg, int status) {
 
 void Kernel::GroupExited(ThreadGroup& tg) {
   tg.zombie = true;
+  SemExit(*ipc, tg.tgid);
   LockTable::Get().Release(nullptr, &tg);
   tg.exit_events.Notify(kEventIn);
   auto self = tg.shared_from_this();

@@ -15,6 +15,7 @@
 #include <set>
 #include <string>
 
+#include "ipc/ipc.h"
 #include "kernel/task.h"
 #include "platform/platform.h"
 #include "vfs/vfs.h"
@@ -74,6 +75,8 @@ class Kernel {
 
   // Mounts seen by every task (one mount namespace per sandbox for now).
   std::shared_ptr<MountNamespace> mounts;
+  // System V IPC objects, one namespace per sandbox.
+  std::shared_ptr<IpcNamespace> ipc = std::make_shared<IpcNamespace>();
 
   // Futexes.
   std::multimap<FutexKey, FutexWaiter*> futex_waiters;

@@ -33,6 +33,8 @@ class MemoryObject {
   uint64_t pages() const { return frames_.size(); }
   // Charges the frames of this object to `quota` from now on.
   void set_quota(std::shared_ptr<PageQuota> quota) { quota_ = std::move(quota); }
+  // Pages that have a frame, for the resident counts of shmctl(SHM_INFO).
+  uint64_t ResidentPages() const { return frames_.size(); }
 
   // Returns the frame that holds page `index`, filling it on first use, and
   // stores in *run how many pages from `index` on sit in consecutive frames.

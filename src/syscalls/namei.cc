@@ -7,6 +7,7 @@
 #include "kernel/signal_delivery.h"
 #include "syscalls/handlers.h"
 #include "syscalls/util.h"
+#include "vfs/notify.h"
 
 namespace moat {
 namespace {
@@ -44,7 +45,9 @@ int64_t MkdirCommon(Task& t, int dirfd, uint64_t path, uint32_t mode) {
   if (LookupChild(t, dir, name).ok()) return -EEXIST;
   auto r = dir.inode().Mkdir(name, mode & ~t.fs->umask & 07777, t.creds);
   DentryForget(dir, name);
-  return r.ok() ? 0 : -r.error();
+  if (!r.ok()) return -r.error();
+  NotifyCreate(*dir.dentry, name, true);
+  return 0;
 }
 
 int64_t UnlinkCommon(Task& t, int dirfd, uint64_t path, bool dir_op) {
@@ -62,8 +65,22 @@ int64_t UnlinkCommon(Task& t, int dirfd, uint64_t path, bool dir_op) {
   Status s = CheckSticky(t, dir, name);
   if (!s.ok()) return -s.error();
   s = dir_op ? dir.inode().Rmdir(name) : dir.inode().Unlink(name);
-  if (s.ok()) DentryForget(dir, name);
-  return ToReturn(s);
+  if (!s.ok()) return -s.error();
+  DentryForget(dir, name);
+  NotifyUnlink(*dir.dentry, name, *child->dentry, dir_op);
+  return 0;
+}
+
+// Reports a rename; RENAME_EXCHANGE moves the other entry back as well
+// (Linux fs/namei.c:vfs_rename).
+void NotifyRenameDone(const Path& src_dir, const std::string& src_name,
+                      const Path& dst_dir, const std::string& dst_name,
+                      Dentry& moved, Dentry* replaced, bool exchange) {
+  NotifyRename(*src_dir.dentry, src_name, *dst_dir.dentry, dst_name, moved,
+               exchange ? nullptr : replaced);
+  if (exchange && replaced)
+    NotifyRename(*dst_dir.dentry, dst_name, *src_dir.dentry, src_name,
+                 *replaced, nullptr);
 }
 
 int64_t RenameCommon(Task& t, int olddir, uint64_t oldpath, int newdir,
@@ -98,6 +115,8 @@ int64_t RenameCommon(Task& t, int olddir, uint64_t oldpath, int newdir,
   Status s = CheckSticky(t, src_dir, src_name);
   if (!s.ok()) return -s.error();
   if (src_dir.dentry == dst_dir.dentry && src_name == dst_name) return 0;
+  auto dst = LookupChild(t, dst_dir, dst_name);
+  std::shared_ptr<Dentry> replaced = dst.ok() ? dst->dentry : nullptr;
   s = src_dir.inode().Rename(src_name, dst_dir.inode(), dst_name, flags);
   if (!s.ok()) return -s.error();
   // Keep the dentry (and so any cwd inside it) and move it in the cache.
@@ -112,6 +131,8 @@ int64_t RenameCommon(Task& t, int olddir, uint64_t oldpath, int newdir,
     moving->deleted = false;
     dst_dir.dentry->children[dst_name] = moving;
   }
+  NotifyRenameDone(src_dir, src_name, dst_dir, dst_name, *moving,
+                   replaced.get(), flags & RENAME_EXCHANGE);
   return 0;
 }
 
@@ -130,7 +151,9 @@ int64_t LinkCommon(Task& t, int olddir, uint64_t oldpath, int newdir,
   if (LookupChild(t, dir, name).ok()) return -EEXIST;
   Status s = dir.inode().Link(name, src->dentry->inode);
   DentryForget(dir, name);
-  return ToReturn(s);
+  if (!s.ok()) return -s.error();
+  NotifyLink(*dir.dentry, name, *src->dentry);
+  return 0;
 }
 
 int64_t SymlinkCommon(Task& t, uint64_t target_addr, int dirfd,
@@ -144,7 +167,9 @@ int64_t SymlinkCommon(Task& t, uint64_t target_addr, int dirfd,
   if (LookupChild(t, dir, name).ok()) return -EEXIST;
   auto r = dir.inode().Symlink(name, target.value(), t.creds);
   DentryForget(dir, name);
-  return r.ok() ? 0 : -r.error();
+  if (!r.ok()) return -r.error();
+  NotifyCreate(*dir.dentry, name, false);
+  return 0;
 }
 
 int64_t MknodCommon(Task& t, int dirfd, uint64_t path, uint32_t mode,
@@ -167,7 +192,9 @@ int64_t MknodCommon(Task& t, int dirfd, uint64_t path, uint32_t mode,
                            : dir.inode().Mknod(name, type | perm, dev,
                                                t.creds);
   DentryForget(dir, name);
-  return r.ok() ? 0 : -r.error();
+  if (!r.ok()) return -r.error();
+  NotifyCreate(*dir.dentry, name, false);
+  return 0;
 }
 
 Status ChangeAttr(Task& t, const Path& p, SetAttrRequest req) {
@@ -196,7 +223,9 @@ Status ChangeAttr(Task& t, const Path& p, SetAttrRequest req) {
     req.mode = attr.mode & 07777 & ~S_ISUID;
     if (attr.mode & S_IXGRP) req.mode &= ~S_ISGID;
   }
-  return p.inode().SetAttr(req);
+  TRY_STATUS(p.inode().SetAttr(req));
+  NotifyChange(*p.dentry, req);
+  return Ok();
 }
 
 SetAttrRequest ChownRequest(uint32_t uid, uint32_t gid) {
@@ -394,7 +423,9 @@ int64_t Utimensat(Task& t, const SyscallArgs& args) {
   if (!owner && !CheckAccess(attr.value(), t.creds, W_OK).ok())
     return -EACCES;
   if (p->mount->ReadOnly()) return -EROFS;
-  return ToReturn(p->inode().SetAttr(req));
+  Status set = p->inode().SetAttr(req);
+  if (set.ok()) NotifyChange(*p->dentry, req);
+  return ToReturn(set);
 }
 
 // Implements utimes(2).
@@ -439,7 +470,9 @@ int64_t Truncate(Task& t, const SyscallArgs& args) {
   SetAttrRequest req;
   req.mask = SetAttrRequest::kSize;
   req.size = args[1];
-  return ToReturn(p->inode().SetAttr(req));
+  s = p->inode().SetAttr(req);
+  if (s.ok()) NotifyChange(*p->dentry, req);
+  return ToReturn(s);
 }
 
 // Implements ftruncate(2).
@@ -453,7 +486,9 @@ int64_t Ftruncate(Task& t, const SyscallArgs& args) {
   if (!attr.ok()) return -attr.error();
   if (!S_ISREG(attr->mode)) return -EINVAL;
   if (f->flags & O_APPEND) return -EPERM;
-  return ToReturn(f->Truncate(args[1]));
+  Status s = f->Truncate(args[1]);
+  if (s.ok()) NotifyFile(*f, IN_MODIFY);
+  return ToReturn(s);
 }
 
 // Implements fallocate(2): allocation with or without FALLOC_FL_KEEP_SIZE
@@ -477,7 +512,9 @@ int64_t Fallocate(Task& t, const SyscallArgs& args) {
   if (!(mode & FALLOC_FL_KEEP_SIZE) && uint64_t(off + len) > attr->size) {
     if (int64_t r = CheckFileSizeLimit(t, off + len); r < 0) return r;
   }
-  return ToReturn(f->Allocate(t, mode, off, len));
+  Status allocated = f->Allocate(t, mode, off, len);
+  if (allocated.ok()) NotifyFile(*f, IN_MODIFY);
+  return ToReturn(allocated);
 }
 
 // Implements fsync(2).

@@ -8,6 +8,7 @@
 #include "vfs/lock.h"
 #include "syscalls/handlers.h"
 #include "syscalls/util.h"
+#include "vfs/notify.h"
 
 namespace moat {
 namespace {
@@ -83,6 +84,12 @@ Result<FilePtr> OpenPath(Task& t, const Path& p, int flags, bool created) {
     f->inode->writers++;
     f->counted_writer = true;
   }
+  f->notify_open = true;
+  p.dentry->open_files++;
+  NotifyFile(*f, IN_OPEN);
+  // The truncation happened in Open; Linux reports it after the open.
+  if ((flags & O_TRUNC) && !created && S_ISREG(attr.mode))
+    NotifyFile(*f, IN_MODIFY);
   return f;
 }
 
@@ -165,6 +172,7 @@ Result<FilePtr> DoOpenFrom(Task& t, Path start, const std::string& path,
   uint32_t m = mode & ~t.fs->umask & 07777;
   TRY(dir.inode().Create(name, m, t.creds));
   DentryForget(dir, name);
+  NotifyCreate(*dir.dentry, name, false);
   Path p = TRY(LookupChild(t, dir, name));
   return OpenPath(t, p, flags, true);
 }

@@ -6,6 +6,7 @@
 #include "kernel/signal_delivery.h"
 #include "syscalls/handlers.h"
 #include "syscalls/util.h"
+#include "vfs/notify.h"
 
 namespace moat {
 namespace {
@@ -39,6 +40,7 @@ int64_t ReadInto(Task& t, FileDescription& f, uint64_t addr, size_t len,
     // A pipe or terminal returns what it has; a file fills the request.
     if (size_t(n) < want || IsStream(f)) break;
   }
+  if (done > 0) NotifyFile(f, IN_ACCESS);
   return int64_t(done);
 }
 
@@ -89,6 +91,7 @@ int64_t WriteFrom(Task& t, FileDescription& f, uint64_t addr, size_t len,
     done += sent;
     if (len == 0) break;
   }
+  if (done > 0) NotifyFile(f, IN_MODIFY);
   return int64_t(done);
 }
 
@@ -245,6 +248,10 @@ int64_t CopyBetween(Task& t, FileDescription& in, std::optional<uint64_t>* in_of
     if (*out_off) **out_off += n;
     done += n;
     if (size_t(n) < want) break;
+  }
+  if (done > 0) {
+    NotifyFile(in, IN_ACCESS);
+    NotifyFile(out, IN_MODIFY);
   }
   return int64_t(done);
 }

@@ -10,6 +10,7 @@
 
 #include "syscalls/handlers.h"
 #include "syscalls/util.h"
+#include "vfs/notify.h"
 
 namespace moat {
 namespace {
@@ -206,6 +207,7 @@ int64_t GetdentsCommon(Task& t, const SyscallArgs& args, bool wide) {
   if (!t.mm().CopyOut(args[1], out.data(), out.size()).ok()) return -EFAULT;
   f->dir_index = i;
   f->offset = i;
+  NotifyFile(*f, IN_ACCESS);
   return int64_t(out.size());
 }
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "vfs/lock.h"
+#include "vfs/notify.h"
 #include "vfs/vfs.h"
 
 #include <unistd.h>
@@ -93,6 +94,11 @@ Result<std::shared_ptr<MemoryObject>> Inode::Mappable() {
 }
 
 FileDescription::~FileDescription() {
+  if (notify_open && dentry) {
+    dentry->open_files--;
+    NotifyFile(*this, writable() ? IN_CLOSE_WRITE : IN_CLOSE_NOWRITE);
+    NotifyLastClose(*dentry);
+  }
   if (counted_writer && inode) inode->writers--;
   if (holds_locks) LockTable::Get().Release(nullptr, this);
 }

@@ -22,6 +22,7 @@ class Inode;
 class FileDescription;
 struct Mount;
 class Dentry;
+class NotifyMark;
 using InodePtr = std::shared_ptr<Inode>;
 using FilePtr = std::shared_ptr<FileDescription>;
 
@@ -121,6 +122,8 @@ class Inode : public std::enable_shared_from_this<Inode> {
   // a file cannot be both at once (ETXTBSY). Guarded by the kernel lock.
   int writers = 0;
   int executors = 0;
+  // Watches on this inode (vfs/notify.h), like Linux's i_fsnotify_marks.
+  std::vector<std::shared_ptr<NotifyMark>> notify_marks;
 };
 
 // An open file: the object a file descriptor refers to.
@@ -171,6 +174,9 @@ class FileDescription : public std::enable_shared_from_this<FileDescription> {
   int owner = 0;         // F_SETOWN; SIGIO itself is not sent
   bool counted_writer = false;  // counted in inode->writers
   bool holds_locks = false;     // may own OFD or flock locks
+  // Opened by path: counted in dentry->open_files, and its close is
+  // reported to watches (IN_CLOSE_WRITE or IN_CLOSE_NOWRITE).
+  bool notify_open = false;
   std::vector<DirEntry> dir_cache;
 };
 

@@ -27,6 +27,10 @@ class Dentry : public std::enable_shared_from_this<Dentry> {
   // Stands in for a file that has no path, opened through /proc/[pid]/fd;
   // opening it must not give the file this dentry's path.
   bool stand_in = false;
+  // Files open through this entry (not O_PATH). A watched file removed
+  // while open is reported gone at its last close (remove_pending).
+  int open_files = 0;
+  bool remove_pending = false;
   // Children looked up so far; a child lives while anyone holds it.
   std::map<std::string, std::weak_ptr<Dentry>> children;
 };
