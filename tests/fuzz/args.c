@@ -1,60 +1,30 @@
-// Argument generation: values of each kind (table.c), and the few calls
-// whose arguments are shaped so that they cannot end the fuzzer itself
-// (fatal signals at ourselves, unmapping our code, a new thread pointer).
+// Argument generation: a call number and values of each argument kind
+// (table.c); shape.c then adjusts the calls that could end the fuzzer.
+#include "args.h"
+
 #include <fcntl.h>
 #include <linux/sched.h>
+#include <netinet/in.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
-#include <netinet/in.h>
-
-#include "fuzz.h"
-
-#define N(a) (sizeof(a) / sizeof((a)[0]))
-
-static uint64_t R(struct thread *t) { return rnd(&t->rng); }
-static int64_t below(struct thread *t, uint64_t n) { return (int64_t)(R(t) % n); }
-static int one_in(struct thread *t, int n) { return below(t, n) == 0; }
-#define PICK(t, a) ((a)[below((t), N(a))])
 
 static const int64_t kInts[] = {
-    0,          1,          2,          3,          4,
-    7,          8,          16,         31,         32,
-    63,         64,         127,        128,        255,
-    256,        511,        1023,       1024,       4095,
-    4096,       4097,       65535,      65536,      0x7fffffff,
-    0x80000000, 0xffffffff, 0x100000000, -1,        -2,
-    -4095,      -4096,      INT64_MAX,  INT64_MIN,  1L << 40,
-    -100 /* AT_FDCWD */};
+    0,          1,          2,          3,           4,    7,    8,     16,
+    31,         32,         63,         64,          127,  128,  255,   256,
+    511,        1023,       1024,       4095,        4096, 4097, 65535, 65536,
+    0x7fffffff, 0x80000000, 0xffffffff, 0x100000000, -1,   -2,   -4095, -4096,
+    INT64_MAX,  INT64_MIN,  1L << 40,   -100 /* AT_FDCWD */};
 
-static const int64_t kLengths[] = {0,      1,      2,          7,
-                                   8,      16,     24,         64,
-                                   100,    4095,   4096,       4097,
-                                   8192,   65536,  1 << 20,    0x7ffff000,
-                                   1L << 32, 1L << 40, INT64_MAX, -1};
+static const int64_t kLengths[] = {
+    0,       1,          2,        7,        8,         16,   24,
+    64,      100,        4095,     4096,     4097,      8192, 65536,
+    1 << 20, 0x7ffff000, 1L << 32, 1L << 40, INT64_MAX, -1};
 
-static const int kSafeSignals[] = {0,       SIGUSR1, SIGUSR2, SIGCHLD,
-                                   SIGURG,  SIGWINCH, SIGCONT, SIGALRM,
-                                   SIGPIPE, SIGIO,   SIGPROF, 40};
-
-static const uint64_t kBadPointers[] = {
-    0,
-    1,
-    0xfff,
-    0x7ffffffff000,      // top user page
-    0x7fffffe00000,      // moat's stub page
-    0x800000000000,      // first non-canonical address
-    0xffff800000000000,  // kernel half
-    0xffffffffff600000,  // vsyscall page
-    0xfffffffffffff000,
-    0xffffffffffffffff,
-    0x8000000000000000,
-};
-
-static const char *const kPaths[] = {
+static const char* const kPaths[] = {
     "/",
     ".",
     "..",
@@ -99,72 +69,107 @@ static const char *const kPaths[] = {
     "/sys",
 };
 
-static const char *const kXattrNames[] = {
-    "user.fz", "user.a", "trusted.fz", "security.selinux",
-    "system.posix_acl_access", "", "user.", "bogus"};
+static const char* const kXattrNames[] = {"user.fz",
+                                          "user.a",
+                                          "trusted.fz",
+                                          "security.selinux",
+                                          "system.posix_acl_access",
+                                          "",
+                                          "user.",
+                                          "bogus"};
 
-static const int64_t kIoctls[] = {
-    0x5401 /* TCGETS */,     0x5402 /* TCSETS */,  0x5413 /* TIOCGWINSZ */,
-    0x5414 /* TIOCSWINSZ */, 0x541b /* FIONREAD */, 0x5421 /* FIONBIO */,
-    0x5451 /* FIOCLEX */,    0x5450 /* FIONCLEX */, 0x5452 /* FIOASYNC */,
-    0x540f /* TIOCGPGRP */,  0x5410 /* TIOCSPGRP */, 0x540e /* TIOCSCTTY */,
-    0x5422 /* TIOCNOTTY */,  0x80045430 /* TIOCGPTN */,
-    0x40045431 /* TIOCSPTLCK */, 0x5441 /* TIOCGPTPEER */,
-    0x5411 /* TIOCOUTQ */,   0x540b /* TCFLSH */,  0x5409 /* TCSBRK */,
-    0x5429 /* TIOCGSID */,   0x80086601 /* FS_IOC_GETFLAGS */,
-    0x5412 /* TIOCSTI */,    0x541c /* TIOCCONS */, 0x5425 /* TCSBRKP */};
+static const int64_t kIoctls[] = {0x5401 /* TCGETS */,
+                                  0x5402 /* TCSETS */,
+                                  0x5413 /* TIOCGWINSZ */,
+                                  0x5414 /* TIOCSWINSZ */,
+                                  0x541b /* FIONREAD */,
+                                  0x5421 /* FIONBIO */,
+                                  0x5451 /* FIOCLEX */,
+                                  0x5450 /* FIONCLEX */,
+                                  0x5452 /* FIOASYNC */,
+                                  0x540f /* TIOCGPGRP */,
+                                  0x5410 /* TIOCSPGRP */,
+                                  0x540e /* TIOCSCTTY */,
+                                  0x5422 /* TIOCNOTTY */,
+                                  0x80045430 /* TIOCGPTN */,
+                                  0x40045431 /* TIOCSPTLCK */,
+                                  0x5441 /* TIOCGPTPEER */,
+                                  0x5411 /* TIOCOUTQ */,
+                                  0x540b /* TCFLSH */,
+                                  0x5409 /* TCSBRK */,
+                                  0x5429 /* TIOCGSID */,
+                                  0x80086601 /* FS_IOC_GETFLAGS */,
+                                  0x5412 /* TIOCSTI */,
+                                  0x541c /* TIOCCONS */,
+                                  0x5425 /* TCSBRKP */};
 
-static const int64_t kFcntls[] = {0,  1,  2,  3,  4,    5,    6,    7,
-                                  8,  9,  10, 11, 15,   16,   36,   37,
-                                  38, 1024, 1025, 1026, 1030, 1031, 1032,
-                                  1033, 1034, 1035, 1036, -1};
+static const int64_t kFcntls[] = {
+    0,  1,  2,  3,    4,    5,    6,    7,    8,    9,    10,   11,   15,   16,
+    36, 37, 38, 1024, 1025, 1026, 1030, 1031, 1032, 1033, 1034, 1035, 1036, -1};
 
-static const int64_t kPrctls[] = {1,  2,  3,  4,  7,  8,  15, 16, 21, 23,
-                                  24, 26, 29, 30, 33, 35, 36, 37, 38, 39,
-                                  40, 41, 42, 47, 57, 0x53564d41, 0x59616d61,
-                                  0, 100};
+static const int64_t kPrctls[] = {
+    1,  2,  3,  4,  7,  8,  15, 16, 21, 23, 24,         26,         29, 30, 33,
+    35, 36, 37, 38, 39, 40, 41, 42, 47, 57, 0x53564d41, 0x59616d61, 0,  100};
 
-static int64_t any_int(struct thread *t) {
+int64_t any_int(struct thread* t) {
   switch (below(t, 6)) {
-    case 0: return R(t);
-    case 1: return (int32_t)R(t);
-    case 2: return 1L << below(t, 64);
-    case 3: return below(t, 64);
-    default: return PICK(t, kInts);
+    case 0:
+      return R(t);
+    case 1:
+      return (int32_t)R(t);
+    case 2:
+      return 1L << below(t, 64);
+    case 3:
+      return below(t, 64);
+    default:
+      return PICK(t, kInts);
   }
 }
 
-static int64_t length(struct thread *t) {
+int64_t length(struct thread* t) {
   switch (below(t, 5)) {
-    case 0: return below(t, 256);
-    case 1: return below(t, SCRATCH_PAGES + 2) * PAGE + below(t, 3) - 1;
-    case 2: return any_int(t);
-    default: return PICK(t, kLengths);
+    case 0:
+      return below(t, 256);
+    case 1:
+      return below(t, SCRATCH_PAGES + 2) * PAGE + below(t, 3) - 1;
+    case 2:
+      return any_int(t);
+    default:
+      return PICK(t, kLengths);
   }
 }
 
-static int64_t flags(struct thread *t) {
+int64_t flags(struct thread* t) {
   switch (below(t, 5)) {
-    case 0: return 0;
-    case 1: return 1L << below(t, 32);
-    case 2: return R(t) & R(t) & 0xffffffff;
-    case 3: return (1L << below(t, 32)) | (1L << below(t, 32));
-    default: return R(t) & R(t) & R(t);
+    case 0:
+      return 0;
+    case 1:
+      return 1L << below(t, 32);
+    case 2:
+      return R(t) & R(t) & 0xffffffff;
+    case 3:
+      return (1L << below(t, 32)) | (1L << below(t, 32));
+    default:
+      return R(t) & R(t) & R(t);
   }
 }
 
-static int64_t fd(struct thread *t) {
-  struct proc *p = &g_proc;
+int64_t fd(struct thread* t) {
+  struct proc* p = &g_proc;
   if (p->nfds > 0 && below(t, 10) < 8) return p->fds[below(t, p->nfds)];
   switch (below(t, 4)) {
-    case 0: return below(t, 64);
-    case 1: return -1;
-    case 2: return PICK(t, kInts);
-    default: return 1 << below(t, 31);
+    case 0:
+      return below(t, 64);
+    case 1:
+      return -1;
+    case 2:
+      return PICK(t, kInts);
+    default:
+      return 1 << below(t, 31);
   }
 }
 
-static uint64_t mm_addr(struct thread *t) {
+uint64_t mm_addr(struct thread* t) {
   if (one_in(t, 12)) return PICK(t, kBadPointers);
   uint64_t off = below(t, PLAYGROUND_SIZE / PAGE) * PAGE;
   if (one_in(t, 10)) off += below(t, PAGE);
@@ -173,43 +178,71 @@ static uint64_t mm_addr(struct thread *t) {
 
 // A pointer: mostly into the thread's scratch (at page edges too), else
 // to read-only, unmapped or kernel memory.
-static uint64_t pointer(struct thread *t) {
+uint64_t pointer(struct thread* t) {
   uint64_t scratch = (uint64_t)t->scratch;
   uint64_t end = scratch + SCRATCH_PAGES * PAGE;
   switch (below(t, 20)) {
-    case 0: case 1: case 2: case 3: case 4: case 5: case 6: case 7:
+    case 0:
+    case 1:
+    case 2:
+    case 3:
+    case 4:
+    case 5:
+    case 6:
+    case 7:
       return scratch + below(t, SCRATCH_PAGES * PAGE) / 8 * 8;
-    case 8: case 9:
+    case 8:
+    case 9:
       return scratch + below(t, SCRATCH_PAGES) * PAGE;
-    case 10: case 11:
+    case 10:
+    case 11:
       return end - 1 - below(t, 64);
-    case 12: return (uint64_t)t->guard + below(t, PAGE);
-    case 13: return (uint64_t)t->ro_anon + below(t, PAGE);
-    case 14: return (uint64_t)(one_in(t, 2) ? t->ro_file : t->ro_shared);
-    case 15: return mm_addr(t);
-    case 16: case 17: return PICK(t, kBadPointers);
-    case 18: return (uint64_t)PICK(t, kPaths);
-    default: return R(t);
+    case 12:
+      return (uint64_t)t->guard + below(t, PAGE);
+    case 13:
+      return (uint64_t)t->ro_anon + below(t, PAGE);
+    case 14:
+      return (uint64_t)(one_in(t, 2) ? t->ro_file : t->ro_shared);
+    case 15:
+      return mm_addr(t);
+    case 16:
+    case 17:
+      return PICK(t, kBadPointers);
+    case 18:
+      return (uint64_t)PICK(t, kPaths);
+    default:
+      return R(t);
   }
 }
 
 // Fills a few words of scratch around `at` with values of many kinds, so
 // that structures in memory (iovecs, msghdrs, sigevents) hold pointers,
 // descriptors and sizes as well as noise.
-static void fill(struct thread *t, uint64_t at) {
+static void fill(struct thread* t, uint64_t at) {
   uint64_t scratch = (uint64_t)t->scratch;
   uint64_t end = scratch + SCRATCH_PAGES * PAGE;
   if (at < scratch || at >= end || !one_in(t, 3)) return;
-  int64_t *w = (int64_t *)(at & ~7UL);
+  int64_t* w = (int64_t*)(at & ~7UL);
   int n = (int)below(t, 32);
   for (int i = 0; i < n && (uint64_t)(w + i + 1) <= end; i++) {
     switch (below(t, 6)) {
-      case 0: w[i] = pointer(t); break;
-      case 1: w[i] = fd(t); break;
-      case 2: w[i] = length(t); break;
-      case 3: w[i] = 0; break;
-      case 4: w[i] = below(t, 16); break;
-      default: w[i] = R(t);
+      case 0:
+        w[i] = pointer(t);
+        break;
+      case 1:
+        w[i] = fd(t);
+        break;
+      case 2:
+        w[i] = length(t);
+        break;
+      case 3:
+        w[i] = 0;
+        break;
+      case 4:
+        w[i] = below(t, 16);
+        break;
+      default:
+        w[i] = R(t);
     }
   }
 }
@@ -218,34 +251,36 @@ static void fill(struct thread *t, uint64_t at) {
 // come one after another in the last pages of scratch (pages 8 to 11 are
 // the alternate stack a sigaltstack call may set), so they do not overlap.
 #define SLOT_BASE (12 * PAGE)
-static void *slot(struct thread *t, size_t size) {
+void* slot(struct thread* t, size_t size) {
   size = (size + 15) & ~15UL;
   if (t->slot_off + size > SCRATCH_PAGES * PAGE - SLOT_BASE) t->slot_off = 0;
-  void *p = t->scratch + SLOT_BASE + t->slot_off;
+  void* p = t->scratch + SLOT_BASE + t->slot_off;
   t->slot_off += size;
   return p;
 }
 
-static uint64_t path(struct thread *t) {
+static uint64_t path(struct thread* t) {
   switch (below(t, 10)) {
-    case 0: return pointer(t);
+    case 0:
+      return pointer(t);
     case 1: {
       // A long or deep path in scratch, sometimes not terminated before
       // the guard page.
       size_t len = below(t, 2) ? below(t, 300) : below(t, 6000);
-      char *s = (char *)t->scratch + SCRATCH_PAGES * PAGE - len - 1;
+      char* s = (char*)t->scratch + SCRATCH_PAGES * PAGE - len - 1;
       for (size_t i = 0; i < len; i++) s[i] = (i % 3 == 0) ? '/' : 'a' + i % 26;
       s[len] = one_in(t, 4) ? 'x' : 0;
       return (uint64_t)s;
     }
-    default: return (uint64_t)PICK(t, kPaths);
+    default:
+      return (uint64_t)PICK(t, kPaths);
   }
 }
 
-static uint64_t iovec(struct thread *t) {
+static uint64_t iovec(struct thread* t) {
   if (one_in(t, 8)) return pointer(t);
   int n = (int)below(t, 8);
-  int64_t *v = slot(t, 16 * 8);
+  int64_t* v = slot(t, 16 * 8);
   for (int i = 0; i < n; i++) {
     v[2 * i] = pointer(t);
     v[2 * i + 1] = one_in(t, 4) ? length(t) : (int64_t)below(t, 512);
@@ -253,33 +288,34 @@ static uint64_t iovec(struct thread *t) {
   return (uint64_t)v;
 }
 
-static uint64_t timespec(struct thread *t) {
+static uint64_t timespec(struct thread* t) {
   if (one_in(t, 6)) return pointer(t);
   if (one_in(t, 8)) return 0;
-  int64_t *ts = slot(t, 32);
+  int64_t* ts = slot(t, 32);
   for (int i = 0; i < 4; i++)
     ts[i] = one_in(t, 5) ? any_int(t) : (int64_t)below(t, 2000000);
   if (!one_in(t, 5)) ts[0] = ts[2] = 0;
   return (uint64_t)ts;
 }
 
-static uint64_t sig_set(struct thread *t) {
+static uint64_t sig_set(struct thread* t) {
   if (one_in(t, 6)) return pointer(t);
-  uint64_t *s = slot(t, 8);
+  uint64_t* s = slot(t, 8);
   *s = one_in(t, 2) ? R(t) : 1UL << below(t, 64);
   return (uint64_t)s;
 }
 
 // Only loopback and AF_UNIX addresses: nothing may leave the machine.
-static uint64_t sockaddr(struct thread *t) {
+static uint64_t sockaddr(struct thread* t) {
   if (one_in(t, 8)) return below(t, 2) ? 0 : PICK(t, kBadPointers);
-  uint8_t *b = slot(t, 128);
+  uint8_t* b = slot(t, 128);
   memset(b, 0, 128);
   switch (below(t, 4)) {
-    case 0: case 1: {
-      struct sockaddr_un *u = (void *)b;
+    case 0:
+    case 1: {
+      struct sockaddr_un* u = (void*)b;
       u->sun_family = AF_UNIX;
-      const char *name = PICK(t, kPaths);
+      const char* name = PICK(t, kPaths);
       if (one_in(t, 3)) {
         u->sun_path[0] = 0;  // abstract
         name = "fz";
@@ -288,14 +324,14 @@ static uint64_t sockaddr(struct thread *t) {
       break;
     }
     case 2: {
-      struct sockaddr_in *in = (void *)b;
+      struct sockaddr_in* in = (void*)b;
       in->sin_family = AF_INET;
       in->sin_port = htons(below(t, 65536));
       in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
       break;
     }
     default: {
-      struct sockaddr_in6 *in6 = (void *)b;
+      struct sockaddr_in6* in6 = (void*)b;
       in6->sin6_family = AF_INET6;
       in6->sin6_port = htons(below(t, 65536));
       in6->sin6_addr = in6addr_loopback;
@@ -304,9 +340,9 @@ static uint64_t sockaddr(struct thread *t) {
   return (uint64_t)b;
 }
 
-static uint64_t msghdr(struct thread *t) {
+static uint64_t msghdr(struct thread* t) {
   if (one_in(t, 8)) return pointer(t);
-  int64_t *m = slot(t, 64);
+  int64_t* m = slot(t, 64);
   m[0] = one_in(t, 2) ? sockaddr(t) : 0;
   m[1] = below(t, 130);
   m[2] = iovec(t);
@@ -318,9 +354,9 @@ static uint64_t msghdr(struct thread *t) {
   if (m[4] && m[4] >= (int64_t)t->scratch &&
       m[4] + 40 <= (int64_t)(t->scratch + SCRATCH_PAGES * PAGE) &&
       one_in(t, 2)) {
-    int32_t *c = (int32_t *)(m[4] & ~7L);
+    int32_t* c = (int32_t*)(m[4] & ~7L);
     m[4] = (int64_t)c;
-    *(int64_t *)c = 24;
+    *(int64_t*)c = 24;
     c[2] = SOL_SOCKET;
     c[3] = below(t, 3);  // SCM_RIGHTS is 1, SCM_CREDENTIALS 2
     c[4] = fd(t);
@@ -330,73 +366,128 @@ static uint64_t msghdr(struct thread *t) {
   return (uint64_t)m;
 }
 
-static int64_t pid(struct thread *t) {
-  struct proc *p = &g_proc;
+static int64_t pid(struct thread* t) {
+  struct proc* p = &g_proc;
   switch (below(t, 10)) {
-    case 0: return 0;
-    case 1: return -1;
-    case 2: return 1;
-    case 3: return p->pid;
-    case 4: return p->tids[below(t, p->opt.threads)];
-    case 5: return g_shared->procs[below(t, g_shared->nprocs)].pid;
-    case 6: return -p->pid;
-    case 7: return below(t, 1000);
-    default: return any_int(t);
+    case 0:
+      return 0;
+    case 1:
+      return -1;
+    case 2:
+      return 1;
+    case 3:
+      return p->pid;
+    case 4:
+      return p->tids[below(t, p->opt.threads)];
+    case 5:
+      return g_shared->procs[below(t, g_shared->nprocs)].pid;
+    case 6:
+      return -p->pid;
+    case 7:
+      return below(t, 1000);
+    default:
+      return any_int(t);
   }
 }
 
-static int64_t kind_value(struct thread *t, char k) {
+static int64_t kind_value(struct thread* t, char k) {
   switch (k) {
-    case 'f': return fd(t);
-    case 'd': return one_in(t, 3) ? -100 : fd(t);
-    case 'p': return path(t);
-    case 'b': { uint64_t p = pointer(t); fill(t, p); return p; }
-    case 'l': return length(t);
-    case 'o': return flags(t) & 0x7fffff;
-    case 'm': return one_in(t, 2) ? 0644 | (below(t, 8) << 12) : any_int(t);
-    case 'i': return any_int(t);
-    case 'F': return flags(t);
-    case 's': return below(t, 70) - 1;
-    case 'K': return PICK(t, kSafeSignals);
-    case 'P': return pid(t);
-    case 'u': return one_in(t, 2) ? (int64_t)below(t, 3) * 1000 : any_int(t);
-    case 'a': return mm_addr(t);
-    case 'A': return below(t, 4) ? below(t, 8) : flags(t);
-    case 'M': return (below(t, 3) + 1) | (flags(t) & ~0xfL);
-    case 'c': return flags(t) & ~0xffL;
-    case 'v': return iovec(t);
-    case 'n': return below(t, 4) ? below(t, 10) : any_int(t);
-    case 'S': return sockaddr(t);
-    case 'L': return below(t, 2) ? 110 : length(t);
-    case 't': return timespec(t);
-    case 'z': return sig_set(t);
-    case 'Z': return below(t, 6) ? 8 : length(t);
-    case 'r': return below(t, 4) ? below(t, 17) : any_int(t);
-    case 'C': return below(t, 3) ? below(t, 12) : any_int(t);
-    case 'w': return below(t, 4) ? below(t, 16) : any_int(t);
-    case 'I': return below(t, 4) ? PICK(t, kIoctls) : any_int(t);
-    case 'T': return below(t, 3) ? below(t, 4) : any_int(t);
-    case 'k': return below(t, 3) ? (int64_t[]){1, 2, 10, 16}[below(t, 4)]
-                                 : any_int(t);
-    case 'y': return (below(t, 5) + 1) | (flags(t) & 0x80800);
-    case 'q': return below(t, 2) ? 1 : any_int(t);
-    case 'O': return below(t, 2) ? below(t, 70) : any_int(t);
-    case 'g': return msghdr(t);
-    case 'e': { uint64_t p = pointer(t); fill(t, p); return p; }
-    case 'E': return below(t, 5);
-    case 'W': return flags(t) & 0x6100000f;
-    case 'J': return below(t, 3) ? below(t, 20) : any_int(t);
-    case 'N': return below(t, 6) ? (uint64_t)PICK(t, kXattrNames) : path(t);
-    case 'Q': return PICK(t, kFcntls);
-    case 'U': return below(t, 14) | (below(t, 2) ? 128 : 0) |
-                     (one_in(t, 8) ? 256 : 0);
-    case 'R': return below(t, 5) ? PICK(t, kPrctls) : any_int(t);
+    case 'f':
+      return fd(t);
+    case 'd':
+      return one_in(t, 3) ? -100 : fd(t);
+    case 'p':
+      return path(t);
+    case 'b': {
+      uint64_t p = pointer(t);
+      fill(t, p);
+      return p;
+    }
+    case 'l':
+      return length(t);
+    case 'o':
+      return flags(t) & 0x7fffff;
+    case 'm':
+      return one_in(t, 2) ? 0644 | (below(t, 8) << 12) : any_int(t);
+    case 'i':
+      return any_int(t);
+    case 'F':
+      return flags(t);
+    case 's':
+      return below(t, 70) - 1;
+    case 'K':
+      return PICK(t, kSafeSignals);
+    case 'P':
+      return pid(t);
+    case 'u':
+      return one_in(t, 2) ? (int64_t)below(t, 3) * 1000 : any_int(t);
+    case 'a':
+      return mm_addr(t);
+    case 'A':
+      return below(t, 4) ? below(t, 8) : flags(t);
+    case 'M':
+      return (below(t, 3) + 1) | (flags(t) & ~0xfL);
+    case 'c':
+      return flags(t) & ~0xffL;
+    case 'v':
+      return iovec(t);
+    case 'n':
+      return below(t, 4) ? below(t, 10) : any_int(t);
+    case 'S':
+      return sockaddr(t);
+    case 'L':
+      return below(t, 2) ? 110 : length(t);
+    case 't':
+      return timespec(t);
+    case 'z':
+      return sig_set(t);
+    case 'Z':
+      return below(t, 6) ? 8 : length(t);
+    case 'r':
+      return below(t, 4) ? below(t, 17) : any_int(t);
+    case 'C':
+      return below(t, 3) ? below(t, 12) : any_int(t);
+    case 'w':
+      return below(t, 4) ? below(t, 16) : any_int(t);
+    case 'I':
+      return below(t, 4) ? PICK(t, kIoctls) : any_int(t);
+    case 'T':
+      return below(t, 3) ? below(t, 4) : any_int(t);
+    case 'k':
+      return below(t, 3) ? (int64_t[]){1, 2, 10, 16}[below(t, 4)] : any_int(t);
+    case 'y':
+      return (below(t, 5) + 1) | (flags(t) & 0x80800);
+    case 'q':
+      return below(t, 2) ? 1 : any_int(t);
+    case 'O':
+      return below(t, 2) ? below(t, 70) : any_int(t);
+    case 'g':
+      return msghdr(t);
+    case 'e': {
+      uint64_t p = pointer(t);
+      fill(t, p);
+      return p;
+    }
+    case 'E':
+      return below(t, 5);
+    case 'W':
+      return flags(t) & 0x6100000f;
+    case 'J':
+      return below(t, 3) ? below(t, 20) : any_int(t);
+    case 'N':
+      return below(t, 6) ? (uint64_t)PICK(t, kXattrNames) : path(t);
+    case 'Q':
+      return PICK(t, kFcntls);
+    case 'U':
+      return below(t, 14) | (below(t, 2) ? 128 : 0) | (one_in(t, 8) ? 256 : 0);
+    case 'R':
+      return below(t, 5) ? PICK(t, kPrctls) : any_int(t);
     default:
       return one_in(t, 2) ? any_int(t) : (int64_t)pointer(t);
   }
 }
 
-static int pick_nr(struct thread *t) {
+static int pick_nr(struct thread* t) {
   for (;;) {
     int nr = (int)below(t, MAX_NR);
     // Numbers no kernel has (335..423) get few calls.
@@ -412,226 +503,10 @@ static int pick_nr(struct thread *t) {
   }
 }
 
-static int is_sync(int sig) {
-  return sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE ||
-         sig == SIGTRAP || sig == SIGSYS;
-}
-
-static int is_safe_signal(int64_t sig) {
-  for (size_t i = 0; i < N(kSafeSignals); i++)
-    if (sig == kSafeSignals[i]) return 1;
-  return 0;
-}
-
-static void safe_signal(struct thread *t, int64_t *sig) {
-  if (!is_safe_signal(*sig)) *sig = PICK(t, kSafeSignals);
-}
-
-static int is_bad_pointer(uint64_t p) {
-  for (size_t i = 0; i < N(kBadPointers); i++)
-    if (p == kBadPointers[i]) return 1;
-  return 0;
-}
-
-// A range that calls may unmap or change: in the playground, or at
-// addresses that are never ours, with a length that cannot reach our own
-// mappings (code at 0x400000, stacks below moat's stub page).
-static void own_range(struct thread *t, int64_t *addr, int64_t *len) {
-  uint64_t p = (uint64_t)*addr, base = (uint64_t)g_proc.playground;
-  uint64_t end = base + PLAYGROUND_SIZE;
-  if (!is_bad_pointer(p) && (p < base || p >= end)) p = *addr = mm_addr(t);
-  if (p >= 0x800000000000) return;  // never mapped, whatever the length
-  uint64_t room = p >= base && p < end  ? end - p
-                  : p < 0x100000        ? 0x100000 - p
-                  : p >= 0x7fffffe00000 ? 0x800000000000 - p
-                                        : 0;
-  if (len && (uint64_t)*len > room) *len = room ? below(t, room) + 1 : 0;
-}
-
-// A pointer the kernel only reads a structure from, that we build: it is
-// kept when it cannot be read at all.
-static int keep_unreadable(struct thread *t, int64_t p) {
-  return (is_bad_pointer(p) && p) || (uint64_t)p - (uint64_t)t->guard < PAGE;
-}
-
-// The kernel reads the signal number as an int, so only its low half
-// counts.
-static int64_t sigaction_struct(struct thread *t, int sig) {
-  int64_t *sa = slot(t, 32);
-  uint64_t fl = flags(t) & ~0x80000000UL;  // no SA_RESETHAND
-  int ours = is_sync(sig) || sig == SIGUSR2 || one_in(t, 2);
-  int dfl_ok = sig == SIGCHLD || sig == SIGURG || sig == SIGWINCH ||
-               sig == SIGCONT;
-  if (ours) {
-    sa[0] = (int64_t)on_signal;
-    fl |= SA_SIGINFO | SA_ONSTACK;
-  } else {
-    sa[0] = dfl_ok && one_in(t, 2) ? (int64_t)SIG_DFL : (int64_t)SIG_IGN;
-  }
-  if (sig == SIGUSR2) fl &= ~(uint64_t)SA_RESTART;
-  sa[1] = fl | 0x04000000;  // SA_RESTORER
-  sa[2] = (int64_t)restore_rt;
-  sa[3] = R(t);
-  return (int64_t)sa;
-}
-
-// A signal mask for a call that waits with it: SIGUSR2, which the kicker
-// sends, stays deliverable.
-static int64_t wait_mask(struct thread *t) {
-  uint64_t *set = slot(t, 8);
-  *set = R(t) & ~(1UL << (SIGUSR2 - 1));
-  return (int64_t)set;
-}
-
-static void shape_clone3(struct thread *t, int64_t a[6]) {
-  if (keep_unreadable(t, a[0])) return;
-  int64_t *ca = slot(t, 88);
-  ca[0] = flags(t) & ~0xffL;
-  for (int i = 1; i < 4; i++) ca[i] = one_in(t, 2) ? pointer(t) : 0;
-  ca[4] = PICK(t, kSafeSignals);
-  ca[5] = one_in(t, 2) ? pointer(t) : 0;
-  ca[6] = one_in(t, 2) ? length(t) : 0;
-  ca[7] = one_in(t, 4) ? pointer(t) : 0;
-  ca[8] = one_in(t, 4) ? pointer(t) : 0;
-  ca[9] = one_in(t, 4) ? (int64_t)below(t, 4) : 0;
-  ca[10] = one_in(t, 4) ? fd(t) : 0;
-  a[0] = (int64_t)ca;
-  a[1] = (int64_t[]){64, 80, 88, 96, 8}[below(t, 5)];
-}
-
-static void shape_exec(struct thread *t, int64_t *path, int64_t *argv,
-                       int64_t *envp) {
-  if (!one_in(t, 64)) return;
-  int64_t *v = slot(t, 32);
-  if (one_in(t, 2)) {
-    *path = (int64_t) "/proc/self/exe";
-    v[0] = (int64_t) "fuzz-exec";
-  } else {
-    *path = (int64_t) "/bin/true";
-    v[0] = (int64_t) "true";
-  }
-  v[1] = 0;
-  *argv = (int64_t)v;
-  *envp = 0;
-}
-
-static int64_t sigevent(struct thread *t, int64_t p) {
-  if (keep_unreadable(t, p) || !p) return p;
-  int32_t *ev = slot(t, 64);
-  *(int64_t *)ev = R(t);
-  ev[2] = PICK(t, kSafeSignals);
-  ev[3] = (int32_t[]){0, 1, 2, 4, 4 | 2, (int32_t)R(t)}[below(t, 6)];
-  ev[4] = g_proc.tids[below(t, g_proc.opt.threads)];
-  return (int64_t)ev;
-}
-
-static void shape_rlimit(struct thread *t, int64_t resource, int64_t *new) {
-  (void)t;
-  uint32_t r = (uint32_t)resource;
-  if (r == RLIMIT_CPU || r == RLIMIT_AS || r == RLIMIT_RTTIME) *new = 0;
-}
-
-static void shape(struct thread *t, int nr, int64_t a[6]) {
-  switch (nr) {
-    case SYS_kill: case SYS_tkill: case SYS_rt_sigqueueinfo:
-    case SYS_pidfd_send_signal:
-      safe_signal(t, &a[1]); break;
-    case SYS_tgkill: case SYS_rt_tgsigqueueinfo:
-      safe_signal(t, &a[2]); break;
-    case SYS_rt_sigaction:
-      if (!a[1] && one_in(t, 2)) break;
-      if (!keep_unreadable(t, a[1])) a[1] = sigaction_struct(t, (int)a[0]);
-      break;
-    case SYS_rt_sigsuspend: a[0] = wait_mask(t); break;
-    case SYS_ppoll: if (a[3]) a[3] = wait_mask(t); break;
-    case SYS_epoll_pwait: case SYS_epoll_pwait2:
-      if (a[4]) a[4] = wait_mask(t);
-      break;
-    case SYS_pselect6:
-      if (a[5]) {
-        int64_t *m = slot(t, 16);
-        m[0] = wait_mask(t);
-        m[1] = 8;
-        a[5] = (int64_t)m;
-      }
-      break;
-    case SYS_sigaltstack:
-      if (!keep_unreadable(t, a[0]) && a[0]) {
-        int64_t *ss = slot(t, 24);
-        ss[0] = (int64_t)(t->scratch + 8 * PAGE);
-        ss[1] = (int64_t)(below(t, 4) ? 0 : flags(t));
-        ss[2] = one_in(t, 4) ? length(t) : (int64_t)(4 * PAGE);
-        a[0] = (int64_t)ss;
-      }
-      break;
-    case SYS_arch_prctl:
-      a[0] = (int64_t[]){0x1001, 0x1002, 0x1003, 0x1004, 0x1011, 0x1012,
-                         0x2001, 0x2002, 0x2003, 0x3001, 0x3002,
-                         (int64_t)below(t, 0x4000)}[below(t, 12)];
-      if (a[0] == 0x1002) a[1] = t->fs_base;  // ARCH_SET_FS
-      break;
-    case SYS_prctl:
-      if ((uint32_t)a[0] == 22) a[0] = 21;  // no PR_SET_SECCOMP
-      break;
-    case SYS_setrlimit: shape_rlimit(t, a[0], &a[1]); break;
-    case SYS_prlimit64: shape_rlimit(t, a[1], &a[2]); break;
-    case SYS_clone:
-      a[0] = (a[0] & ~0xffL) | PICK(t, kSafeSignals);
-      break;
-    case SYS_clone3: shape_clone3(t, a); break;
-    case SYS_execve: shape_exec(t, &a[0], &a[1], &a[2]); break;
-    case SYS_execveat: shape_exec(t, &a[1], &a[2], &a[3]); break;
-    case SYS_timer_create: a[1] = sigevent(t, a[1]); break;
-    case SYS_mq_notify: a[1] = sigevent(t, a[1]); break;
-    case SYS_fcntl:
-      if ((uint32_t)a[1] == 10) safe_signal(t, &a[2]);  // F_SETSIG
-      break;
-    case SYS_brk:
-      if (a[0] && !is_bad_pointer(a[0]) && !one_in(t, 8))
-        a[0] = g_proc.initial_brk + (1 << 20) + below(t, 4096) * PAGE;
-      break;
-    case SYS_mmap:
-      // A hint without MAP_FIXED may be anything.
-      if (a[3] & (MAP_FIXED | MAP_FIXED_NOREPLACE)) own_range(t, &a[0], &a[1]);
-      break;
-    case SYS_mprotect: case SYS_munmap: case SYS_msync: case SYS_madvise:
-    case SYS_remap_file_pages: case SYS_pkey_mprotect: case SYS_mlock:
-    case SYS_munlock: case SYS_mlock2: case 453 /* map_shadow_stack */:
-    case SYS_mbind:
-      own_range(t, &a[0], &a[1]);
-      break;
-    case SYS_shmdt: own_range(t, &a[0], NULL); break;
-    case SYS_mremap:
-      own_range(t, &a[0], &a[1]);
-      own_range(t, &a[4], &a[2]);
-      break;
-    case SYS_shmat: own_range(t, &a[1], NULL); break;
-    case SYS_process_madvise: {
-      int64_t *v = slot(t, 64);
-      for (int i = 0; i < 4; i++) v[2 * i] = mm_addr(t), v[2 * i + 1] = PAGE;
-      a[1] = (int64_t)v;
-      break;
-    }
-  }
-}
-
-static void unblock_ours(void) {
-  uint64_t set = 0;
-  int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS, SIGUSR2};
-  for (size_t i = 0; i < N(sigs); i++) set |= 1UL << (sigs[i] - 1);
-  raw_syscall(SYS_rt_sigprocmask, SIG_UNBLOCK, (long)&set, 0, 8, 0, 0);
-}
-
-void after_call(struct thread *t, int nr) {
-  (void)t;
-  if (nr == SYS_rt_sigprocmask || nr < 0) unblock_ours();
-  if (nr == SYS_sigaltstack || nr < 0) setup_altstack();
-}
-
-int gen_call(struct thread *t, int64_t a[6]) {
+int gen_call(struct thread* t, int64_t a[6]) {
   int nr = pick_nr(t);
   t->slot_off = below(t, 256) * 16;
-  const char *k = kinds[nr] ? kinds[nr] : "xxxxxx";
+  const char* k = kinds[nr] ? kinds[nr] : "xxxxxx";
   for (int i = 0; i < 6; i++)
     a[i] = k[i] ? kind_value(t, k[i]) : (one_in(t, 8) ? any_int(t) : 0);
   // Now and then an argument of the wrong kind altogether.

@@ -24,13 +24,13 @@
 
 struct proc g_proc;
 
-static __thread struct thread *self;
+static __thread struct thread* self;
 
 static uint8_t pattern(int page, size_t i) {
   return (uint8_t)(0xa5 ^ page ^ (i * 7));
 }
 
-static int make_ro_file(const char *path, int page) {
+static int make_ro_file(const char* path, int page) {
   uint8_t buf[PAGE];
   for (size_t i = 0; i < PAGE; i++) buf[i] = pattern(page, i);
   int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
@@ -44,11 +44,11 @@ static int make_ro_file(const char *path, int page) {
 
 // Maps (or maps again) a thread's scratch area: read-write pages, a guard
 // page, then read-only anonymous, private file and shared file pages.
-static void map_scratch(struct thread *t, int fixed) {
+static void map_scratch(struct thread* t, int fixed) {
   size_t len = (SCRATCH_PAGES + 4) * PAGE;
-  uint8_t *base = mmap(fixed ? t->scratch : NULL, len, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | (fixed ? MAP_FIXED : 0),
-                       -1, 0);
+  uint8_t* base =
+      mmap(fixed ? t->scratch : NULL, len, PROT_READ | PROT_WRITE,
+           MAP_PRIVATE | MAP_ANONYMOUS | (fixed ? MAP_FIXED : 0), -1, 0);
   if (base == MAP_FAILED) _exit(3);
   t->scratch = base;
   t->guard = base + SCRATCH_PAGES * PAGE;
@@ -56,7 +56,7 @@ static void map_scratch(struct thread *t, int fixed) {
   t->ro_file = t->ro_anon + PAGE;
   t->ro_shared = t->ro_file + PAGE;
   for (size_t i = 0; i < SCRATCH_PAGES * PAGE; i++) base[i] = rnd(&t->rng);
-  uint8_t *ro[3] = {t->ro_anon, t->ro_file, t->ro_shared};
+  uint8_t* ro[3] = {t->ro_anon, t->ro_file, t->ro_shared};
   for (int p = 0; p < 3; p++)
     for (size_t i = 0; i < PAGE; i++) ro[p][i] = pattern(p, i);
   mprotect(t->guard, PAGE, PROT_NONE);
@@ -69,17 +69,17 @@ static void map_scratch(struct thread *t, int fixed) {
              t->index);
     int fd = make_ro_file(path, p);
     if (fd < 0) continue;
-    mmap(ro[p], PAGE, PROT_READ, (p == 1 ? MAP_PRIVATE : MAP_SHARED) | MAP_FIXED,
-         fd, 0);
+    mmap(ro[p], PAGE, PROT_READ,
+         (p == 1 ? MAP_PRIVATE : MAP_SHARED) | MAP_FIXED, fd, 0);
     close(fd);
   }
 }
 
 // Checks that the read-only pages still hold their pattern. A fault here
 // (a mapping went missing) jumps back to the loop, which maps them again.
-static void check_scratch(struct thread *t) {
+static void check_scratch(struct thread* t) {
   t->in_check = 1;
-  const uint8_t *pages[3] = {t->ro_anon, t->ro_file, t->ro_shared};
+  const uint8_t* pages[3] = {t->ro_anon, t->ro_file, t->ro_shared};
   for (int p = 0; p < 3; p++) {
     for (size_t i = 0; i < PAGE; i++) {
       if (pages[p][i] == pattern(p, i)) continue;
@@ -94,7 +94,7 @@ static void check_scratch(struct thread *t) {
   t->in_check = 0;
 }
 
-void on_signal(int sig, siginfo_t *si, void *uc) {
+void on_signal(int sig, siginfo_t* si, void* uc) {
   (void)uc;
   int sync = sig == SIGSEGV || sig == SIGBUS || sig == SIGILL ||
              sig == SIGFPE || sig == SIGTRAP || sig == SIGSYS;
@@ -121,7 +121,7 @@ void install_handlers(int flags) {
 }
 
 void setup_altstack(void) {
-  static __thread uint8_t *stack;
+  static __thread uint8_t* stack;
   if (!stack)
     stack = mmap(NULL, 64 * 1024, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -129,12 +129,12 @@ void setup_altstack(void) {
   sigaltstack(&ss, NULL);
 }
 
-static void add_fd(struct proc *p, int fd) {
+static void add_fd(struct proc* p, int fd) {
   if (fd >= 0 && p->nfds < MAX_FDS) p->fds[p->nfds++] = fd;
 }
 
 // Opens descriptors of every kind the kernel has, for calls to use.
-void open_fds(struct proc *p) {
+void open_fds(struct proc* p) {
   char path[64];
   p->nfds = 0;
   snprintf(path, sizeof(path), "/tmp/fuzz-file-%d", p->pid);
@@ -163,7 +163,7 @@ void open_fds(struct proc *p) {
   struct sockaddr_un sun = {.sun_family = AF_UNIX};
   snprintf(sun.sun_path, sizeof(sun.sun_path), "/tmp/fuzz-sock-%d", p->index);
   unlink(sun.sun_path);
-  if (ls >= 0 && bind(ls, (struct sockaddr *)&sun, sizeof(sun)) == 0)
+  if (ls >= 0 && bind(ls, (struct sockaddr*)&sun, sizeof(sun)) == 0)
     listen(ls, 8);
   add_fd(p, ls);
   add_fd(p, socket(AF_UNIX, SOCK_DGRAM, 0));
@@ -187,15 +187,15 @@ void open_fds(struct proc *p) {
 }
 
 // Replaces descriptors that calls closed, now and then.
-static void refresh_fds(struct proc *p) {
+static void refresh_fds(struct proc* p) {
   int lost = 0;
   for (int i = 0; i < p->nfds; i++)
     if (raw_syscall(SYS_fcntl, p->fds[i], F_GETFD, 0, 0, 0, 0) < 0) lost++;
   if (lost > p->nfds / 2) open_fds(p);
 }
 
-static void fuzz_loop(struct thread *t) {
-  struct call_record *ring = t->out->ring;
+static void fuzz_loop(struct thread* t) {
+  struct call_record* ring = t->out->ring;
   int jumped = sigsetjmp(t->jump, 1);
   if (jumped == 2) {
     t->in_check = 0;
@@ -207,7 +207,7 @@ static void fuzz_loop(struct thread *t) {
     int64_t a[6];
     int nr = gen_call(t, a);
     uint64_t seq = ++t->seq;
-    struct call_record *r = &ring[seq % RING];
+    struct call_record* r = &ring[seq % RING];
     r->done = 0;
     r->nr = nr;
     memcpy(r->args, a, sizeof(a));
@@ -227,14 +227,14 @@ static void fuzz_loop(struct thread *t) {
   }
 }
 
-static void *thread_main(void *arg) {
-  struct thread *t = arg;
+static void* thread_main(void* arg) {
+  struct thread* t = arg;
   self = t;
   t->tid = gettid();
   g_proc.tids[t->index] = t->tid;
   setup_altstack();
-  raw_syscall(SYS_arch_prctl, 0x1003 /* ARCH_GET_FS */, (long)&t->fs_base, 0,
-              0, 0, 0);
+  raw_syscall(SYS_arch_prctl, 0x1003 /* ARCH_GET_FS */, (long)&t->fs_base, 0, 0,
+              0, 0);
   map_scratch(t, 0);
   fuzz_loop(t);
   return NULL;
@@ -249,7 +249,7 @@ static double now(void) {
 // The kicker: a fuzzing thread that has made no call for 20 ms gets
 // SIGUSR2, so that a call blocked with a long timeout fails with EINTR and
 // the thread goes on. It also reaps forked children.
-static void kick(struct proc *p, double end) {
+static void kick(struct proc* p, double end) {
   uint64_t last[MAX_THREADS] = {0};
   int status;
   while (now() < end) {
@@ -268,8 +268,8 @@ static void kick(struct proc *p, double end) {
   raw_syscall(SYS_exit_group, 0, 0, 0, 0, 0, 0);
 }
 
-void run_child(const struct options *opt, int index, int generation) {
-  struct proc *p = &g_proc;
+void run_child(const struct options* opt, int index, int generation) {
+  struct proc* p = &g_proc;
   double end = now() + opt->seconds + 1;
   p->opt = *opt;
   p->index = index;
@@ -292,7 +292,7 @@ void run_child(const struct options *opt, int index, int generation) {
   install_handlers(0);
   setup_altstack();
   for (int i = 0; i < opt->threads; i++) {
-    struct thread *t = &p->threads[i];
+    struct thread* t = &p->threads[i];
     t->index = i;
     t->rng = seed_for(opt->seed, index, generation, i);
     t->out = &p->out->threads[i];

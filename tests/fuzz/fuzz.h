@@ -28,9 +28,9 @@ struct call_record {
 
 struct thread_shared {
   uint64_t calls;
-  uint64_t faults;      // real faults caught (SIGSEGV and friends)
-  uint64_t corruptions; // read-only pages whose content changed
-  uint64_t remaps;      // scratch mappings found missing and remapped
+  uint64_t faults;       // real faults caught (SIGSEGV and friends)
+  uint64_t corruptions;  // read-only pages whose content changed
+  uint64_t remaps;       // scratch mappings found missing and remapped
   struct call_record ring[RING];
 };
 
@@ -62,16 +62,16 @@ struct options {
 struct thread {
   uint64_t rng;
   volatile uint64_t seq;  // calls made
-  uint64_t slot_off;  // next free byte of this call's structures
+  uint64_t slot_off;      // next free byte of this call's structures
   int index;
   int tid;
-  uint8_t *scratch;      // SCRATCH_PAGES read-write pages
-  uint8_t *guard;        // one PROT_NONE page after them
-  uint8_t *ro_anon;      // one read-only anonymous page
-  uint8_t *ro_file;      // one read-only private file page
-  uint8_t *ro_shared;    // one read-only shared file page
-  uint64_t fs_base;      // the thread pointer, which must not change
-  struct thread_shared *out;
+  uint8_t* scratch;    // SCRATCH_PAGES read-write pages
+  uint8_t* guard;      // one PROT_NONE page after them
+  uint8_t* ro_anon;    // one read-only anonymous page
+  uint8_t* ro_file;    // one read-only private file page
+  uint8_t* ro_shared;  // one read-only shared file page
+  uint64_t fs_base;    // the thread pointer, which must not change
+  struct thread_shared* out;
   sigjmp_buf jump;
   volatile int in_check;  // checking our own mappings
 };
@@ -82,37 +82,36 @@ struct proc {
   int index;
   int generation;
   int pid;
-  uint8_t *playground;  // PLAYGROUND_SIZE of memory calls may wreck
+  uint8_t* playground;  // PLAYGROUND_SIZE of memory calls may wreck
   uint64_t initial_brk;
   int fds[MAX_FDS];
   int nfds;
   int tids[MAX_THREADS];
   struct thread threads[MAX_THREADS];
-  struct proc_shared *out;
+  struct proc_shared* out;
 };
 
-extern struct shared *g_shared;
+extern struct shared* g_shared;
 extern struct proc g_proc;
 
 // fuzzer.c
 long raw_syscall(long nr, long a, long b, long c, long d, long e, long f);
-long raw_clone_syscall(long nr, long a, long b, long c, long d, long e,
-                       long f);
+long raw_clone_syscall(long nr, long a, long b, long c, long d, long e, long f);
 void restore_rt(void);
-uint64_t rnd(uint64_t *state);
+uint64_t rnd(uint64_t* state);
 uint64_t seed_for(uint64_t seed, int proc, int generation, int thread);
 
 // child.c
-void run_child(const struct options *opt, int index, int generation);
-void open_fds(struct proc *p);
-void on_signal(int sig, siginfo_t *si, void *uc);
+void run_child(const struct options* opt, int index, int generation);
+void open_fds(struct proc* p);
+void on_signal(int sig, siginfo_t* si, void* uc);
 
 // args.c
 // Picks a call and its arguments; returns the number.
-int gen_call(struct thread *t, int64_t args[6]);
+int gen_call(struct thread* t, int64_t args[6]);
 // Restores what a call may have taken from the fuzzer (signal mask,
 // alternate stack).
-void after_call(struct thread *t, int nr);
+void after_call(struct thread* t, int nr);
 void install_handlers(int flags);
 void setup_altstack(void);
-extern const char *const kinds[MAX_NR];
+extern const char* const kinds[MAX_NR];

@@ -33,7 +33,7 @@
 
 #include "fuzz.h"
 
-struct shared *g_shared;
+struct shared* g_shared;
 
 long raw_syscall(long nr, long a, long b, long c, long d, long e, long f) {
   register long r10 __asm__("r10") = d;
@@ -42,8 +42,7 @@ long raw_syscall(long nr, long a, long b, long c, long d, long e, long f) {
   long ret;
   __asm__ volatile("syscall"
                    : "=a"(ret)
-                   : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8),
-                     "r"(r9)
+                   : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
                    : "rcx", "r11", "memory");
   return ret;
 }
@@ -78,7 +77,7 @@ __asm__(
     "  syscall\n"
     "  hlt\n");
 
-uint64_t rnd(uint64_t *state) {
+uint64_t rnd(uint64_t* state) {
   uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
@@ -105,11 +104,11 @@ static void usage(void) {
   exit(2);
 }
 
-static struct options parse(int argc, char **argv) {
+static struct options parse(int argc, char** argv) {
   struct options o = {.seed = 1, .seconds = 10, .procs = 2, .threads = 2};
   for (int i = 1; i < argc; i++) {
     if (i + 1 >= argc) usage();
-    const char *v = argv[++i];
+    const char* v = argv[++i];
     if (!strcmp(argv[i - 1], "--seed"))
       o.seed = strtoull(v, NULL, 0);
     else if (!strcmp(argv[i - 1], "--seconds"))
@@ -129,7 +128,7 @@ static struct options parse(int argc, char **argv) {
   return o;
 }
 
-static void print_calls(int proc, int thread, const struct thread_shared *t,
+static void print_calls(int proc, int thread, const struct thread_shared* t,
                         int n) {
   // The ring is written by a process that may have died mid-update; the
   // sequence numbers order what is there.
@@ -137,10 +136,10 @@ static void print_calls(int proc, int thread, const struct thread_shared *t,
   for (int i = 0; i < RING; i++)
     if (t->ring[i].seq > last) last = t->ring[i].seq;
   for (uint64_t s = last >= (uint64_t)n ? last - n + 1 : 1; s <= last; s++) {
-    const struct call_record *r = &t->ring[s % RING];
+    const struct call_record* r = &t->ring[s % RING];
     if (r->seq != s) continue;
-    printf("  p%d t%d #%llu: %d(%#llx, %#llx, %#llx, %#llx, %#llx, %#llx)", proc,
-           thread, (unsigned long long)s, r->nr,
+    printf("  p%d t%d #%llu: %d(%#llx, %#llx, %#llx, %#llx, %#llx, %#llx)",
+           proc, thread, (unsigned long long)s, r->nr,
            (unsigned long long)r->args[0], (unsigned long long)r->args[1],
            (unsigned long long)r->args[2], (unsigned long long)r->args[3],
            (unsigned long long)r->args[4], (unsigned long long)r->args[5]);
@@ -151,8 +150,8 @@ static void print_calls(int proc, int thread, const struct thread_shared *t,
   }
 }
 
-static void spawn(const struct options *o, int index) {
-  struct proc_shared *ps = &g_shared->procs[index];
+static void spawn(const struct options* o, int index) {
+  struct proc_shared* ps = &g_shared->procs[index];
   for (;;) {
     pid_t pid = fork();
     if (pid == 0) run_child(o, index, ps->generation);
@@ -167,7 +166,7 @@ static void spawn(const struct options *o, int index) {
 }
 
 static void describe_death(int index, int status, int threads) {
-  struct proc_shared *ps = &g_shared->procs[index];
+  struct proc_shared* ps = &g_shared->procs[index];
   ps->deaths++;
   // Deaths happen (a successful execve ends a process); the first few are
   // shown with their last calls.
@@ -179,19 +178,18 @@ static void describe_death(int index, int status, int threads) {
   else
     printf("proc %d generation %d: exited with status %d\n", index,
            ps->generation, WEXITSTATUS(status));
-  for (int t = 0; t < threads; t++)
-    print_calls(index, t, &ps->threads[t], 4);
+  for (int t = 0; t < threads; t++) print_calls(index, t, &ps->threads[t], 4);
   fflush(stdout);
 }
 
 // Reaps every exited process; a fuzzing process is replaced while the run
 // lasts.
-static void reap(const struct options *o, int respawn) {
+static void reap(const struct options* o, int respawn) {
   int status;
   pid_t pid;
   while ((pid = waitpid(-1, &status, WNOHANG | __WALL)) > 0) {
     for (int i = 0; i < o->procs; i++) {
-      struct proc_shared *ps = &g_shared->procs[i];
+      struct proc_shared* ps = &g_shared->procs[i];
       if (ps->pid != pid) continue;
       ps->pid = 0;
       if (!respawn) break;
@@ -204,7 +202,7 @@ static void reap(const struct options *o, int respawn) {
 
 // Kills everything but the supervisor and waits until nothing is left.
 // Returns 0, or -1 when processes did not die.
-static int kill_all(const struct options *o) {
+static int kill_all(const struct options* o) {
   double give_up = now() + 20;
   for (;;) {
     kill(-1, SIGKILL);
@@ -216,7 +214,7 @@ static int kill_all(const struct options *o) {
   }
 }
 
-static int supervise(const struct options *o) {
+static int supervise(const struct options* o) {
   g_shared = mmap(NULL, sizeof(struct shared), PROT_READ | PROT_WRITE,
                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (g_shared == MAP_FAILED) return 2;
@@ -239,7 +237,7 @@ static int supervise(const struct options *o) {
   uint64_t total = 0, faults = 0, corrupt = 0, remaps = 0;
   int deaths = 0;
   for (int i = 0; i < o->procs; i++) {
-    struct proc_shared *ps = &g_shared->procs[i];
+    struct proc_shared* ps = &g_shared->procs[i];
     uint64_t calls = 0;
     for (int t = 0; t < o->threads; t++) {
       calls += ps->threads[t].calls;
@@ -268,7 +266,7 @@ static int supervise(const struct options *o) {
   return corrupt ? 1 : 0;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   // A successful execve of /proc/self/exe by a fuzzing process lands here.
   if (argc > 0 && !strcmp(argv[0], "fuzz-exec")) return 0;
   if (argc == 0) return 0;
