@@ -182,7 +182,9 @@ void open_fds(struct proc* p) {
   sigaddset(&set, SIGCHLD);
   add_fd(p, signalfd(-1, &set, 0));
   add_fd(p, memfd_create("fuzz", MFD_ALLOW_SEALING));
-  add_fd(p, syscall(SYS_pidfd_open, getppid(), 0));
+  // A pidfd of our own: one of the supervisor would let pidfd_getfd take
+  // its standard output, a host file, and fill it with garbage.
+  add_fd(p, syscall(SYS_pidfd_open, getpid(), 0));
   add_fd(p, dup2(p->fds[0], 200));
 }
 
@@ -278,9 +280,11 @@ void run_child(const struct options* opt, int index, int generation) {
   p->out = &g_shared->procs[index];
   // The fuzzer's own output is the supervisor's; calls that write to 0, 1
   // and 2 go nowhere.
-  int null = open("/dev/null", O_RDWR);
-  for (int fd = 0; fd < 3; fd++) dup2(null, fd);
-  close(null);
+  // The supervisor opened /dev/null before any call could delete it; if
+  // these dup2 calls failed, 0 to 2 would be the host's output.
+  for (int fd = 0; fd < 3; fd++)
+    if (dup2(NULL_FD, fd) != fd) _exit(3);
+  close(NULL_FD);
   // Memory is bounded: a 2 GiB address space per process.
   struct rlimit as = {2UL << 30, 2UL << 30};
   setrlimit(RLIMIT_AS, &as);

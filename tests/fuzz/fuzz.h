@@ -16,6 +16,7 @@
 #define PAGE 4096UL
 #define PLAYGROUND_SIZE (64UL << 20)
 #define MAX_FDS 64
+#define NULL_FD 1000  // the supervisor's /dev/null, for the children
 
 // One logged call. `done` is 0 while the call is running.
 struct call_record {

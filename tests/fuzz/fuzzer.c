@@ -21,6 +21,8 @@
 // read-only memory change (the kernel wrote where it must not), 2 on bad
 // usage or when the supervisor could not do its job.
 #include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -214,6 +216,31 @@ static int kill_all(const struct options* o) {
   }
 }
 
+static int remove_one(const char* path, const struct stat* st, int type,
+                      struct FTW* ftw) {
+  (void)st;
+  (void)type;
+  if (ftw->level > 0) remove(path);
+  return 0;
+}
+
+// Removes what the fuzzing processes left in the filesystems, so that
+// memory still in use after the run is a leak, not a file: everything in
+// /tmp and /dev/shm, and the relative names the calls use, in the
+// directories they may have moved to.
+static void clean_up(void) {
+  nftw("/tmp", remove_one, 16, FTW_DEPTH | FTW_PHYS);
+  nftw("/dev/shm", remove_one, 16, FTW_DEPTH | FTW_PHYS);
+  const char* dirs[] = {".", "..", "/", "/etc", "/dev", "/tmp"};
+  char path[4096];
+  for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+    snprintf(path, sizeof(path), "%s/fz-rel/x", dirs[i]);
+    remove(path);
+    snprintf(path, sizeof(path), "%s/fz-rel", dirs[i]);
+    remove(path);
+  }
+}
+
 static int supervise(const struct options* o) {
   g_shared = mmap(NULL, sizeof(struct shared), PROT_READ | PROT_WRITE,
                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -226,6 +253,9 @@ static int supervise(const struct options* o) {
   // Signals that siblings send (they are safe, but many end a process by
   // default) must not kill a new process before it has its own handlers.
   install_handlers(SA_RESTART);
+  int null = open("/dev/null", O_RDWR);
+  if (null < 0 || dup2(null, NULL_FD) != NULL_FD) return 2;
+  close(null);
   for (int i = 0; i < o->procs; i++) spawn(o, i);
   double end = now() + o->seconds;
   while (now() < end) {
@@ -234,6 +264,7 @@ static int supervise(const struct options* o) {
     reap(o, 1);
   }
   int stuck = kill_all(o);
+  clean_up();
   uint64_t total = 0, faults = 0, corrupt = 0, remaps = 0;
   int deaths = 0;
   for (int i = 0; i < o->procs; i++) {
