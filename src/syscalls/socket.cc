@@ -137,7 +137,7 @@ int64_t DoSend(Task& t, int fd, const UserBuffers& data, int flags,
   do {
     size_t len = data.total - sent;
     if (stream) len = std::min(len, StreamPiece(sock));
-    // A message larger than the send buffer is refused with EMSGSIZE
+    // A message larger than the send buffer fails with EMSGSIZE
     // before its data is read, so it is not copied in.
     bool copy = stream || len <= size_t(sock.endpoint().sndbuf);
     piece.resize(copy ? len : 0);

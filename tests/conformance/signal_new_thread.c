@@ -56,7 +56,7 @@ int main(void) {
   for (int i = 0; i < 2000 && exited < THREADS; i++) usleep(1000);
   CHECK_EQ(exited, THREADS);
   // A signal sent to a thread that then exits before handling it is
-  // dropped, so only a bound holds.
+  // dropped, so only an upper bound is checked.
   CHECK(handled <= sent);
 
   CASE("process group signals reach children that have not run yet");

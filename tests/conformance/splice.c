@@ -1,5 +1,5 @@
 /* splice(): moving bytes between a pipe and another file, and the files
- * it refuses. */
+ * it rejects. */
 #include "check.h"
 
 #include <fcntl.h>

@@ -216,7 +216,7 @@ uint64_t pointer(struct thread* t) {
 }
 
 // Fills a few words of scratch around `at` with values of many kinds, so
-// that structures in memory (iovecs, msghdrs, sigevents) hold pointers,
+// that structures in memory (iovecs, msghdrs, sigevents) contain pointers,
 // descriptors and sizes as well as noise.
 static void fill(struct thread* t, uint64_t at) {
   uint64_t scratch = (uint64_t)t->scratch;

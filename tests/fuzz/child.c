@@ -75,7 +75,7 @@ static void map_scratch(struct thread* t, int fixed) {
   }
 }
 
-// Checks that the read-only pages still hold their pattern. A fault here
+// Checks that the read-only pages still contain their pattern. A fault here
 // (a mapping went missing) jumps back to the loop, which maps them again.
 static void check_scratch(struct thread* t) {
   t->in_check = 1;

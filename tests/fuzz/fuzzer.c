@@ -14,8 +14,8 @@
 // seed: the calls of a thread depend only on (seed, process, generation,
 // thread).
 //
-// The fuzzer refuses to run outside moat (uname's release must name moat):
-// natively it would wreck the host.
+// Outside moat (uname's release must name moat) the fuzzer exits with
+// status 2 at once: natively it would wreck the host.
 //
 // Exit status: 0 when the run finished, 1 when a fuzzing thread saw its own
 // read-only memory change (the kernel wrote where it must not), 2 on bad
@@ -303,7 +303,7 @@ int main(int argc, char** argv) {
   if (argc == 0) return 0;
   struct utsname u;
   if (uname(&u) != 0 || !strstr(u.release, "moat")) {
-    fprintf(stderr, "fuzzer: refusing to run outside moat (release %s)\n",
+    fprintf(stderr, "fuzzer: not inside moat (uname release %s); exiting\n",
             u.release);
     return 2;
   }
