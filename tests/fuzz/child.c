@@ -18,6 +18,7 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "fuzz.h"
@@ -95,7 +96,6 @@ static void check_scratch(struct thread* t) {
 }
 
 void on_signal(int sig, siginfo_t* si, void* uc) {
-  (void)uc;
   int sync = sig == SIGSEGV || sig == SIGBUS || sig == SIGILL ||
              sig == SIGFPE || sig == SIGTRAP || sig == SIGSYS;
   // Signals sent by a call (kill, tgkill, sigqueue) have si_code <= 0.
@@ -104,7 +104,15 @@ void on_signal(int sig, siginfo_t* si, void* uc) {
     signal(sig, SIG_DFL);
     return;
   }
+  ucontext_t* context = uc;
   self->out->faults++;
+  self->out->fault_sig = sig;
+  self->out->fault_code = si->si_code;
+  self->out->fault_addr = (uint64_t)si->si_addr;
+  self->out->fault_ip = context->uc_mcontext.gregs[REG_RIP];
+  self->out->fault_seq = self->seq;
+  for (int i = 0; i < 4; i++)
+    self->out->fault_nr[i] = self->out->ring[(self->seq - i) % RING].nr;
   siglongjmp(self->jump, self->in_check ? 2 : 1);
 }
 

@@ -32,6 +32,10 @@ struct thread_shared {
   uint64_t faults;       // real faults caught (SIGSEGV and friends)
   uint64_t corruptions;  // read-only pages whose content changed
   uint64_t remaps;       // scratch mappings found missing and remapped
+  // The last real fault: signal, si_code, address, instruction pointer and
+  // the call made just before it.
+  int32_t fault_sig, fault_code, fault_nr[4];
+  uint64_t fault_addr, fault_ip, fault_seq;
   struct call_record ring[RING];
 };
 

@@ -281,6 +281,18 @@ static int supervise(const struct options* o) {
     deaths += ps->deaths;
     total += calls;
   }
+  for (int i = 0; i < o->procs; i++)
+    for (int t = 0; t < o->threads; t++) {
+      const struct thread_shared* ts = &g_shared->procs[i].threads[t];
+      if (ts->faults == 0) continue;
+      printf(
+          "p%d t%d: %llu faults, the last signal %d code %d at %#llx, ip "
+          "%#llx, after call #%llu (calls %d %d %d %d)\n",
+          i, t, (unsigned long long)ts->faults, ts->fault_sig, ts->fault_code,
+          (unsigned long long)ts->fault_addr, (unsigned long long)ts->fault_ip,
+          (unsigned long long)ts->fault_seq, ts->fault_nr[3], ts->fault_nr[2],
+          ts->fault_nr[1], ts->fault_nr[0]);
+    }
   if (o->last) {
     printf("last %d calls of each thread:\n", o->last);
     for (int i = 0; i < o->procs; i++)
