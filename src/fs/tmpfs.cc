@@ -293,6 +293,26 @@ Status TmpfsFile::Truncate(uint64_t size) {
   return Ok();
 }
 
+// Frees the whole pages of the range and zeroes the partial ones at its
+// edges, so that punching a huge sparse range costs nothing (writing zeros
+// over it allocated every page).
+Status TmpfsFile::PunchHole(Task&, uint64_t offset, uint64_t length, uint64_t) {
+  MemoryObject& data = *node_->data;
+  uint64_t size = data.size();
+  if (offset >= size) return Ok();
+  uint64_t end = offset + std::min(length, size - offset);
+  uint64_t first = PageUp(offset), last = PageDown(end);
+  static const char kZeros[kPageSize] = {};
+  // The head and tail pieces are each shorter than a page.
+  uint64_t head_end = std::min(first, end);
+  if (head_end > offset) TRY(data.WriteAt(offset, kZeros, head_end - offset));
+  if (last > first) data.Discard(first / kPageSize, (last - first) / kPageSize);
+  uint64_t tail = std::max(last, head_end);
+  if (end > tail) TRY(data.WriteAt(tail, kZeros, end - tail));
+  node_->attr.mtime = node_->attr.ctime = Now();
+  return Ok();
+}
+
 Result<uint64_t> TmpfsFile::Seek(int64_t off, int whence) {
   if (whence != SEEK_DATA && whence != SEEK_HOLE)
     return FileDescription::Seek(off, whence);

@@ -76,6 +76,8 @@ class TmpfsFile : public FileDescription {
   Result<size_t> PWrite(Task& t, const void* buf, size_t len,
                         uint64_t off) override;
   Status Truncate(uint64_t size) override;
+  Status PunchHole(Task& t, uint64_t offset, uint64_t length,
+                   uint64_t size) override;
   Result<std::shared_ptr<MemoryObject>> Mappable() override;
   Result<uint64_t> Seek(int64_t off, int whence) override;
 

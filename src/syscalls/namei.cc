@@ -450,7 +450,7 @@ int64_t Ftruncate(Task& t, const SyscallArgs& args) {
 }
 
 // Implements fallocate(2): mode 0 and FALLOC_FL_KEEP_SIZE extend the file;
-// punching holes is accepted and zeroes the range.
+// punching a hole zeroes the range and frees what the file can.
 int64_t Fallocate(Task& t, const SyscallArgs& args) {
   FilePtr f = GetFile(t, args.Int(0));
   if (!f) return -EBADF;
@@ -466,17 +466,8 @@ int64_t Fallocate(Task& t, const SyscallArgs& args) {
   if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE)) return -EOPNOTSUPP;
   if ((mode & FALLOC_FL_PUNCH_HOLE) && !(mode & FALLOC_FL_KEEP_SIZE))
     return -EOPNOTSUPP;
-  if (mode & FALLOC_FL_PUNCH_HOLE) {
-    std::vector<char> zeros(std::min<int64_t>(len, 1 << 16), 0);
-    int64_t end = std::min<int64_t>(off + len, attr->size);
-    for (int64_t pos = off; pos < end;) {
-      size_t n = std::min<int64_t>(end - pos, zeros.size());
-      auto w = f->PWrite(t, zeros.data(), n, pos);
-      if (!w.ok()) return -w.error();
-      pos += n;
-    }
-    return 0;
-  }
+  if (mode & FALLOC_FL_PUNCH_HOLE)
+    return ToReturn(f->PunchHole(t, off, len, attr->size));
   if (!(mode & FALLOC_FL_KEEP_SIZE) && uint64_t(off + len) > attr->size)
     return ToReturn(f->Truncate(off + len));
   return 0;

@@ -157,6 +157,18 @@ Result<int64_t> FileDescription::Ioctl(Task&, uint64_t, uint64_t) {
 
 Status FileDescription::Truncate(uint64_t) { return Err(EINVAL); }
 
+Status FileDescription::PunchHole(Task& t, uint64_t offset, uint64_t length,
+                                  uint64_t size) {
+  std::vector<char> zeros(std::min<uint64_t>(length, 1 << 16), 0);
+  uint64_t end = offset + std::min(length, size - std::min(size, offset));
+  for (uint64_t pos = offset; pos < end;) {
+    size_t n = std::min<uint64_t>(end - pos, zeros.size());
+    TRY(PWrite(t, zeros.data(), n, pos));
+    pos += n;
+  }
+  return Ok();
+}
+
 Result<std::shared_ptr<MemoryObject>> FileDescription::Mappable() {
   if (!inode) return Err(ENODEV);
   return inode->Mappable();

@@ -140,6 +140,10 @@ class FileDescription : public std::enable_shared_from_this<FileDescription> {
   virtual Result<int64_t> Ioctl(Task& t, uint64_t cmd, uint64_t arg);
   virtual Status Fsync() { return Ok(); }
   virtual Status Truncate(uint64_t size);
+  // Zeroes [offset, offset + length) of a regular file of size `size`,
+  // freeing whole pages where the file can (fallocate PUNCH_HOLE).
+  virtual Status PunchHole(Task& t, uint64_t offset, uint64_t length,
+                           uint64_t size);
   virtual Result<std::shared_ptr<MemoryObject>> Mappable();
 
   // Readiness for poll: the subset of `mask` that is ready now.
