@@ -236,6 +236,11 @@ void Kernel::TimerLoop() {
     auto fn = std::move(first->second.second);
     timers_.erase(first);
     fn();
+    // Let task threads take the lock between callbacks: timers that are
+    // always due would otherwise hold it for good.
+    lock.unlock();
+    std::this_thread::yield();
+    lock.lock();
   }
 }
 

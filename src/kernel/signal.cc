@@ -39,6 +39,12 @@ bool PendingSignals::DequeueSignal(int sig, siginfo_t* info) {
   return found;
 }
 
+siginfo_t* PendingSignals::FindTimer(int id) {
+  for (auto& info : queue_)
+    if (info.si_code == SI_TIMER && info.si_timerid == id) return &info;
+  return nullptr;
+}
+
 void PendingSignals::Discard(int sig) {
   std::erase_if(queue_, [sig](auto& i) { return i.si_signo == sig; });
   set_ &= ~SigBit(sig);

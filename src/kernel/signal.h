@@ -38,6 +38,8 @@ class PendingSignals {
   bool Dequeue(SignalSet blocked, siginfo_t* info);
   bool DequeueSignal(int sig, siginfo_t* info);
   SignalSet set() const { return set_; }
+  // The queued signal of POSIX timer `id`, or null.
+  siginfo_t* FindTimer(int id);
   void Discard(int sig);
 
  private:

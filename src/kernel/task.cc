@@ -213,7 +213,8 @@ void Task::HandleFault(const siginfo_t& info) {
   uint64_t addr = reinterpret_cast<uint64_t>(info.si_addr);
   if (info.si_signo == SIGSEGV && info.si_code != SI_KERNEL) {
     uint64_t before = mm_->populated_pages;
-    FaultResult r = mm_->HandleFault(addr, info.si_code == SEGV_ACCERR);
+    FaultResult r = mm_->HandleFault(addr, info.si_code == SEGV_ACCERR,
+                                     addr == regs.rip);
     rusage.minflt += std::max<uint64_t>(1, mm_->populated_pages - before);
     if (r == FaultResult::kHandled) return;
     siginfo_t si = {};

@@ -115,7 +115,8 @@ Result<Pte*> MemoryManager::EnsurePage(Vma& vma, uint64_t page, bool write) {
   return &pte;
 }
 
-FaultResult MemoryManager::HandleFault(uint64_t addr, bool access_error) {
+FaultResult MemoryManager::HandleFault(uint64_t addr, bool access_error,
+                                       bool fetch) {
   Vma* vma = FindVma(addr);
   if (vma == nullptr || addr >= kUserEnd) return FaultResult::kMapError;
   if ((vma->prot & (PROT_READ | PROT_WRITE | PROT_EXEC)) == 0)
@@ -127,8 +128,12 @@ FaultResult MemoryManager::HandleFault(uint64_t addr, bool access_error) {
     // Mapped, yet the access was refused: either a write to a
     // copy-on-write page or an access the VMA does not allow.
     Pte& pte = it->second;
-    if (!(vma->prot & PROT_WRITE) || (pte.host_prot & PROT_WRITE))
-      return FaultResult::kAccessError;
+    if (!(vma->prot & PROT_WRITE)) return FaultResult::kAccessError;
+    if (fetch && !(vma->prot & PROT_EXEC)) return FaultResult::kAccessError;
+    // Already writable: another thread of this address space took the same
+    // fault first and fixed the mapping while this one waited for the
+    // kernel lock, so the access just runs again.
+    if (pte.host_prot & PROT_WRITE) return FaultResult::kHandled;
     auto r = EnsurePage(*vma, page, true);
     if (!r.ok()) return FaultResult::kBusError;
     Pte* p = r.value();

@@ -206,6 +206,10 @@ Status MemoryManager::Mprotect(uint64_t addr, uint64_t length, int prot) {
 
 Result<uint64_t> MemoryManager::Brk(uint64_t addr) {
   if (addr < brk_start) return brk;
+  // Rounded up, such an address wraps to 0, which would "shrink" the heap
+  // over the whole program. Linux mm/mmap.c:brk decides on the unrounded
+  // value and rejects it.
+  if (addr > UINT64_MAX - kPageMask) return brk;
   uint64_t old_end = PageUp(brk);
   uint64_t new_end = PageUp(addr);
   if (new_end > old_end) {

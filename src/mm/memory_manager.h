@@ -97,8 +97,10 @@ class MemoryManager {
       std::shared_ptr<AddressSpace> child_as);
 
   // Serves a fault the application took at `addr`. `access_error` is true
-  // when the page was mapped but the access was not allowed.
-  FaultResult HandleFault(uint64_t addr, bool access_error);
+  // when the page was mapped but the access was not allowed; `fetch` when
+  // the fault was at the instruction pointer.
+  FaultResult HandleFault(uint64_t addr, bool access_error,
+                          bool fetch = false);
 
   // Copy between the application and the kernel. EFAULT when any byte is
   // not mapped with the needed permission.

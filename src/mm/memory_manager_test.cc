@@ -157,6 +157,21 @@ TEST_F(MemoryManagerTest, ForkIsCopyOnWrite) {
   EXPECT_EQ(as_->pages[a].frame, before);
 }
 
+TEST_F(MemoryManagerTest, WriteFaultFixedByAnotherThreadIsRetried) {
+  uint64_t a = MapAnon(4096);
+  ASSERT_EQ(mm_.HandleFault(a, false), FaultResult::kHandled);
+  auto child = mm_.Fork(std::make_shared<FakeAddressSpace>());
+  ASSERT_TRUE(child.ok());
+  // Two threads wrote to the copy-on-write page; the first fault to be
+  // served makes it writable, and the second finds nothing left to do.
+  EXPECT_EQ(mm_.HandleFault(a, true), FaultResult::kHandled);
+  EXPECT_EQ(mm_.HandleFault(a, true), FaultResult::kHandled);
+  EXPECT_EQ(as_->pages[a].prot, PROT_READ | PROT_WRITE);
+  // An instruction fetch from the page is still refused: it is not
+  // executable.
+  EXPECT_EQ(mm_.HandleFault(a, true, true), FaultResult::kAccessError);
+}
+
 TEST_F(MemoryManagerTest, SharedMappingStaysSharedAfterFork) {
   uint64_t a = MapAnon(4096, PROT_READ | PROT_WRITE,
                        MAP_SHARED | MAP_ANONYMOUS);

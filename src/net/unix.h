@@ -99,7 +99,9 @@ class UnixSocket : public FileDescription {
   Status Listen(int backlog);
   Status Connect(Task& t, const std::string& addr, bool nonblock);
   Result<FilePtr> Accept(Task& t, bool nonblock);
-  // One non-blocking step: EAGAIN when the peer has no room.
+  // One non-blocking step: EAGAIN when the peer has no room. A datagram
+  // or seqpacket message longer than the send buffer fails with EMSGSIZE
+  // before `data` is read, so callers need not copy such a message in.
   Result<size_t> Send(Task& t, const char* data, size_t len,
                       UnixSendRequest& req);
   // One non-blocking step: EAGAIN when nothing is queued.

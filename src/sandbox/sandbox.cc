@@ -1,5 +1,6 @@
 #include "sandbox/sandbox.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <malloc.h>
 #include <signal.h>
@@ -21,6 +22,7 @@
 #include "fs/tmpfs.h"
 #include "kernel/signal_delivery.h"
 #include "loader/elf.h"
+#include "mm/memory_file.h"
 #include "sandbox/console.h"
 #include "util/log.h"
 #include "vfs/fd_table.h"
@@ -247,6 +249,30 @@ void StartSignalForwarder(Kernel& k, sigset_t set, Console* console) {
   }).detach();
 }
 
+// Logs (with --debug) moat's own host descriptors, resident memory and
+// application memory in use, so that a test can compare the state after a
+// run with the state before it: what a sandbox leaves behind once all its
+// processes are gone is a leak.
+void LogResources(const char* when) {
+  if (!spdlog::should_log(spdlog::level::debug)) return;
+  malloc_trim(0);
+  int fds = 0;
+  if (DIR* d = opendir("/proc/self/fd")) {
+    while (dirent* e = readdir(d))
+      if (e->d_name[0] != '.') fds++;
+    closedir(d);
+    fds--;  // the directory's own descriptor
+  }
+  long rss_pages = 0;
+  if (FILE* f = fopen("/proc/self/statm", "r")) {
+    if (fscanf(f, "%*ld %ld", &rss_pages) != 1) rss_pages = 0;
+    fclose(f);
+  }
+  spdlog::debug("resources {}: fds {} rss_kb {} memory_file_kb {}", when, fds,
+                rss_pages * (sysconf(_SC_PAGESIZE) / 1024),
+                MemoryFile::Get().UsedBytes() / 1024);
+}
+
 }  // namespace
 
 int RunSandbox(const SandboxOptions& opts) {
@@ -324,10 +350,12 @@ int RunSandbox(const SandboxOptions& opts) {
   }
   StartSignalForwarder(k, forwarded, console.get());
   if (console) console->Start(k);
+  LogResources("at start");
   init->Start();
   int status = k.WaitForInit();
   // Everything the program wrote reaches the host before moat exits.
   if (console) console->Finish(k);
+  LogResources("at exit");
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
   return WEXITSTATUS(status);
 }

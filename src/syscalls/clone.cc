@@ -60,9 +60,11 @@ Result<int> DoClone(Task& t, uint64_t flags, uint64_t stack, uint64_t ptid,
   } else {
     auto as = TRY(k.platform().NewAddressSpace());
     child->mm_ = TRY(t.mm().Fork(as));
-    auto fp = t.context().GetFpState();
-    if (fp.ok()) child->initial_fp_state = std::move(fp.value());
   }
+  // The child starts with a copy of the caller's FPU state, threads too
+  // (Linux arch/x86/kernel/fpu/core.c:fpu_clone).
+  auto fp = t.context().GetFpState();
+  if (fp.ok()) child->initial_fp_state = std::move(fp.value());
   child->fds = (flags & CLONE_FILES) ? t.fds : t.fds->Clone();
   child->fs = (flags & CLONE_FS) ? t.fs : std::make_shared<FsContext>(*t.fs);
   child->handlers = (flags & CLONE_SIGHAND)

@@ -256,6 +256,14 @@ int64_t CopyBetween(Task& t, FileDescription& in, std::optional<uint64_t>* in_of
   return int64_t(done);
 }
 
+// A file splice takes as its pipe end: one that can wait and cannot seek.
+// An epoll or pidfd descriptor can wait but seeks, so it is none.
+static bool IsPipeLike(FileDescription& f) {
+  if (!f.Queue()) return false;
+  auto pos = f.Seek(0, SEEK_CUR);
+  return !pos.ok() && pos.error() == ESPIPE;
+}
+
 // Implements splice(2) by copying through the kernel; one end must be a
 // pipe, as on Linux.
 int64_t Splice(Task& t, const SyscallArgs& args) {
@@ -264,8 +272,7 @@ int64_t Splice(Task& t, const SyscallArgs& args) {
   if (!in || !out) return -EBADF;
   if (!in->readable() || !out->writable()) return -EBADF;
   if (args[5] & ~0xfull) return -EINVAL;
-  bool in_pipe = in->Queue() && in->Seek(0, SEEK_CUR).error() == ESPIPE;
-  bool out_pipe = out->Queue() && out->Seek(0, SEEK_CUR).error() == ESPIPE;
+  bool in_pipe = IsPipeLike(*in), out_pipe = IsPipeLike(*out);
   if (!in_pipe && !out_pipe) return -EINVAL;
   if ((in_pipe && args[1]) || (out_pipe && args[3])) return -ESPIPE;
   if (out->flags & O_APPEND) return -EINVAL;

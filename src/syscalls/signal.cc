@@ -228,6 +228,9 @@ int64_t SignalThread(Task& t, int tgid, int tid, int sig) {
 
 // Implements tgkill(2).
 int64_t Tgkill(Task& t, const SyscallArgs& args) {
+  // -1 means "any group" inside SignalThread; from the caller it is
+  // just an invalid id.
+  if (args.Int(0) <= 0) return -EINVAL;
   return SignalThread(t, args.Int(0), args.Int(1), args.Int(2));
 }
 

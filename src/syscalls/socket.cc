@@ -7,6 +7,7 @@
 #include <sys/uio.h>
 
 #include <cstring>
+#include <functional>
 
 #include "kernel/signal_delivery.h"
 #include "net/unix.h"
@@ -70,7 +71,63 @@ bool NonBlocking(UnixSocket& s, int flags) {
   return (s.flags & O_NONBLOCK) || (flags & MSG_DONTWAIT);
 }
 
-int64_t DoSend(Task& t, int fd, const std::vector<char>& data, int flags,
+// The application's buffers of one send or receive call: `total` bytes in
+// `iov`. Bytes go in and out a chunk at a time, so that a huge length
+// costs the kernel no more memory than one chunk.
+struct UserBuffers {
+  std::vector<struct iovec> iov;
+  size_t total = 0;
+
+  // Copies `len` bytes from byte `offset` of the buffers into `out`.
+  Status CopyIn(Task& t, size_t offset, char* out, size_t len) const {
+    return Walk(offset, len, [&](uint64_t addr, size_t n) {
+      Status s = t.mm().CopyIn(addr, out, n);
+      out += n;
+      return s;
+    });
+  }
+
+  // Copies `len` bytes of `data` to byte `offset` of the buffers on.
+  Status CopyOut(Task& t, size_t offset, const char* data, size_t len) const {
+    return Walk(offset, len, [&](uint64_t addr, size_t n) {
+      Status s = t.mm().CopyOut(addr, data, n);
+      data += n;
+      return s;
+    });
+  }
+
+ private:
+  Status Walk(size_t offset, size_t len,
+              const std::function<Status(uint64_t, size_t)>& fn) const {
+    for (const auto& v : iov) {
+      if (len == 0) break;
+      if (offset >= v.iov_len) {
+        offset -= v.iov_len;
+        continue;
+      }
+      size_t n = std::min(v.iov_len - offset, len);
+      TRY_STATUS(fn(reinterpret_cast<uint64_t>(v.iov_base) + offset, n));
+      len -= n;
+      offset = 0;
+    }
+    return Ok();
+  }
+};
+
+UserBuffers OneBuffer(uint64_t addr, size_t len) {
+  UserBuffers b;
+  b.iov.push_back({reinterpret_cast<void*>(addr), len});
+  b.total = len;
+  return b;
+}
+
+// The largest piece of a stream send: half the send buffer, as Linux
+// unix_stream_sendmsg keeps two pieces in flight.
+size_t StreamPiece(UnixSocket& s) {
+  return std::max<size_t>(size_t(s.endpoint().sndbuf) / 2, 1024);
+}
+
+int64_t DoSend(Task& t, int fd, const UserBuffers& data, int flags,
                UnixSendRequest& req) {
   auto s = GetSocket(t, fd);
   if (!s.ok()) return -s.error();
@@ -78,11 +135,19 @@ int64_t DoSend(Task& t, int fd, const std::vector<char>& data, int flags,
   if (flags & MSG_OOB) return -EOPNOTSUPP;
   bool nonblock = NonBlocking(sock, flags);
   bool stream = sock.endpoint().type == SOCK_STREAM;
+  std::vector<char> piece;
   size_t sent = 0;
   do {
-    int64_t n = SocketIo(t, sock, kEventOut, nonblock, [&] {
-      return sock.Send(t, data.data() + sent, data.size() - sent, req);
-    });
+    size_t len = data.total - sent;
+    if (stream) len = std::min(len, StreamPiece(sock));
+    // A message larger than the send buffer fails with EMSGSIZE
+    // before its data is read, so it is not copied in.
+    bool copy = stream || len <= size_t(sock.endpoint().sndbuf);
+    piece.resize(copy ? len : 0);
+    if (copy && !data.CopyIn(t, sent, piece.data(), len).ok())
+      return sent ? int64_t(sent) : -EFAULT;
+    int64_t n = SocketIo(t, sock, kEventOut, nonblock,
+                         [&] { return sock.Send(t, piece.data(), len, req); });
     if (n < 0) {
       if (sent) return int64_t(sent);
       if (n == -EPIPE && !(flags & MSG_NOSIGNAL))
@@ -91,59 +156,70 @@ int64_t DoSend(Task& t, int fd, const std::vector<char>& data, int flags,
       return n;
     }
     sent += n;
-  } while (stream && sent < data.size());
+  } while (stream && sent < data.total);
   return int64_t(sent);
 }
 
-int64_t DoRecv(Task& t, int fd, std::vector<char>& buf, int flags,
+// The most one Recv step returns: a whole queue or the largest datagram,
+// both bounded by the largest socket buffer.
+constexpr size_t kRecvPiece = 2 * 212992 + 4096;
+
+// Receives into `into` and copies what arrived out to it; returns the
+// count (the full datagram size for MSG_TRUNC) or -errno.
+int64_t DoRecv(Task& t, int fd, const UserBuffers& into, int flags,
                UnixRecvResult* result) {
   auto s = GetSocket(t, fd);
   if (!s.ok()) return -s.error();
   UnixSocket& sock = **s;
   if (flags & MSG_OOB) return -EOPNOTSUPP;
   bool nonblock = NonBlocking(sock, flags);
+  std::vector<char> buf(std::min(into.total, kRecvPiece));
   int64_t n = SocketIo(t, sock, kEventIn, nonblock, [&] {
     *result = UnixRecvResult();
     return sock.Recv(t, buf.data(), buf.size(), flags, result);
   });
+  if (n < 0) return n;
+  size_t got = result->length;
+  if (got && !into.CopyOut(t, 0, buf.data(), got).ok()) return -EFAULT;
   bool stream = sock.endpoint().type == SOCK_STREAM;
-  // MSG_WAITALL keeps a stream read going until the buffer is full.
+  // MSG_WAITALL keeps a stream read going until the buffers are full.
   while (stream && (flags & MSG_WAITALL) && !(flags & MSG_PEEK) && n > 0 &&
-         size_t(n) < buf.size() && result->fds.empty()) {
+         got < into.total && result->fds.empty()) {
     UnixRecvResult more;
+    buf.resize(std::min(into.total - got, kRecvPiece));
     int64_t m = SocketIo(t, sock, kEventIn, nonblock, [&] {
       more = UnixRecvResult();
-      return sock.Recv(t, buf.data() + n, buf.size() - n, flags, &more);
+      return sock.Recv(t, buf.data(), buf.size(), flags, &more);
     });
     if (m <= 0) break;
+    if (!into.CopyOut(t, got, buf.data(), more.length).ok()) return -EFAULT;
+    got += more.length;
     n += m;
   }
+  result->length = got;
   if (stream && sock.endpoint().peer) result->from = *sock.PeerName();
   if (result->from.size() <= sizeof(sa_family_t)) result->from.clear();
   return n;
 }
 
-Result<std::vector<char>> GatherIovecs(Task& t, const struct msghdr& msg) {
+Result<UserBuffers> ReadIovecs(Task& t, const struct msghdr& msg) {
   if (msg.msg_iovlen > IOV_MAX) return Err(EMSGSIZE);
-  std::vector<struct iovec> iov(msg.msg_iovlen);
+  UserBuffers b;
+  b.iov.resize(msg.msg_iovlen);
   uint64_t iov_addr = reinterpret_cast<uint64_t>(msg.msg_iov);
-  TRY_STATUS(t.mm().CopyIn(iov_addr, iov.data(),
-                           iov.size() * sizeof(struct iovec)));
-  std::vector<char> data;
-  for (auto& v : iov) {
-    if (int64_t(v.iov_len) < 0 || data.size() + v.iov_len > 0x7ffff000)
-      return Err(EINVAL);
-    size_t at = data.size();
-    data.resize(at + v.iov_len);
-    TRY_STATUS(t.mm().CopyIn(reinterpret_cast<uint64_t>(v.iov_base),
-                             data.data() + at, v.iov_len));
+  TRY_STATUS(t.mm().CopyIn(iov_addr, b.iov.data(),
+                           b.iov.size() * sizeof(struct iovec)));
+  for (auto& v : b.iov) {
+    if (int64_t(v.iov_len) < 0) return Err(EINVAL);
+    // Linux lib/iov_iter.c: the total is cut at MAX_RW_COUNT.
+    v.iov_len = std::min<size_t>(v.iov_len, 0x7ffff000 - b.total);
+    b.total += v.iov_len;
   }
-  return data;
+  return b;
 }
 
 // Parses SCM_RIGHTS and SCM_CREDENTIALS out of sendmsg's control data.
-Status ParseControl(Task& t, const struct msghdr& user,
-                    UnixSendRequest* req) {
+Status ParseControl(Task& t, const struct msghdr& user, UnixSendRequest* req) {
   if (user.msg_controllen == 0) return Ok();
   if (user.msg_controllen > kMaxControlSize) return Err(ENOBUFS);
   std::vector<char> control(user.msg_controllen);
@@ -177,10 +253,10 @@ Status ParseControl(Task& t, const struct msghdr& user,
       // Linux net/core/scm.c:scm_check_creds.
       const Credentials& me = t.creds;
       if ((cred.pid != t.tg().tgid && !me.HasCapability(21)) ||
-          (cred.uid != me.ruid && cred.uid != me.euid &&
-           cred.uid != me.suid && !me.HasCapability(7)) ||
-          (cred.gid != me.rgid && cred.gid != me.egid &&
-           cred.gid != me.sgid && !me.HasCapability(6)))
+          (cred.uid != me.ruid && cred.uid != me.euid && cred.uid != me.suid &&
+           !me.HasCapability(7)) ||
+          (cred.gid != me.rgid && cred.gid != me.egid && cred.gid != me.sgid &&
+           !me.HasCapability(6)))
         return Err(EPERM);
       req->creds = cred;
     } else {
@@ -208,12 +284,13 @@ Result<std::vector<char>> BuildControl(Task& t, size_t space, int flags,
     if (out.size() > space) out.resize(space);
     return true;
   };
-  if (result.creds && !add(SCM_CREDENTIALS, &*result.creds,
-                           sizeof(struct ucred)))
+  if (result.creds &&
+      !add(SCM_CREDENTIALS, &*result.creds, sizeof(struct ucred)))
     result.msg_flags |= MSG_CTRUNC;
   if (!result.fds.empty()) {
     size_t room = space > out.size() + CMSG_LEN(0)
-                      ? (space - out.size() - CMSG_LEN(0)) / sizeof(int) : 0;
+                      ? (space - out.size() - CMSG_LEN(0)) / sizeof(int)
+                      : 0;
     size_t count = std::min(room, result.fds.size());
     if (count < result.fds.size()) result.msg_flags |= MSG_CTRUNC;
     std::vector<int> fds;
@@ -357,9 +434,8 @@ int64_t Accept4(Task& t, const SyscallArgs& args) {
 
 // Implements sendto(2).
 int64_t Sendto(Task& t, const SyscallArgs& args) {
-  size_t len = std::min<uint64_t>(args[2], 0x7ffff000);
-  std::vector<char> data(len);
-  if (len && !t.mm().CopyIn(args[1], data.data(), len).ok()) return -EFAULT;
+  UserBuffers data =
+      OneBuffer(args[1], std::min<uint64_t>(args[2], 0x7ffff000));
   UnixSendRequest req;
   if (args[4]) {
     auto addr = CopyInAddress(t, args[4], args.Int(5));
@@ -373,12 +449,10 @@ int64_t Sendto(Task& t, const SyscallArgs& args) {
 int64_t Recvfrom(Task& t, const SyscallArgs& args) {
   size_t len = std::min<uint64_t>(args[2], 0x7ffff000);
   if (!t.mm().RangeAccessible(args[1], len, PROT_WRITE)) return -EFAULT;
-  std::vector<char> buf(len);
   UnixRecvResult result;
-  int64_t n = DoRecv(t, args.Int(0), buf, args.Int(3), &result);
+  int64_t n =
+      DoRecv(t, args.Int(0), OneBuffer(args[1], len), args.Int(3), &result);
   if (n < 0) return n;
-  size_t copy = std::min(result.length, len);
-  if (copy && !t.mm().CopyOut(args[1], buf.data(), copy).ok()) return -EFAULT;
   Status s = CopyOutAddress(t, args[4], args[5], result.from);
   return s.ok() ? n : -s.error();
 }
@@ -387,7 +461,7 @@ int64_t Recvfrom(Task& t, const SyscallArgs& args) {
 int64_t Sendmsg(Task& t, const SyscallArgs& args) {
   auto msg = t.mm().Read<struct msghdr>(args[1]);
   if (!msg.ok()) return -EFAULT;
-  auto data = GatherIovecs(t, msg.value());
+  auto data = ReadIovecs(t, msg.value());
   if (!data.ok()) return -data.error();
   UnixSendRequest req;
   if (msg->msg_name && msg->msg_namelen) {
@@ -405,41 +479,30 @@ int64_t Sendmsg(Task& t, const SyscallArgs& args) {
 int64_t Recvmsg(Task& t, const SyscallArgs& args) {
   auto msg = t.mm().Read<struct msghdr>(args[1]);
   if (!msg.ok()) return -EFAULT;
-  if (msg->msg_iovlen > IOV_MAX) return -EMSGSIZE;
-  std::vector<struct iovec> iov(msg->msg_iovlen);
-  if (!t.mm().CopyIn(reinterpret_cast<uint64_t>(msg->msg_iov), iov.data(),
-                     iov.size() * sizeof(struct iovec)).ok())
-    return -EFAULT;
-  size_t total = 0;
-  for (auto& v : iov) total += v.iov_len;
-  std::vector<char> buf(std::min<size_t>(total, 0x7ffff000));
+  auto into = ReadIovecs(t, msg.value());
+  if (!into.ok()) return -into.error();
   int flags = args.Int(2);
   UnixRecvResult result;
-  int64_t n = DoRecv(t, args.Int(0), buf, flags, &result);
+  int64_t n = DoRecv(t, args.Int(0), into.value(), flags, &result);
   if (n < 0) return n;
-  size_t left = result.length, at = 0;
-  for (auto& v : iov) {
-    size_t take = std::min(left, v.iov_len);
-    if (take && !t.mm().CopyOut(reinterpret_cast<uint64_t>(v.iov_base),
-                                buf.data() + at, take).ok())
-      return -EFAULT;
-    at += take;
-    left -= take;
-  }
   struct msghdr out = msg.value();
   if (out.msg_name) {
     size_t copy = std::min<size_t>(out.msg_namelen, result.from.size());
-    if (copy && !t.mm().CopyOut(reinterpret_cast<uint64_t>(out.msg_name),
-                                result.from.data(), copy).ok())
+    if (copy && !t.mm()
+                     .CopyOut(reinterpret_cast<uint64_t>(out.msg_name),
+                              result.from.data(), copy)
+                     .ok())
       return -EFAULT;
     out.msg_namelen = result.from.size();
   }
-  auto control = BuildControl(t, out.msg_control ? out.msg_controllen : 0,
-                              flags, result);
+  auto control =
+      BuildControl(t, out.msg_control ? out.msg_controllen : 0, flags, result);
   if (!control.ok()) return -control.error();
   if (!control->empty() &&
-      !t.mm().CopyOut(reinterpret_cast<uint64_t>(out.msg_control),
-                      control->data(), control->size()).ok())
+      !t.mm()
+           .CopyOut(reinterpret_cast<uint64_t>(out.msg_control),
+                    control->data(), control->size())
+           .ok())
     return -EFAULT;
   out.msg_controllen = control->size();
   out.msg_flags = result.msg_flags;

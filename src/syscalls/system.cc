@@ -307,17 +307,20 @@ int64_t SchedYield(Task&, const SyscallArgs&) {
 
 // Implements sched_getaffinity(2).
 int64_t SchedGetaffinity(Task& t, const SyscallArgs& args) {
-  size_t size = args[1];
+  uint32_t size = uint32_t(args[1]);  // an unsigned int in Linux
   if (size < sizeof(uint64_t) || size % sizeof(uint64_t)) return -EINVAL;
   int pid = args.Int(0);
   if (pid && !t.kernel().TaskByTid(pid)) return -ESRCH;
   auto target = pid ? t.kernel().TaskByTid(pid) : t.shared_from_this();
-  std::vector<uint64_t> mask(size / 8, 0);
-  for (int i = 0; i < NumCpus() && i < int(size * 8) && i < 32 * 64; i++)
+  // Only the kernel's mask is written, however long the buffer (Linux
+  // kernel/sched/core.c: sched_getaffinity copies cpumask_size() bytes).
+  size_t bytes = std::min<size_t>(size, ((NumCpus() + 63) / 64) * 8);
+  std::vector<uint64_t> mask(bytes / 8, 0);
+  for (int i = 0; i < NumCpus() && i < int(bytes * 8) && i < 32 * 64; i++)
     if (target->sched_affinity[i / 64] >> (i % 64) & 1)
       mask[i / 64] |= 1ull << (i % 64);
-  if (!t.mm().CopyOut(args[2], mask.data(), size).ok()) return -EFAULT;
-  return int64_t(std::min<size_t>(size, ((NumCpus() + 63) / 64) * 8));
+  if (!t.mm().CopyOut(args[2], mask.data(), bytes).ok()) return -EFAULT;
+  return int64_t(bytes);
 }
 
 // Implements sched_setaffinity(2): accepted, as the host schedules.

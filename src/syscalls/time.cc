@@ -82,6 +82,8 @@ void FireItimer(Kernel& k, std::weak_ptr<ThreadGroup> weak, uint64_t gen) {
   if (!tg || tg->zombie || tg->itimer_generation != gen) return;
   (void)SendGroupSignal(*tg, MakeSigInfo(SIGALRM, SI_TIMER), false);
   if (tg->itimer_real_interval.count() > 0) {
+    // TODO: Linux rearms ITIMER_REAL only when SIGALRM is dequeued; here a
+    // 1 us interval keeps the timer thread firing without pause.
     tg->itimer_real_deadline = Clock::now() + tg->itimer_real_interval;
     k.AddTimer(*tg->itimer_real_deadline,
                [&k, weak, gen] { FireItimer(k, weak, gen); });

@@ -3,6 +3,9 @@
 #include <signal.h>
 #include <time.h>
 
+#include <algorithm>
+#include <climits>
+
 #include "kernel/signal_delivery.h"
 #include "syscalls/handlers.h"
 #include "syscalls/util.h"
@@ -25,8 +28,27 @@ struct PosixTimer {
 namespace {
 
 constexpr int kMaxTimers = 1024;
+// How long a periodic timer whose signal is still queued waits before it
+// fires (and counts overruns) again.
+constexpr auto kQueuedRecheck = std::chrono::milliseconds(10);
 
 void Arm(Kernel& k, std::weak_ptr<ThreadGroup> weak, int id);
+
+// Adds to an overrun count, which stops at DELAYTIMER_MAX (INT_MAX) as in
+// Linux.
+int AddOverrun(int count, int64_t more) {
+  return int(std::min<int64_t>(int64_t(count) + more, INT_MAX));
+}
+
+// The queued signal of timer `id`: in `task`'s queue for SIGEV_THREAD_ID,
+// else in the group's queue or, when the signal was blocked, a thread's.
+siginfo_t* FindQueued(ThreadGroup& tg, Task* task, int id) {
+  if (task) return task->pending.FindTimer(id);
+  if (siginfo_t* info = tg.shared_pending.FindTimer(id)) return info;
+  for (auto& t : tg.tasks)
+    if (siginfo_t* info = t->pending.FindTimer(id)) return info;
+  return nullptr;
+}
 
 void Fire(Kernel& k, std::weak_ptr<ThreadGroup> weak, int id,
           uint64_t generation) {
@@ -36,25 +58,46 @@ void Fire(Kernel& k, std::weak_ptr<ThreadGroup> weak, int id,
   if (it == tg->posix_timers.end()) return;
   PosixTimer& timer = *it->second;
   if (timer.generation != generation || !timer.deadline) return;
+  bool still_queued = false;
   if (timer.notify != SIGEV_NONE) {
-    siginfo_t info = MakeSigInfo(timer.signo, SI_TIMER);
-    info.si_timerid = timer.id;
-    info.si_overrun = timer.overrun;
-    info.si_value = timer.value;
-    timer.overrun = 0;
-    if (timer.notify == SIGEV_THREAD_ID) {
-      auto task = k.TaskByTid(timer.target_tid);
-      if (task) (void)SendTaskSignal(*task, info, false);
-    } else {
-      (void)SendGroupSignal(*tg, info, false);
+    auto task = timer.notify == SIGEV_THREAD_ID
+                    ? k.TaskByTid(timer.target_tid)
+                    : nullptr;
+    // Like Linux, a timer has one signal queued at most: while it waits,
+    // expirations add to its overrun count (kernel/signal.c:send_sigqueue).
+    if (siginfo_t* queued = FindQueued(*tg, task.get(), timer.id)) {
+      queued->si_overrun = AddOverrun(queued->si_overrun, timer.overrun + 1);
+      timer.overrun = 0;
+      still_queued = true;
+    } else if (task || timer.notify != SIGEV_THREAD_ID) {
+      siginfo_t info = MakeSigInfo(timer.signo, SI_TIMER);
+      info.si_timerid = timer.id;
+      info.si_overrun = timer.overrun;
+      info.si_value = timer.value;
+      timer.overrun = 0;
+      if (task)
+        (void)SendTaskSignal(*task, info, false);
+      else
+        (void)SendGroupSignal(*tg, info, false);
     }
   }
   if (timer.interval.count() > 0) {
     *timer.deadline += timer.interval;
     auto now = Clock::now();
-    while (*timer.deadline <= now) {  // missed periods count as overruns
-      *timer.deadline += timer.interval;
-      timer.overrun++;
+    if (*timer.deadline <= now) {
+      // Missed periods count as overruns; counted one by one, a tiny
+      // interval kept the timer thread busy with the kernel lock held.
+      int64_t missed = (now - *timer.deadline) / timer.interval + 1;
+      *timer.deadline += missed * timer.interval;
+      timer.overrun = AddOverrun(timer.overrun, missed);
+    }
+    // TODO: Linux rearms such a timer when its signal is dequeued; here it
+    // looks again a little later, so that it does not fire without pause.
+    if (still_queued && *timer.deadline < now + kQueuedRecheck) {
+      auto late = now + kQueuedRecheck - *timer.deadline;
+      int64_t skipped = late / timer.interval;
+      *timer.deadline += skipped * timer.interval;
+      timer.overrun = AddOverrun(timer.overrun, skipped);
     }
     Arm(k, weak, id);
   } else {

@@ -61,7 +61,12 @@ int64_t BlockingIo(Task& t, FileDescription& f, uint32_t events,
     Waiter w([&t](uint32_t) { t.Wake(); },
              events | kEventHup | kEventErr);
     WaitQueueEntry entry(q, &w);
-    if (f.Readiness(events | kEventHup | kEventErr)) continue;
+    // Try once more now that a wakeup cannot be lost. Readiness is no
+    // test here: an eventfd is writable while a large write still does not
+    // fit, and looping on it spun forever holding the kernel lock.
+    r = op();
+    if (r.ok()) return int64_t(r.value());
+    if (r.error() != EAGAIN) return -r.error();
     if (t.Block() == BlockResult::kInterrupted) return kERestartSys;
   }
 }

@@ -74,6 +74,13 @@ int main(void) {
   CHECK_EQ(raw_brk(start + ((uintptr_t)1 << 46)), grown);
   CHECK_EQ(raw_brk(0), grown);
 
+  CASE("break at the top of the address space is rejected");
+  // Rounded up to a page, these addresses wrap around to 0.
+  CHECK_EQ(raw_brk((uintptr_t)-1), grown);
+  CHECK_EQ(raw_brk((uintptr_t)-PAGE + 1), grown);
+  CHECK_EQ(raw_brk(0), grown);
+  CHECK_EQ(load_faults((char*)start), 0);
+
   CASE("break into an existing mapping is rejected");
   uintptr_t probe = (grown + 16 * PAGE) & ~(uintptr_t)(PAGE - 1);
   void* blocker =

@@ -15,6 +15,13 @@ static void* write_later(void* argument) {
   return NULL;
 }
 
+static void* read_later(void* argument) {
+  usleep(50000);
+  uint64_t value;
+  read(*(int*)argument, &value, sizeof value);
+  return NULL;
+}
+
 int main(void) {
   CASE("read returns the counter and resets it");
   int fd = eventfd(3, EFD_NONBLOCK);
@@ -86,6 +93,19 @@ int main(void) {
   CHECK_EQ(read(fd, &value, sizeof value), 8);
   CHECK_EQ(value, 5);
   pthread_join(thread, NULL);
+
+  CASE("blocking write that would overflow waits for a reader");
+  // The counter (5) is far from its maximum, so poll reports POLLOUT, yet
+  // this write does not fit until the reader empties the counter.
+  fd = eventfd(5, 0);
+  CHECK_EQ(pthread_create(&thread, NULL, read_later, &fd), 0);
+  value = UINT64_MAX - 3;
+  CHECK_EQ(write(fd, &value, sizeof value), 8);
+  pthread_join(thread, NULL);
+  CHECK_EQ(read(fd, &value, sizeof value), 8);
+  CHECK_EQ(value, UINT64_MAX - 3);
+  close(fd);
+  fd = eventfd(0, 0);
 
   CASE("counter is shared with a forked child");
   pid_t pid = fork();

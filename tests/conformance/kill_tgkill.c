@@ -69,6 +69,7 @@ int main(void) {
   CASE("tgkill with a non-positive id fails with EINVAL");
   CHECK_ERR(syscall(SYS_tgkill, getpid(), 0, SIGUSR1), EINVAL);
   CHECK_ERR(syscall(SYS_tgkill, 0, gettid(), SIGUSR1), EINVAL);
+  CHECK_ERR(syscall(SYS_tgkill, -1, gettid(), SIGUSR1), EINVAL);
 
   CASE("tkill delivers to the calling thread");
   handler_tid = 0;

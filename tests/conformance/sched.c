@@ -30,6 +30,15 @@ int main(void) {
   CHECK(bytes >= 8);
   CHECK_EQ(bytes % 8, 0);
 
+  CASE("raw sched_getaffinity with a huge length writes only the mask");
+  static char big[1 << 20];
+  CHECK_EQ(syscall(SYS_sched_getaffinity, 0, sizeof big, big), bytes);
+
+  CASE("sched_getaffinity takes its length as an unsigned int");
+  CHECK_ERR(syscall(SYS_sched_getaffinity, 0, 1L << 37, big), EINVAL);
+  CHECK_EQ(syscall(SYS_sched_getaffinity, 0, (1L << 32) + sizeof big, big),
+           bytes);
+
   CASE(
       "mask smaller than the kernel's or not a multiple of 8 fails with "
       "EINVAL");

@@ -404,6 +404,12 @@ SwitchReason PtraceContext::Switch(AddressSpace& as, Registers& regs,
 }
 
 Result<FpState> PtraceContext::GetFpState() {
+  // A context that has not run yet (a new task, or one that just did
+  // execve) has no stub thread: its state is the one it will start with.
+  if (!thread_) {
+    if (initial_fp_) return *initial_fp_;
+    return Err(ESRCH);
+  }
   FpState state(16384);
   struct iovec iov = {state.data(), state.size()};
   if (ptrace(PTRACE_GETREGSET, thread_->tid(), NT_X86_XSTATE, &iov) != 0)
@@ -413,6 +419,10 @@ Result<FpState> PtraceContext::GetFpState() {
 }
 
 Status PtraceContext::SetFpState(const FpState& state) {
+  if (!thread_) {
+    initial_fp_ = state;
+    return Ok();
+  }
   struct iovec iov = {const_cast<uint8_t*>(state.data()), state.size()};
   if (ptrace(PTRACE_SETREGSET, thread_->tid(), NT_X86_XSTATE, &iov) != 0)
     return Err(errno);
