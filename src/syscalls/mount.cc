@@ -6,6 +6,8 @@
 #include <linux/capability.h>
 #include <sys/mount.h>
 
+#include <set>
+
 #include "fs/devpts.h"
 #include "fs/proc.h"
 #include "fs/tmpfs.h"
@@ -230,13 +232,18 @@ std::shared_ptr<struct Mount> CloneMount(const struct Mount& from,
 
 // Attaches copies of the mounts under `from` that lie below its dentry
 // `top` to `to`, a copy of `from`, at the same places (MS_BIND | MS_REC).
+// Mounts in `made` are this bind's own copies, never copied again: a bind
+// of a tree onto a place inside it would otherwise copy itself for ever.
 void CloneChildren(MountNamespace& ns, const struct Mount& from,
-                   const Dentry& top, const std::shared_ptr<struct Mount>& to) {
+                   const Dentry& top, const std::shared_ptr<struct Mount>& to,
+                   std::set<const struct Mount*>& made) {
   for (auto& child : ns.Children(from)) {
+    if (made.contains(child.get())) continue;
     if (!IsBelow(*child->mountpoint, top)) continue;
     auto copy = CloneMount(*child, child->root);
+    made.insert(copy.get());
     ns.Attach(copy, Path{to, child->mountpoint});
-    CloneChildren(ns, *child, *child->root, copy);
+    CloneChildren(ns, *child, *child->root, copy, made);
   }
 }
 
@@ -250,7 +257,8 @@ int64_t BindMount(Task& t, const Path& at, uint64_t flags,
   if (Status s = CheckGraft(t, at, from->inode()); !s.ok()) return -s.error();
   auto m = CloneMount(*from->mount, from->dentry);
   ns.Attach(m, at);
-  if (flags & MS_REC) CloneChildren(ns, *from->mount, *from->dentry, m);
+  std::set<const struct Mount*> made = {m.get()};
+  if (flags & MS_REC) CloneChildren(ns, *from->mount, *from->dentry, m, made);
   return 0;
 }
 
