@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -228,7 +229,14 @@ static int remove_one(const char* path, const struct stat* st, int type,
 // memory still in use after the run is a leak, not a file: everything in
 // /tmp and /dev/shm, and the relative names the calls use, in the
 // directories they may have moved to.
+// Host files that calls open for writing: the overlay keeps their copies,
+// which writes may have grown, so they go back to their first size.
+static const char* const kHostFiles[] = {"/etc/passwd", "/etc/hostname"};
+static off_t host_sizes[2];
+
 static void clean_up(void) {
+  for (int i = 0; i < 2; i++)
+    if (host_sizes[i] >= 0) truncate(kHostFiles[i], host_sizes[i]);
   nftw("/tmp", remove_one, 16, FTW_DEPTH | FTW_PHYS);
   nftw("/dev/shm", remove_one, 16, FTW_DEPTH | FTW_PHYS);
   const char* dirs[] = {".", "..", "/", "/etc", "/dev", "/tmp"};
@@ -252,6 +260,10 @@ static int supervise(const struct options* o) {
   fflush(stdout);
   // Signals that siblings send (they are safe, but many end a process by
   // default) must not kill a new process before it has its own handlers.
+  for (int i = 0; i < 2; i++) {
+    struct stat st;
+    host_sizes[i] = stat(kHostFiles[i], &st) == 0 ? st.st_size : -1;
+  }
   install_handlers(SA_RESTART);
   int null = open("/dev/null", O_RDWR);
   if (null < 0 || dup2(null, NULL_FD) != NULL_FD) return 2;
