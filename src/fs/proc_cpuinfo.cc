@@ -199,11 +199,6 @@ uint64_t CacheKb() {
 
 }  // namespace
 
-int HostCpuCount() {
-  // The count sched_getaffinity(2) reports in the sandbox.
-  return moat::HostCpuCount();
-}
-
 std::string FormatCpuinfo() {
   Regs id = Cpuid(1);
   uint32_t family = (id.a >> 8) & 0xf;

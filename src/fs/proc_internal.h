@@ -144,7 +144,6 @@ std::string FormatMountInfo(Kernel& k, Task* viewer);
 void AddSystemFiles(const FsPtr& fs, ProcDir& root);
 void AddSysctlFiles(const FsPtr& fs, ProcDir& root);
 std::string FormatCpuinfo();
-int HostCpuCount();
 
 // The directory of a process (`whole`: /proc/[pid]) or of a thread
 // (/proc/[pid]/task/[tid]). `thread` null shows the process's leader.

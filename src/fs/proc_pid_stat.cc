@@ -5,6 +5,7 @@
 
 #include "fs/host_fd.h"
 #include "fs/proc_internal.h"
+#include "util/host_info.h"
 #include "kernel/kernel.h"
 #include "kernel/task.h"
 #include "vfs/fd_table.h"

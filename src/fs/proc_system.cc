@@ -8,6 +8,7 @@
 
 #include "fs/inotify.h"
 #include "fs/proc_internal.h"
+#include "util/host_info.h"
 #include "kernel/kernel.h"
 #include "kernel/task.h"
 #include "mm/memory_file.h"

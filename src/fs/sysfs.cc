@@ -6,6 +6,7 @@
 
 #include "fs/proc.h"
 #include "fs/proc_internal.h"
+#include "util/host_info.h"
 
 namespace moat {
 namespace {
@@ -18,7 +19,7 @@ std::string CpuRange(int count) {
 
 void AddCpuFiles(proc::ProcDir& system) {
   auto cpu = system.Subdir("cpu");
-  int count = proc::HostCpuCount();
+  int count = HostCpuCount();
   for (const char* name : {"online", "possible", "present"})
     cpu->AddFile(name, proc::Text(CpuRange(count)));
   cpu->AddFile("offline", proc::Text("\n"));

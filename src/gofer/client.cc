@@ -1,6 +1,5 @@
 #include "gofer/client.h"
 
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "util/log.h"
@@ -39,12 +38,6 @@ Result<Reply> Client::Call(const Encoder& request) {
   }
   packet.erase(packet.begin(), packet.begin() + 4);
   return Reply(std::move(packet), fd);
-}
-
-void Client::Shutdown() {
-  std::lock_guard lock(mu_);
-  shutdown(sock_, SHUT_RDWR);
-  broken_ = true;
 }
 
 void Client::Send(const Encoder& request) {

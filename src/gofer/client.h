@@ -46,9 +46,6 @@ class Client {
   Result<Reply> Call(const Encoder& request);
   // Sends a request that has no reply.
   void Send(const Encoder& request);
-  // Closes the connection for both sides, which ends the gofer; later
-  // calls fail with EIO.
-  void Shutdown();
 
  private:
   std::mutex mu_;

@@ -176,8 +176,8 @@ void Task::HandleSyscall() {
   current_syscall = nr;
   int64_t ret;
   if (EnteredThroughInt80()) {
-    // The i386 entry would take i386 call numbers, which moat does not
-    // serve: answering with x86-64 calls would run the wrong call.
+    // The i386 entry carries i386 call numbers, which moat does not serve.
+    // Running the x86-64 call of the same number would be the wrong call.
     static bool reported = false;  // once per sandbox, under the kernel lock
     if (!reported) {
       spdlog::warn("[{}:{}] int $0x80 (i386 call {}) is not supported: "

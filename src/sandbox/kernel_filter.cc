@@ -46,7 +46,7 @@ constexpr int kAllowed[] = {
     // Memory of the kernel itself (malloc, thread stacks, the MemoryFile
     // mapping).
     SYS_brk, SYS_munmap, SYS_mremap, SYS_madvise,
-    // mincore(2) in the sandbox asks which MemoryFile frames hold pages.
+    // mincore(2) in the sandbox reads which MemoryFile frames have pages.
     SYS_mincore,
     // Threads, their waits and signals.
     SYS_futex, SYS_set_robust_list, SYS_rseq, SYS_sched_yield,
