@@ -266,6 +266,14 @@ Result<FilePtr> GoferInode::Open(int flags) {
   // Only regular files are opened on the host; devices, FIFOs and sockets
   // found in a host tree are not reachable from the sandbox.
   if (!S_ISREG(attr_.mode)) return Err(EACCES);
+  bool reads = (flags & O_ACCMODE) == O_RDONLY && !(flags & O_TRUNC);
+  auto fd = TRY(reads && read_only_ ? SharedReadFd() : OpenOnHost(flags));
+  auto f = std::make_shared<GoferFile>(std::move(fd));
+  f->inode = shared_from_this();
+  return FilePtr(f);
+}
+
+Result<std::shared_ptr<HostFd>> GoferInode::OpenOnHost(int flags) {
   if (g_open_host_files.load() >= HostFileLimit()) return Err(ENFILE);
   Encoder e = Request(Op::kOpen, handle_);
   // The kernel keeps the offset and places O_APPEND writes itself.
@@ -279,9 +287,16 @@ Result<FilePtr> GoferInode::Open(int flags) {
     return Err(EIO);
   }
   attr_ = AttrFromWire(st);
-  auto f = std::make_shared<GoferFile>(fd);
-  f->inode = shared_from_this();
-  return FilePtr(f);
+  return std::make_shared<HostFd>(fd);
+}
+
+Result<std::shared_ptr<HostFd>> GoferInode::SharedReadFd() {
+  if (read_fd_) return read_fd_;
+  auto fd = TRY(OpenOnHost(O_RDONLY));
+  // Descriptors kept for later must not crowd out files the sandbox
+  // opens: past half the limit, each reader gets its own.
+  if (g_open_host_files.load() < HostFileLimit() / 2) read_fd_ = fd;
+  return fd;
 }
 
 Status GoferInode::SetAttr(const SetAttrRequest& req) {
@@ -328,14 +343,8 @@ Result<struct statfs> GoferInode::StatFs() {
 
 Result<std::shared_ptr<MemoryObject>> GoferInode::Mappable() {
   if (!S_ISREG(attr_.mode)) return Err(ENODEV);
-  Encoder e = Request(Op::kOpen, handle_);
-  e.U32(O_RDONLY);
-  gofer::Reply r = TRY(client_->Call(e));
-  int fd = r.TakeFd();
-  if (fd < 0) return Err(EIO);
-  auto obj = HostFileObject::Get(fd, attr_.dev, attr_.ino, attr_.size);
-  close(fd);
-  return obj;
+  auto fd = TRY(read_only_ ? SharedReadFd() : OpenOnHost(O_RDONLY));
+  return HostFileObject::Get(fd->fd(), attr_.dev, attr_.ino, attr_.size);
 }
 
 void GoferInode::NoteWrite(uint64_t end) {
@@ -343,17 +352,21 @@ void GoferInode::NoteWrite(uint64_t end) {
   attr_.mtime = attr_.ctime = Now();
 }
 
-GoferFile::GoferFile(int fd) : fd_(fd) { g_open_host_files++; }
+HostFd::HostFd(int fd) : fd_(fd) { g_open_host_files++; }
 
-GoferFile::~GoferFile() {
+HostFd::~HostFd() {
   close(fd_);
   g_open_host_files--;
 }
 
+GoferFile::GoferFile(std::shared_ptr<HostFd> fd) : fd_(std::move(fd)) {}
+
+GoferFile::~GoferFile() = default;
+
 Result<size_t> GoferFile::PRead(Task&, void* buf, size_t len, uint64_t off) {
   ssize_t n;
   do {
-    n = pread(fd_, buf, len, static_cast<off_t>(off));
+    n = pread(fd_->fd(), buf, len, static_cast<off_t>(off));
   } while (n < 0 && errno == EINTR);
   if (n < 0) return Err(errno);
   return size_t(n);
@@ -364,7 +377,7 @@ Result<size_t> GoferFile::PWrite(Task&, const void* buf, size_t len,
   if (!writable()) return Err(EBADF);
   ssize_t n;
   do {
-    n = pwrite(fd_, buf, len, static_cast<off_t>(off));
+    n = pwrite(fd_->fd(), buf, len, static_cast<off_t>(off));
   } while (n < 0 && errno == EINTR);
   if (n < 0) return Err(errno);
   static_cast<GoferInode&>(*inode).NoteWrite(off + size_t(n));
@@ -372,7 +385,7 @@ Result<size_t> GoferFile::PWrite(Task&, const void* buf, size_t len,
 }
 
 Status GoferFile::Fsync() {
-  if (fsync(fd_) != 0) return Err(errno);
+  if (fsync(fd_->fd()) != 0) return Err(errno);
   return Ok();
 }
 
@@ -385,7 +398,7 @@ Status GoferFile::Truncate(uint64_t size) {
 
 Result<std::shared_ptr<MemoryObject>> GoferFile::Mappable() {
   auto attr = TRY(inode->Attr());
-  return HostFileObject::Get(fd_, attr.dev, attr.ino, attr.size);
+  return HostFileObject::Get(fd_->fd(), attr.dev, attr.ino, attr.size);
 }
 
 }  // namespace moat

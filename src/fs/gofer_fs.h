@@ -11,6 +11,19 @@
 
 namespace moat {
 
+// A host descriptor from the gofer, closed when the last user lets go.
+class HostFd {
+ public:
+  explicit HostFd(int fd);
+  ~HostFd();
+  HostFd(const HostFd&) = delete;
+  HostFd& operator=(const HostFd&) = delete;
+  int fd() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
 class GoferInode : public Inode {
  public:
   GoferInode(std::shared_ptr<gofer::Client> client, uint64_t handle,
@@ -51,12 +64,18 @@ class GoferInode : public Inode {
 
  private:
   Result<InodePtr> NewChild(gofer::Decoder& in);
+  // Opens the file on the host with `flags` through the gofer.
+  Result<std::shared_ptr<HostFd>> OpenOnHost(int flags);
+  // The descriptor readers of a file under a read-only root share, which
+  // saves the gofer a request and the host a descriptor per open.
+  Result<std::shared_ptr<HostFd>> SharedReadFd();
   Status RemoveEntry(const std::string& name, uint32_t flags);
 
   std::shared_ptr<gofer::Client> client_;
   uint64_t handle_;
   InodeAttr attr_;
   std::string link_target_;  // a symlink's target, once read
+  std::shared_ptr<HostFd> read_fd_;  // see SharedReadFd
   bool read_only_;
   // Children looked up so far, and names found missing, under a read-only
   // root. Guarded by the kernel lock, as every inode operation is.
@@ -64,10 +83,12 @@ class GoferInode : public Inode {
   std::unordered_set<std::string> missing_;
 };
 
-// An open regular host file, read and written through its own descriptor.
+// An open regular host file, read and written through a host descriptor:
+// its own, or for reading under a read-only root, one that every reader of
+// the inode shares.
 class GoferFile : public FileDescription {
  public:
-  explicit GoferFile(int fd);
+  explicit GoferFile(std::shared_ptr<HostFd> fd);
   ~GoferFile() override;
   Result<size_t> PRead(Task& t, void* buf, size_t len, uint64_t off) override;
   Result<size_t> PWrite(Task& t, const void* buf, size_t len,
@@ -77,7 +98,7 @@ class GoferFile : public FileDescription {
   Result<std::shared_ptr<MemoryObject>> Mappable() override;
 
  private:
-  int fd_;
+  std::shared_ptr<HostFd> fd_;
 };
 
 }  // namespace moat

@@ -71,13 +71,31 @@ Status MemoryManager::PopulateAnonymous(Vma& vma, uint64_t page) {
 Status MemoryManager::PopulateAround(Vma& vma, uint64_t page) {
   if (!vma.object) return PopulateAnonymous(vma, page);
   MemoryFile& mf = MemoryFile::Get();
-  uint64_t index = (vma.offset + page - vma.start) / kPageSize;
+  // Start at the fault-around window's first absent page before `page`
+  // whose contents the object already holds, as Linux's do_fault_around
+  // maps only pages already in the page cache.
+  uint64_t window = kFaultAroundPages * kPageSize;
+  uint64_t window_start = std::max(vma.start, page & ~(window - 1));
+  auto prev = ptes_.lower_bound(page);
+  if (prev != ptes_.begin())
+    window_start = std::max(window_start, std::prev(prev)->first + kPageSize);
+  auto index_of = [&](uint64_t addr) {
+    return (vma.offset + addr - vma.start) / kPageSize;
+  };
+  uint64_t first = page;
+  while (first > window_start &&
+         vma.object->HasFrame(index_of(first - kPageSize)))
+    first -= kPageSize;
   uint64_t run;
-  uint64_t frame = TRY(vma.object->GetPage(index, &run));
-  uint64_t count = std::min(run, (vma.end - page) / kPageSize);
+  uint64_t frame = TRY(vma.object->GetPage(index_of(first), &run));
+  if (first + run * kPageSize <= page) {
+    first = page;
+    frame = TRY(vma.object->GetPage(index_of(page), &run));
+  }
+  uint64_t count = std::min(run, (vma.end - first) / kPageSize);
   auto next = ptes_.upper_bound(page);
   if (next != ptes_.end())
-    count = std::min(count, (next->first - page) / kPageSize);
+    count = std::min(count, (next->first - first) / kPageSize);
   if (!vma.shared && (vma.prot & PROT_WRITE)) {
     // A writable private file mapping gets its own copy at once, which
     // saves the second fault that a write would take.
@@ -88,7 +106,7 @@ Status MemoryManager::PopulateAround(Vma& vma, uint64_t page) {
     for (uint64_t i = 0; i < count; i++) mf.IncRef(frame + i * kPageSize);
   }
   for (uint64_t i = 0; i < count; i++)
-    ptes_[page + i * kPageSize] = Pte{frame + i * kPageSize, 0};
+    ptes_[first + i * kPageSize] = Pte{frame + i * kPageSize, 0};
   populated_pages += count;
   return Ok();
 }
@@ -148,19 +166,36 @@ FaultResult MemoryManager::HandleFault(uint64_t addr, bool access_error,
   if (it == ptes_.end()) {
     if (!PopulateAround(*vma, page).ok()) return FaultResult::kBusError;
   }
-  // Map the run of consecutive frames that starts at the faulting page.
+  // Map the run of consecutive frames around the faulting page that the
+  // host does not map yet: forward as far as it goes, and back to the
+  // start of the fault-around window.
   int prot = HostProtFor(*vma, ptes_.at(page));
-  uint64_t count = 1;
-  uint64_t frame = ptes_.at(page).frame;
+  auto joins = [&](const std::pair<const uint64_t, Pte>& n, uint64_t at,
+                   uint64_t frame) {
+    return n.first == at && n.first >= vma->start && n.first < vma->end &&
+           n.second.frame == frame && n.second.host_prot == 0 &&
+           HostProtFor(*vma, n.second) == prot;
+  };
+  uint64_t start = page;
+  uint64_t window_start = page & ~(kFaultAroundPages * kPageSize - 1);
+  for (auto it = ptes_.find(page); it != ptes_.begin() && start > window_start;) {
+    auto p = std::prev(it);
+    if (!joins(*p, start - kPageSize,
+               ptes_.at(start).frame - kPageSize))
+      break;
+    start -= kPageSize;
+    it = p;
+  }
+  uint64_t count = (page - start) / kPageSize + 1;
+  uint64_t frame = ptes_.at(start).frame;
   for (auto n = std::next(ptes_.find(page));
-       n != ptes_.end() && n->first == page + count * kPageSize &&
-       n->first < vma->end && n->second.frame == frame + count * kPageSize &&
-       n->second.host_prot == 0 && HostProtFor(*vma, n->second) == prot;
+       n != ptes_.end() &&
+       joins(*n, start + count * kPageSize, frame + count * kPageSize);
        ++n)
     count++;
-  if (!MapRun(page, count, prot).ok()) return FaultResult::kBusError;
+  if (!MapRun(start, count, prot).ok()) return FaultResult::kBusError;
   for (uint64_t i = 0; i < count; i++)
-    ptes_[page + i * kPageSize].host_prot = prot;
+    ptes_[start + i * kPageSize].host_prot = prot;
   return FaultResult::kHandled;
 }
 

@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "mm/memory_object.h"
 #include "testing/fake_platform.h"
 
 namespace moat {
@@ -129,6 +130,33 @@ TEST_F(MemoryManagerTest, MincoreCountsObjectPagesWithoutPtes) {
   std::vector<uint8_t> vec;
   ASSERT_TRUE(mm_.Mincore(alias.value(), 2 * 4096, &vec).ok());
   EXPECT_EQ(vec, std::vector<uint8_t>({0, 1}));
+}
+
+// A fault maps the whole fault-around window of an object whose pages are
+// in memory, before the faulting page as well as after it, in one host
+// call; Linux's do_fault_around does the same.
+TEST_F(MemoryManagerTest, FaultMapsTheWindowAroundObjectPages) {
+  const uint64_t kPages = kFaultAroundPages;
+  // Frames come in runs of kPages, as for a host file's pages.
+  auto object = std::make_shared<MemoryObject>(kPages * 4096, kPages);
+  MmapRequest req;
+  req.length = kPages * 4096;
+  req.prot = PROT_READ;
+  req.flags = MAP_SHARED;
+  req.object = object;
+  auto mapped = mm_.Mmap(req);
+  ASSERT_TRUE(mapped.ok());
+  uint64_t b = mapped.value();
+  ASSERT_EQ(b % (kPages * 4096), 0u) << "the window must start at b";
+  uint64_t run;
+  ASSERT_TRUE(object->GetPage(0, &run).ok());  // in memory, as if read
+  ASSERT_EQ(run, kPages);
+  int calls = as_->map_calls;
+  EXPECT_EQ(mm_.HandleFault(b + (kPages / 2) * 4096, false),
+            FaultResult::kHandled);
+  EXPECT_EQ(as_->map_calls, calls + 1);
+  for (uint64_t i = 0; i < kPages; i++)
+    EXPECT_TRUE(as_->pages.count(b + i * 4096)) << "page " << i;
 }
 
 TEST_F(MemoryManagerTest, ForkIsCopyOnWrite) {

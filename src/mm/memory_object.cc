@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <list>
 #include <mutex>
 
 #include "mm/memory_file.h"
@@ -206,8 +207,33 @@ struct CacheKey {
   }
 };
 
+// Files mapped recently stay cached after their last mapping goes, as in
+// Linux's page cache, so that a program started again (a compiler run by
+// make, a shell's commands) finds its pages in memory. This many pages at
+// most are kept that way, the least recently mapped files going first.
+constexpr uint64_t kRetainedPages = (64 << 20) / kPageSize;
+// And at most this many files, each of which holds a host descriptor.
+constexpr size_t kRetainedFiles = 256;
+
 std::mutex g_cache_mu;
 std::map<CacheKey, std::weak_ptr<MemoryObject>> g_cache;
+std::list<std::shared_ptr<MemoryObject>> g_retained;  // most recent first
+
+void Retain(const std::shared_ptr<MemoryObject>& obj) {
+  g_retained.remove(obj);
+  g_retained.push_front(obj);
+  uint64_t pages = 0;
+  size_t files = 0;
+  for (auto it = g_retained.begin(); it != g_retained.end();) {
+    pages += (*it)->pages();
+    files++;
+    bool over = pages > kRetainedPages || files > kRetainedFiles;
+    if (over && it != g_retained.begin())
+      it = g_retained.erase(it);
+    else
+      ++it;
+  }
+}
 
 }  // namespace
 
@@ -215,10 +241,21 @@ std::shared_ptr<MemoryObject> HostFileObject::Get(int fd, dev_t dev,
                                                   ino_t ino, uint64_t size) {
   std::lock_guard lock(g_cache_mu);
   auto& slot = g_cache[CacheKey{dev, ino}];
-  if (auto obj = slot.lock(); obj && obj->size() == size) return obj;
-  auto obj = std::make_shared<HostFileObject>(dup(fd), size);
-  slot = obj;
+  auto obj = slot.lock();
+  if (!obj || obj->size() != size) {
+    obj = std::make_shared<HostFileObject>(dup(fd), size);
+    slot = obj;
+  }
+  Retain(obj);
   return obj;
+}
+
+void HostFileObject::DropRetained() {
+  std::list<std::shared_ptr<MemoryObject>> dropped;
+  {
+    std::lock_guard lock(g_cache_mu);
+    dropped.swap(g_retained);
+  }
 }
 
 // Program text is read in runs of 16 pages so that a fault maps 64 KiB.

@@ -93,6 +93,9 @@ class HostFileObject : public MemoryObject {
   // Returns the cached object for the host file `fd` refers to.
   static std::shared_ptr<MemoryObject> Get(int fd, dev_t dev, ino_t ino,
                                            uint64_t size);
+  // Frees the pages of files that no mapping uses any more but that were
+  // kept for a later mapping, when memory runs short.
+  static void DropRetained();
   HostFileObject(int fd, uint64_t size);
   ~HostFileObject() override;
 
