@@ -2,7 +2,9 @@
 // stub writes is read once into the context and checked before use.
 #include <linux/futex.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <sys/syscall.h>
 #include <sys/ucontext.h>
 #include <time.h>
@@ -57,6 +59,26 @@ long Futex(std::atomic<uint32_t>& word, int op, uint32_t value,
 bool Dead(int pidfd) {
   pollfd p = {pidfd, POLLIN, 0};
   return poll(&p, 1, 0) == 1;
+}
+
+// The first version of struct pidfd_info (linux/pidfd.h, Linux 6.15),
+// which this host's headers predate.
+struct PidfdInfo {
+  uint64_t mask;
+  uint64_t cgroupid;
+  uint32_t ids[11];
+  int32_t exit_code;
+};
+static_assert(sizeof(PidfdInfo) == 64);
+
+// The signal that ended the process behind `pidfd`, or 0 if the host does
+// not say (before Linux 6.15) or it exited by itself.
+int DeathSignal(int pidfd) {
+  PidfdInfo info = {};
+  info.mask = kPidfdInfoExit;
+  if (ioctl(pidfd, kPidfdGetInfo, &info) != 0) return 0;
+  if ((info.mask & kPidfdInfoExit) == 0) return 0;
+  return WIFSIGNALED(info.exit_code) ? WTERMSIG(info.exit_code) : 0;
 }
 
 }  // namespace
@@ -248,9 +270,11 @@ SwitchReason TrapContext::Switch(AddressSpace& as, Registers& regs,
   } leave{platform_.running};
   uint8_t* area = thread_->area;
   auto die = [&] {
-    spdlog::warn("trap: stub thread {} lost: state {} signal {} started {}",
+    memset(&info, 0, sizeof info);
+    info.si_signo = DeathSignal(thread_->pidfd);
+    SPDLOG_DEBUG("trap: stub thread {} ended: state {} signal {}",
                  thread_->tid, Word(area, MOAT_TC_STATE).load(),
-                 info_.si_signo, started_);
+                 info.si_signo);
     Release();
     return SwitchReason::kDied;
   };

@@ -26,6 +26,10 @@ namespace moat {
 inline constexpr uint64_t kTrapBase = MOAT_TRAP_BASE;
 static_assert(kTrapBase == kUserEnd);
 inline constexpr uint64_t kTrapSlotSize = MOAT_TRAP_SLOT_SIZE;
+// PIDFD_GET_INFO and PIDFD_INFO_EXIT (linux/pidfd.h, Linux 6.15), for the
+// signal that killed a stub thread.
+inline constexpr unsigned long kPidfdGetInfo = 0xc040ff0b;
+inline constexpr uint64_t kPidfdInfoExit = 1u << 3;
 // The host signal that makes a thread running application code trap.
 inline constexpr int kTrapInterruptSignal = SIGURG;
 
