@@ -30,9 +30,7 @@ constexpr size_t kSigmaskOffset = offsetof(ucontext_t, uc_sigmask);
 static_assert(kSigmaskOffset == 296);
 // The kernel's struct ucontext ends with an 8-byte signal mask.
 constexpr size_t kHostUcontextSize = kSigmaskOffset + 8;
-// How long the kernel spins for the stub, and how long it sleeps before it
-// checks whether the stub still lives.
-constexpr auto kKernelSpin = std::chrono::microseconds(50);
+// How long the kernel sleeps before it checks whether the stub still lives.
 constexpr long kDeathCheckNs = 100'000'000;
 
 thread_local TrapContext* t_current = nullptr;
@@ -85,6 +83,11 @@ int DeathSignal(int pidfd) {
 
 TrapContext*& CurrentTrapContext() { return t_current; }
 
+TrapContext::TrapContext(TrapPlatform& platform)
+    : platform_(platform),
+      kernel_spin_(kKernelSpinNs),
+      stub_spin_(platform.spin_iterations()) {}
+
 TrapContext::~TrapContext() { Release(); }
 
 void TrapContext::Release() {
@@ -128,22 +131,32 @@ bool TrapContext::Bind(AddressSpace& as) {
 void TrapContext::Publish(uint32_t state) {
   uint8_t* area = thread_->area;
   Word(area, MOAT_TC_STATE).exchange(state);  // a full barrier
-  if (Word(area, MOAT_TC_STUB_SLEEPING).load() != 0)
+  if (Word(area, MOAT_TC_STUB_SLEEPING).load() != 0) {
+    stub_spin_.Wasted();
     Futex(Word(area, MOAT_TC_STATE), FUTEX_WAKE, 1, nullptr);
+  } else {
+    stub_spin_.Paid();
+  }
 }
 
 TrapContext::Wait TrapContext::WaitWhile(uint32_t published, bool may_spin) {
   uint8_t* area = thread_->area;
   auto& state = Word(area, MOAT_TC_STATE);
   auto& sleeping = Word(area, MOAT_TC_KERNEL_SLEEPING);
-  if (may_spin && platform_.KernelMaySpin()) {
-    auto until = std::chrono::steady_clock::now() + kKernelSpin;
+  uint32_t budget = may_spin && platform_.KernelMaySpin() ? kernel_spin_.Get()
+                                                         : 0;
+  if (budget > 0) {
+    auto until =
+        std::chrono::steady_clock::now() + std::chrono::nanoseconds(budget);
     for (int i = 1;; i++) {
-      if (state.load(std::memory_order_acquire) != published)
+      if (state.load(std::memory_order_acquire) != published) {
+        kernel_spin_.Paid();
         return Wait::kChanged;
+      }
       __builtin_ia32_pause();
       if (i % 64 == 0 && std::chrono::steady_clock::now() > until) break;
     }
+    kernel_spin_.Wasted();
   }
   for (;;) {
     sleeping.store(1);
@@ -293,7 +306,8 @@ SwitchReason TrapContext::Switch(AddressSpace& as, Registers& regs,
     }
   }
   WriteFrame(regs);
-  Word(area, MOAT_TC_SPIN).store(platform_.StubSpin());
+  Word(area, MOAT_TC_SPIN)
+      .store(platform_.StubMaySpin() ? stub_spin_.Get() : 0);
   Publish(MOAT_TRAP_RESUME);
   if (WaitWhile(MOAT_TRAP_RESUME, true) != Wait::kChanged) return die();
   if (Word(area, MOAT_TC_STATE).load() != MOAT_TRAP_TRAPPED || !ReadFrame())

@@ -235,6 +235,7 @@ Result<std::unique_ptr<TrapPlatform>> TrapPlatform::Create() {
   p->cpus_ = std::max<long>(1, HostCpuCount());
   p->spin_iterations_ = CalibratePause(20000);
 
+
   int memory_fd = MemoryFile::Get().fd();
   TrapFilterSpec spec;
   spec.code_begin = kTrapBase;
@@ -259,9 +260,8 @@ TrapPlatform::~TrapPlatform() {
   if (factory_.joinable()) factory_.join();
 }
 
-uint32_t TrapPlatform::StubSpin() const {
-  return running.load(std::memory_order_relaxed) <= cpus_ ? spin_iterations_
-                                                          : 0;
+bool TrapPlatform::StubMaySpin() const {
+  return running.load(std::memory_order_relaxed) <= cpus_;
 }
 
 bool TrapPlatform::KernelMaySpin() const {

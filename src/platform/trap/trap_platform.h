@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <sys/types.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -79,9 +80,29 @@ class TrapAddressSpace : public AddressSpace {
   int next_slot_ = 1;            // guarded by mu_
 };
 
+// A spin budget that halves each time spinning did not pay and grows
+// back when it did, so that a busy host or a program that computes long
+// between calls soon stops paying for spins. At zero it probes now and
+// then with a small budget.
+class SpinBudget {
+ public:
+  explicit SpinBudget(uint32_t max) : max_(max), value_(max) {}
+  uint32_t Get() {
+    if (value_ == 0 && ++idle_ % 64 == 0) return max_ / 8;
+    return value_;
+  }
+  void Paid() { value_ = std::min(max_, value_ * 2 + max_ / 16); }
+  void Wasted() { value_ = value_ / 2 < max_ / 64 ? 0 : value_ / 2; }
+
+ private:
+  uint32_t max_, value_, idle_ = 0;
+};
+
 class TrapContext : public Context {
  public:
-  explicit TrapContext(TrapPlatform& platform) : platform_(platform) {}
+  explicit TrapContext(TrapPlatform& platform);
+  // The kernel's longest spin for the stub.
+  static constexpr uint32_t kKernelSpinNs = 50'000;
   ~TrapContext() override;
   SwitchReason Switch(AddressSpace& as, Registers& regs,
                       siginfo_t& info) override;
@@ -124,6 +145,8 @@ class TrapContext : public Context {
   uint64_t fs_base_ = 0, gs_base_ = 0;
   bool have_trap_ = false;
   bool fault_ = false;  // the last Switch returned kFault
+  SpinBudget kernel_spin_;  // nanoseconds
+  SpinBudget stub_spin_;    // pause iterations
 };
 
 class TrapPlatform : public Platform {
@@ -145,9 +168,11 @@ class TrapPlatform : public Platform {
   void KillProcess(pid_t process);
 
   uint32_t xstate_size() const { return xstate_size_; }
-  // Pause iterations the stub spins before it sleeps, and the kernel's
-  // spin time, both zero when more threads run than there are CPUs.
-  uint32_t StubSpin() const;
+  // Pause iterations in the stub's longest spin.
+  uint32_t spin_iterations() const { return spin_iterations_; }
+  // Whether spinning may pay: not when more threads want to run than
+  // there are CPUs, which a spinner would starve.
+  bool StubMaySpin() const;
   bool KernelMaySpin() const;
   std::atomic<int> running{0};  // contexts inside Switch
 
