@@ -3,11 +3,16 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sched.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
+
+#include "gofer/confine.h"
 #include "util/log.h"
 
 namespace moat::gofer {
@@ -66,7 +71,11 @@ Result<Process> Start(const std::vector<Root>& roots) {
   argv.push_back(nullptr);
   pid_t parent = getpid();
 
-  pid_t pid = fork();
+  int flags = NamespaceFlags();
+  // fork(2) with namespaces: the gofer is the first process of its own pid
+  // namespace, where getppid() is 0.
+  pid_t pid = static_cast<pid_t>(
+      syscall(SYS_clone, flags | SIGCHLD, nullptr, nullptr, nullptr, nullptr));
   if (pid < 0) {
     int error = errno;
     close(pair[0]);
@@ -75,7 +84,7 @@ Result<Process> Start(const std::vector<Root>& roots) {
   }
   if (pid == 0) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(1);
+    if (getppid() != ((flags & CLONE_NEWPID) ? 0 : parent)) _exit(1);
     // Moved above kSocketFd first: dup2 onto itself would keep CLOEXEC.
     int sock = fcntl(pair[1], F_DUPFD_CLOEXEC, kSocketFd + 1);
     if (sock < 0 || dup2(sock, kSocketFd) < 0) _exit(1);
@@ -105,10 +114,19 @@ int Main(int sock, std::vector<Root> roots, const std::string& log_path,
     nofile.rlim_cur = nofile.rlim_max;
     setrlimit(RLIMIT_NOFILE, &nofile);
   }
+  if ((NamespaceFlags() != 0 && !EnterServedRoots(roots).ok()) ||
+      !RestrictToRoots(roots).ok())
+    return 1;
   Server* server = nullptr;
   if (std::string error = Server::Open(std::move(roots), &server);
       !error.empty()) {
     spdlog::error("{}", error);
+    return 1;
+  }
+  const char* audit = getenv("MOAT_SECCOMP_AUDIT");
+  if (!DropGoferCapabilities().ok() ||
+      !InstallGoferFilter(audit != nullptr && strcmp(audit, "1") == 0).ok()) {
+    delete server;
     return 1;
   }
   int status = server->Serve(kSocketFd);

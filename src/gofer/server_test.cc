@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <set>
 
@@ -91,6 +92,43 @@ class ServerTest : public ::testing::Test {
     e.U64(handle);
     e.U32(flags);
     return Call(e);
+  }
+
+  // Makes every kind of change in the writable root `root` serves.
+  void ChangeWritableRoot(InodePtr root) {
+    Credentials creds;
+    auto made = root->Create("new", S_IFREG | 0600, creds);
+    ASSERT_TRUE(made.ok()) << strerror(made.error());
+    auto file = (*made)->Open(O_RDWR);
+    ASSERT_TRUE(file.ok());
+    ASSERT_TRUE(root->Mkdir("dir", 0755, creds).ok());
+    ASSERT_TRUE(root->Symlink("link", "new", creds).ok());
+    ASSERT_TRUE(root->Link("hard", made.value()).ok());
+    ASSERT_TRUE(root->Rename("hard", *root, "moved", 0).ok());
+    ASSERT_TRUE(root->Unlink("f").ok());
+    EXPECT_EQ(root->Rmdir("d").ok(), true);
+    SetAttrRequest attr;
+    attr.mask = SetAttrRequest::kMode | SetAttrRequest::kSize |
+                SetAttrRequest::kMtime | SetAttrRequest::kUid;
+    attr.mode = 0640;
+    attr.size = 5;
+    attr.mtime = {1000000000, 0};
+    attr.uid = 1234;
+    ASSERT_TRUE((*made)->SetAttr(attr).ok());
+    auto entries = root->ReadDir();
+    ASSERT_TRUE(entries.ok());
+    std::set<std::string> names;
+    for (auto& e : *entries) names.insert(e.name);
+    EXPECT_EQ(names, (std::set<std::string>{"new", "dir", "link", "moved",
+                                            "out", "up"}));
+    EXPECT_EQ(fs::read_symlink(base_ / "root" / "link"), "new");
+    EXPECT_EQ(fs::hard_link_count(base_ / "root" / "new"), 2u);
+    struct stat st;
+    ASSERT_EQ(stat((base_ / "root" / "new").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0640u);
+    EXPECT_EQ(st.st_size, 5);
+    EXPECT_EQ(st.st_mtim.tv_sec, 1000000000);
+    EXPECT_EQ(st.st_uid, geteuid() == 0 ? 1234u : geteuid());
   }
 
   fs::path base_;
@@ -236,26 +274,37 @@ TEST_F(ServerTest, RandomPacketsNeverCrash) {
 
 TEST_F(ServerTest, WritableRootServesChanges) {
   TestGofer gofer({Root{(base_ / "root").string(), false}});
+  ChangeWritableRoot(gofer.Root());
+}
+
+// The same changes through a gofer confined as `moat gofer` is: each needs
+// only calls its seccomp filter and Landlock rules allow.
+TEST_F(ServerTest, ConfinedGoferServesChanges) {
+  ConfinedTestGofer gofer({Root{(base_ / "root").string(), false}});
+  ChangeWritableRoot(gofer.Root());
+  std::ifstream status("/proc/" + std::to_string(gofer.pid()) + "/status");
+  std::string line, seccomp, no_new_privs;
+  while (std::getline(status, line)) {
+    if (line.starts_with("Seccomp:")) seccomp = line;
+    if (line.starts_with("NoNewPrivs:")) no_new_privs = line;
+  }
+  EXPECT_EQ(seccomp, "Seccomp:\t2");
+  EXPECT_EQ(no_new_privs, "NoNewPrivs:\t1");
+}
+
+// A confined gofer opens nothing outside its root, even through a symlink
+// its own host would follow: the walk refuses it and Landlock backs that.
+TEST_F(ServerTest, ConfinedGoferKeepsToItsRoot) {
+  ConfinedTestGofer gofer({Root{(base_ / "root").string(), true}});
   InodePtr root = gofer.Root();
+  auto out = root->Lookup("out");
+  ASSERT_TRUE(out.ok());
+  EXPECT_FALSE((*out)->Open(O_RDONLY).ok());
   Credentials creds;
-  auto made = root->Create("new", S_IFREG | 0600, creds);
-  ASSERT_TRUE(made.ok()) << strerror(made.error());
-  auto file = (*made)->Open(O_RDWR);
-  ASSERT_TRUE(file.ok());
-  ASSERT_TRUE(root->Mkdir("dir", 0755, creds).ok());
-  ASSERT_TRUE(root->Symlink("link", "new", creds).ok());
-  ASSERT_TRUE(root->Link("hard", made.value()).ok());
-  ASSERT_TRUE(root->Rename("hard", *root, "moved", 0).ok());
-  ASSERT_TRUE(root->Unlink("f").ok());
-  EXPECT_EQ(root->Rmdir("d").ok(), true);
-  auto entries = root->ReadDir();
-  ASSERT_TRUE(entries.ok());
-  std::set<std::string> names;
-  for (auto& e : *entries) names.insert(e.name);
-  EXPECT_EQ(names, (std::set<std::string>{"new", "dir", "link", "moved",
-                                          "out", "up"}));
-  EXPECT_EQ(fs::read_symlink(base_ / "root" / "link"), "new");
-  EXPECT_EQ(fs::hard_link_count(base_ / "root" / "new"), 2u);
+  auto made = root->Create("x", S_IFREG | 0600, creds);
+  ASSERT_FALSE(made.ok());
+  EXPECT_EQ(made.error(), EROFS);
+  EXPECT_TRUE(root->Lookup("f").ok());
 }
 
 TEST_F(ServerTest, LongListingsComeInSeveralPackets) {

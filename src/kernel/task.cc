@@ -63,6 +63,33 @@ bool Task::HasInterrupt() const {
   return deliverable != 0 || (tg_->stopped);
 }
 
+bool Task::FatalSignalPending() const {
+  if (exiting || tg_->group_exiting) return true;
+  SignalSet deliverable =
+      (pending.set() | tg_->shared_pending.set()) & ~blocked;
+  for (int sig = 1; sig <= kMaxSignal && deliverable != 0; sig++) {
+    if ((deliverable & SigBit(sig)) == 0) continue;
+    deliverable &= ~SigBit(sig);
+    if (sig == SIGKILL) return true;
+    if (handlers->actions[sig].handler != 0) continue;  // caught or ignored
+    DefaultAction action = DefaultActionOf(sig);
+    if (action == DefaultAction::kTerminate ||
+        action == DefaultAction::kCoreDump)
+      return true;
+  }
+  return false;
+}
+
+void Task::YieldKernel() {
+  MOAT_CHECK(t_lock != nullptr && CurrentTask() == this,
+             "[{}] YieldKernel called off the task's thread", tid);
+  t_lock->unlock();
+  // A waiter that was woken needs a moment to take the lock; relocking at
+  // once would usually win the race again.
+  std::this_thread::sleep_for(std::chrono::microseconds(10));
+  t_lock->lock();
+}
+
 BlockResult Task::Block(std::optional<Clock::time_point> deadline) {
   MOAT_CHECK(t_lock != nullptr && CurrentTask() == this,
              "[{}] Block called off the task's thread", tid);

@@ -87,6 +87,16 @@ class Task : public std::enable_shared_from_this<Task> {
 
   // Whether a signal or exit request should end a blocking wait.
   bool HasInterrupt() const;
+  // Whether the task is about to die: it is exiting, or an unblocked signal
+  // whose action ends the process is pending. Linux's fatal_signal_pending
+  // (complete_signal turns such a signal into SIGKILL at once), which long
+  // copies check between steps.
+  bool FatalSignalPending() const;
+  // Releases the kernel lock for a moment between the steps of a long
+  // operation, so that other tasks and host signals are not held up by it
+  // (Linux's cond_resched). The caller must hold no reference it cannot
+  // lose to another task meanwhile.
+  void YieldKernel();
 
   // Signals.
   void SendSignal(const siginfo_t& info);  // thread-directed

@@ -9,6 +9,7 @@
 
 #include "fs/anon_inode.h"
 #include "kernel/task.h"
+#include "net/unix_gc.h"
 
 namespace moat {
 namespace {
@@ -57,9 +58,16 @@ void UnixEndpoint::Close() {
 UnixSocket::UnixSocket(std::shared_ptr<UnixEndpoint> endpoint)
     : ep_(std::move(endpoint)) {
   inode = NewAnonInode(S_IFSOCK | 0777);
+  RegisterUnixSocket(this);
 }
 
-UnixSocket::~UnixSocket() { ep_->Close(); }
+UnixSocket::~UnixSocket() {
+  // Unregistered first: closing drops the files in flight, which may close
+  // other sockets, and this socket's queue is half-gone meanwhile.
+  UnregisterUnixSocket(this);
+  ep_->Close();
+  ScheduleUnixCollection(std::chrono::steady_clock::duration::zero());
+}
 
 std::string UnixSocket::Name() {
   return fmt::format("socket:[{}]", inode->Attr()->ino);
@@ -109,12 +117,12 @@ uint32_t UnixSocket::Readiness(uint32_t mask) {
   return ready & (mask | kEventErr | kEventHup);
 }
 
-// TODO: files in flight form cycles that nothing collects: a socket whose
-// queue holds itself or its peer (and, say, a memfd) stays alive after
-// every descriptor is closed, with all its memory. Linux frees such
-// cycles in net/unix/garbage.c:unix_gc.
 void UnixSocket::Enqueue(UnixEndpoint& to, UnixMessage msg) {
   msg.sender = ep_;
+  size_t sockets = 0;
+  for (auto& f : msg.fds)
+    if (dynamic_cast<UnixSocket*>(f.get()) != nullptr) sockets++;
+  if (sockets > 0) NoteSocketsSent(sockets);  // see net/unix_gc.h
   to.queued_bytes += msg.data.size();
   to.messages.push_back(std::move(msg));
   to.queue.Notify(kEventIn);

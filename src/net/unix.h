@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 
 #include <deque>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -73,6 +74,8 @@ struct UnixEndpoint : std::enable_shared_from_this<UnixEndpoint> {
   WaitQueue queue;
 };
 
+// An AF_UNIX socket, and the base of loopback AF_INET and AF_INET6 sockets
+// (net/inet.h), which move data the same way and differ in their names.
 class UnixSocket : public FileDescription {
  public:
   UnixSocket(std::shared_ptr<UnixEndpoint> endpoint);
@@ -95,29 +98,40 @@ class UnixSocket : public FileDescription {
   // The socket calls. `addr` is a raw sockaddr_un of any length; blocking
   // calls wait unless `nonblock`, and return ERESTARTSYS (512) when a
   // signal interrupts them.
-  Status Bind(Task& t, const std::string& addr);
-  Status Listen(int backlog);
-  Status Connect(Task& t, const std::string& addr, bool nonblock);
+  virtual Status Bind(Task& t, const std::string& addr);
+  virtual Status Listen(int backlog);
+  virtual Status Connect(Task& t, const std::string& addr, bool nonblock);
   Result<FilePtr> Accept(Task& t, bool nonblock);
   // One non-blocking step: EAGAIN when the peer has no room. A datagram
   // or seqpacket message longer than the send buffer fails with EMSGSIZE
   // before `data` is read, so callers need not copy such a message in.
-  Result<size_t> Send(Task& t, const char* data, size_t len,
-                      UnixSendRequest& req);
+  virtual Result<size_t> Send(Task& t, const char* data, size_t len,
+                              UnixSendRequest& req);
   // One non-blocking step: EAGAIN when nothing is queued.
-  Result<size_t> Recv(Task& t, char* buf, size_t len, int flags,
-                      UnixRecvResult* result);
+  virtual Result<size_t> Recv(Task& t, char* buf, size_t len, int flags,
+                              UnixRecvResult* result);
   Status Shutdown(int how);
-  std::string SockName() const;
-  Result<std::string> PeerName() const;
-  Result<std::vector<char>> GetOption(int level, int name);
-  Status SetOption(int level, int name, const std::vector<char>& value);
+  virtual std::string SockName() const;
+  virtual Result<std::string> PeerName() const;
+  virtual Result<std::vector<char>> GetOption(int level, int name);
+  virtual Status SetOption(int level, int name,
+                           const std::vector<char>& value);
 
   UnixEndpoint& endpoint() { return *ep_; }
 
- private:
-  Result<std::shared_ptr<UnixEndpoint>> Lookup(Task& t,
-                                               const std::string& addr);
+ protected:
+  // The bound endpoint named by `addr`, for connect and sendto.
+  virtual Result<std::shared_ptr<UnixEndpoint>> Lookup(
+      Task& t, const std::string& addr);
+  // The file of a connection taken from the accept queue.
+  virtual std::shared_ptr<UnixSocket> Accepted(
+      std::shared_ptr<UnixEndpoint> server);
+  // Connects a stream or seqpacket socket to the listener `target`; the
+  // accepted end's own name is `server_name`.
+  Status ConnectTo(Task& t, const std::shared_ptr<UnixEndpoint>& target,
+                   const std::string& addr, const std::string& server_name,
+                   bool nonblock);
+
   Result<size_t> SendStream(Task& t, const char* data, size_t len,
                             UnixSendRequest& req);
   Result<size_t> SendDatagram(Task& t, const char* data, size_t len,
@@ -130,6 +144,10 @@ class UnixSocket : public FileDescription {
 
   std::shared_ptr<UnixEndpoint> ep_;
 };
+
+// Waits until `ready` holds, on `q`. False when a signal came first.
+bool WaitForSocket(Task& t, WaitQueue& q, uint32_t events,
+                   const std::function<bool()>& ready);
 
 inline constexpr int kRcvShutdown = 1;
 inline constexpr int kSendShutdown = 2;

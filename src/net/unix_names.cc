@@ -66,17 +66,6 @@ Path StartOf(Task& t, const std::string& path) {
   return path[0] == '/' ? t.fs->root : t.fs->cwd;
 }
 
-// Waits until `ready` holds, on `q`. False when a signal came first.
-bool WaitFor(Task& t, WaitQueue& q, uint32_t events,
-             const std::function<bool()>& ready) {
-  Waiter w([&t](uint32_t) { t.Wake(); }, events | kEventHup | kEventErr);
-  WaitQueueEntry entry(&q, &w);
-  while (!ready()) {
-    if (t.Block() == BlockResult::kInterrupted) return false;
-  }
-  return true;
-}
-
 Status BindPath(Task& t, const std::string& path,
                 std::shared_ptr<UnixEndpoint> ep) {
   auto [dir, name] = TRY(ResolveParent(t, StartOf(t, path), path, {}));
@@ -101,6 +90,16 @@ std::vector<char> IntValue(int v) {
 }
 
 }  // namespace
+
+bool WaitForSocket(Task& t, WaitQueue& q, uint32_t events,
+                   const std::function<bool()>& ready) {
+  Waiter w([&t](uint32_t) { t.Wake(); }, events | kEventHup | kEventErr);
+  WaitQueueEntry entry(&q, &w);
+  while (!ready()) {
+    if (t.Block() == BlockResult::kInterrupted) return false;
+  }
+  return true;
+}
 
 Result<std::shared_ptr<UnixSocket>> NewUnixSocket(Task& t, int type) {
   auto ep = std::make_shared<UnixEndpoint>(type);
@@ -197,9 +196,17 @@ Status UnixSocket::Connect(Task& t, const std::string& addr, bool nonblock) {
   }
   if (e.listening) return Err(EINVAL);
   if (e.connected) return Err(EISCONN);
-  std::shared_ptr<UnixEndpoint> target;
+  auto target = TRY(Lookup(t, addr));
+  return ConnectTo(t, target, addr, target->address, nonblock);
+}
+
+Status UnixSocket::ConnectTo(Task& t,
+                             const std::shared_ptr<UnixEndpoint>& first,
+                             const std::string& addr,
+                             const std::string& server_name, bool nonblock) {
+  UnixEndpoint& e = *ep_;
+  std::shared_ptr<UnixEndpoint> target = first;
   for (;;) {
-    target = TRY(Lookup(t, addr));
     if (!target->listening) return Err(ECONNREFUSED);
     if (target->accept_queue.size() <= size_t(target->backlog)) break;
     if (nonblock) return Err(EAGAIN);
@@ -207,11 +214,13 @@ Status UnixSocket::Connect(Task& t, const std::string& addr, bool nonblock) {
       return target->closed ||
              target->accept_queue.size() <= size_t(target->backlog);
     };
-    if (!WaitFor(t, target->queue, kEventOut, room))
+    if (!WaitForSocket(t, target->queue, kEventOut, room))
       return Err(kRestartSysErrno);
+    // The listener may have closed, or another taken its name, meanwhile.
+    target = TRY(Lookup(t, addr));
   }
   auto server = std::make_shared<UnixEndpoint>(e.type);
-  server->address = target->address;
+  server->address = server_name;
   server->connected = true;
   server->creds = target->creds;
   server->passcred = target->passcred;
@@ -232,7 +241,7 @@ Result<FilePtr> UnixSocket::Accept(Task& t, bool nonblock) {
   if (!e.listening) return Err(EINVAL);
   if (e.accept_queue.empty()) {
     if (nonblock) return Err(EAGAIN);
-    if (!WaitFor(t, e.queue, kEventIn,
+    if (!WaitForSocket(t, e.queue, kEventIn,
                  [&] { return !e.accept_queue.empty() || e.closed; }))
       return Err(kRestartSysErrno);
     if (e.accept_queue.empty()) return Err(EINVAL);
@@ -240,9 +249,14 @@ Result<FilePtr> UnixSocket::Accept(Task& t, bool nonblock) {
   auto server = e.accept_queue.front();
   e.accept_queue.pop_front();
   e.queue.Notify(kEventOut);  // a blocked connect may go on
-  auto f = std::make_shared<UnixSocket>(server);
+  auto f = Accepted(server);
   f->flags = O_RDWR;
   return FilePtr(f);
+}
+
+std::shared_ptr<UnixSocket> UnixSocket::Accepted(
+    std::shared_ptr<UnixEndpoint> server) {
+  return std::make_shared<UnixSocket>(std::move(server));
 }
 
 std::string UnixSocket::SockName() const {

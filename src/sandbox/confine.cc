@@ -71,8 +71,9 @@ Status EnterEmptyRoot() {
   return Ok();
 }
 
-Status DropPrivileges() {
+Status DropPrivileges(uint64_t keep) {
   for (int cap = 0; cap <= CAP_LAST_CAP; cap++) {
+    if ((keep >> cap) & 1) continue;
     if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL)
       return Fail("PR_CAPBSET_DROP");
   }
@@ -80,6 +81,9 @@ Status DropPrivileges() {
     return Fail("clearing ambient capabilities");
   struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
   struct __user_cap_data_struct data[2] = {};
+  for (int i = 0; i < 2; i++) {
+    data[i].effective = data[i].permitted = static_cast<uint32_t>(keep >> (32 * i));
+  }
   if (syscall(SYS_capset, &header, data) != 0) return Fail("capset");
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
     return Fail("PR_SET_NO_NEW_PRIVS");

@@ -3,6 +3,7 @@
 // cannot reach the host.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "util/result.h"
@@ -23,14 +24,21 @@ Status BecomeNamespaceRoot();
 Status EnterEmptyRoot();
 
 // Drops every capability (effective, permitted, inheritable, ambient and
-// bounding) and sets no_new_privs. Called before any thread exists, since
-// capabilities are per thread.
-Status DropPrivileges();
+// bounding) but those in `keep`, a mask of 1 << CAP_*, and sets
+// no_new_privs. Called before any thread exists, since capabilities are
+// per thread.
+Status DropPrivileges(uint64_t keep = 0);
 
 // Installs the kernel's seccomp allow-list on every thread. A call outside
 // it stops the kernel with a message naming the call. With `audit`, the
 // call fails with ENOSYS instead and is named once in the log, which is how
 // the list is checked against a workload.
 Status InstallKernelFilter(bool audit);
+
+// Makes SIGSYS from a seccomp filter that returns SECCOMP_RET_TRAP stop the
+// process with "moat: WHO stopped: ..." naming the call, or, with `audit`,
+// fail the call with ENOSYS and name it once in the log. `who` must live
+// for ever.
+void HandleForbiddenCalls(const char* who, bool audit);
 
 }  // namespace moat

@@ -80,6 +80,8 @@ constexpr int kFcntls[] = {F_GETFD, F_SETFD, F_GETFL, F_SETFL,
 
 int g_audit_fd = -1;
 std::atomic<uint64_t> g_audited[8];
+// "moat: WHO stopped: ...", formatted when the handler is installed.
+char g_stopped_prefix[128];
 
 // Formats "prefix NAME (NR)\n" without allocating.
 size_t FormatCall(char* buf, size_t size, const char* prefix, int nr) {
@@ -125,10 +127,7 @@ void OnForbiddenCall(int, siginfo_t* info, void* context) {
     }
     return;
   }
-  size_t n = FormatCall(line, sizeof line,
-                        "moat: kernel stopped: it made a host system call "
-                        "outside its seccomp allow-list: ",
-                        nr);
+  size_t n = FormatCall(line, sizeof line, g_stopped_prefix, nr);
   (void)!write(STDERR_FILENO, line, n);
   signal(SIGSYS, SIG_DFL);
   raise(SIGSYS);
@@ -178,7 +177,7 @@ int AddRules(scmp_filter_ctx ctx) {
 
 }  // namespace
 
-Status InstallKernelFilter(bool audit) {
+void HandleForbiddenCalls(const char* who, bool audit) {
   if (audit) {
     // backtrace(3) loads libgcc_s on first use, which must not happen in
     // the handler, under the filter.
@@ -187,10 +186,18 @@ Status InstallKernelFilter(bool audit) {
     const std::string& log = LogPath();
     g_audit_fd = log.starts_with("fd:") ? atoi(log.c_str() + 3) : STDERR_FILENO;
   }
+  snprintf(g_stopped_prefix, sizeof g_stopped_prefix,
+           "moat: %s stopped: it made a host system call outside its "
+           "seccomp allow-list: ",
+           who);
   struct sigaction sa = {};
   sa.sa_sigaction = OnForbiddenCall;
   sa.sa_flags = SA_SIGINFO;
   sigaction(SIGSYS, &sa, nullptr);
+}
+
+Status InstallKernelFilter(bool audit) {
+  HandleForbiddenCalls("kernel", audit);
 
   scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
   if (ctx == nullptr) return Err(ENOMEM);

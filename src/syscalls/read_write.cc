@@ -14,6 +14,17 @@ namespace {
 // Data moves through a kernel buffer of at most this size per step.
 constexpr size_t kChunk = 256 << 10;
 constexpr size_t kMaxRw = 0x7ffff000;  // Linux MAX_RW_COUNT
+// A long copy lets other tasks have the kernel after this many steps.
+constexpr size_t kStepsPerYield = 32;
+
+// Called between the steps of a copy. Returns true when the copy should
+// stop with what is done, because a fatal signal is pending (as in Linux).
+// Now and then it also lets the rest of the kernel run.
+bool StopBetweenSteps(Task& t, size_t step) {
+  if (t.FatalSignalPending()) return true;
+  if (step % kStepsPerYield == kStepsPerYield - 1) t.YieldKernel();
+  return false;
+}
 
 bool IsStream(FileDescription& f) { return f.Queue() != nullptr; }
 
@@ -39,6 +50,7 @@ int64_t ReadInto(Task& t, FileDescription& f, uint64_t addr, size_t len,
     done += n;
     // A pipe or terminal returns what it has; a file fills the request.
     if (size_t(n) < want || IsStream(f)) break;
+    if (done < len && StopBetweenSteps(t, done / kChunk)) break;
   }
   if (done > 0) NotifyFile(f, IN_ACCESS);
   return int64_t(done);
@@ -90,6 +102,7 @@ int64_t WriteFrom(Task& t, FileDescription& f, uint64_t addr, size_t len,
     }
     done += sent;
     if (len == 0) break;
+    if (done < len && StopBetweenSteps(t, done / kChunk)) break;
   }
   if (done > 0) NotifyFile(f, IN_MODIFY);
   return int64_t(done);

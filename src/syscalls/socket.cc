@@ -1,6 +1,6 @@
-// socket(2) and the calls on sockets. Only AF_UNIX exists so far; the
-// other families return EAFNOSUPPORT, except that socketpair(2) of an IP
-// family fails as Linux's does.
+// socket(2) and the calls on sockets: AF_UNIX (net/unix.h), and AF_INET
+// and AF_INET6 on the sandbox's loopback network (net/inet.h). Other
+// families return EAFNOSUPPORT.
 #include <linux/capability.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -10,6 +10,7 @@
 #include <functional>
 
 #include "kernel/signal_delivery.h"
+#include "net/inet.h"
 #include "net/unix.h"
 #include "syscalls/handlers.h"
 #include "syscalls/util.h"
@@ -349,13 +350,18 @@ int64_t Socket(Task& t, const SyscallArgs& args) {
   int flags = type & (SOCK_NONBLOCK | SOCK_CLOEXEC);
   type &= ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
   if (type & ~0xf) return -EINVAL;
-  // TODO: AF_INET and AF_INET6 are to come through host sockets.
-  if (domain != AF_UNIX) return -EAFNOSUPPORT;
-  if (protocol != 0 && protocol != PF_UNIX) return -EPROTONOSUPPORT;
-  if (type == SOCK_RAW) type = SOCK_DGRAM;  // as Linux unix_create does
-  if (type != SOCK_STREAM && type != SOCK_DGRAM && type != SOCK_SEQPACKET)
-    return -ESOCKTNOSUPPORT;
-  auto s = NewUnixSocket(t, type);
+  Result<std::shared_ptr<UnixSocket>> s = Err(EAFNOSUPPORT);
+  if (domain == AF_INET || domain == AF_INET6) {
+    // TODO: with --network=host, IP sockets still reach only the
+    // sandbox's own loopback; host sockets are to come.
+    s = NewInetSocket(t, domain, type, protocol);
+  } else if (domain == AF_UNIX) {
+    if (protocol != 0 && protocol != PF_UNIX) return -EPROTONOSUPPORT;
+    if (type == SOCK_RAW) type = SOCK_DGRAM;  // as Linux unix_create does
+    if (type != SOCK_STREAM && type != SOCK_DGRAM && type != SOCK_SEQPACKET)
+      return -ESOCKTNOSUPPORT;
+    s = NewUnixSocket(t, type);
+  }
   if (!s.ok()) return -s.error();
   if (flags & SOCK_NONBLOCK) (*s)->flags |= O_NONBLOCK;
   return ToReturn(InstallFd(t, s.value(), flags & SOCK_CLOEXEC));

@@ -2,6 +2,7 @@
 
 #include <elf.h>
 #include <fcntl.h>
+#include <linux/seccomp.h>
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -18,6 +19,7 @@
 #include <cstring>
 
 #include "mm/memory_file.h"
+#include "platform/stub_filter.h"
 #include "util/log.h"
 #include "util/host_info.h"
 
@@ -58,8 +60,54 @@ void InstallFaultHandler() {
     syscall(SYS_rt_sigaction, sig, &action, nullptr, sizeof(action.mask));
 }
 
+// The clone flags of a new thread in an address space; PrepareThread
+// injects them.
+constexpr uint64_t kStubThreadFlags = CLONE_VM | CLONE_FS | CLONE_FILES |
+                                      CLONE_SIGHAND | CLONE_SYSVSEM | SIGCHLD;
+
+// The calls the stub's code makes, from the place it makes each. Under
+// PTRACE_SYSEMU no call of the application reaches this filter; only the
+// calls the kernel injects and calls through the vsyscall page, which the
+// host emulates after asking seccomp, do. The latter trap, and the kernel
+// serves them like any other call.
+std::vector<sock_filter> StubProgram(int memory_fd) {
+  const uint64_t all = ~uint64_t{0};
+  auto at = [](const char* label) { return StubAddress(label); };
+  std::vector<StubCall> calls = {
+      {at(moat_stub_unmap_low_return), SYS_munmap,
+       {{0, all, 0}, {1, all, kStubBase}}},
+      {at(moat_stub_unmap_high_return), SYS_munmap,
+       {{0, all, MOAT_STUB_END}, {1, all, MOAT_TASK_SIZE - MOAT_STUB_END}}},
+      {at(moat_stub_wait_return), SYS_pause, {}},
+      // Memory comes only from the MemoryFile, shared, at a fixed place.
+      {at(moat_stub_syscall_return), SYS_mmap,
+       {{3, all, MAP_SHARED | MAP_FIXED}, {4, all, uint64_t(memory_fd)}}},
+      {at(moat_stub_syscall_return), SYS_munmap, {}},
+      {at(moat_stub_syscall_return), SYS_mprotect, {}},
+      // A new address space from the master, or a thread in one.
+      {at(moat_stub_clone_return), SYS_clone, {{0, all, SIGCHLD}, {1, all, 0}}},
+      {at(moat_stub_clone_return), SYS_clone,
+       {{0, all, kStubThreadFlags}, {1, all, 0}}},
+  };
+  return BuildStubFilter(calls, SECCOMP_RET_TRAP);
+}
+
+// Whether `info` is the SIGSYS of a call through the vsyscall page. Only
+// seccomp raises SIGSYS with SYS_SECCOMP, and only the host's vsyscall
+// emulation asks seccomp on behalf of application code.
+bool IsVsyscallTrap(const siginfo_t& info) {
+  constexpr uint64_t kVsyscallPage = 0xffffffffff600000;
+  constexpr int kSysSeccomp = 1;  // asm-generic/siginfo.h, not in glibc
+  auto addr = reinterpret_cast<uint64_t>(info.si_call_addr);
+  return info.si_code == kSysSeccomp && addr >= kVsyscallPage &&
+         addr < kVsyscallPage + 4096;
+}
+
 // Runs in the child of fork(): becomes the master stub and never returns.
-[[noreturn]] void BecomeStub(int memory_fd) {
+// `filter` is built before the fork, which leaves the child nothing to
+// allocate.
+[[noreturn]] void BecomeStub(int memory_fd,
+                             const std::vector<sock_filter>& filter) {
   setsid();  // leave the terminal's process group: ^C is the kernel's
   struct sigaction sa = {};
   sa.sa_handler = SIG_DFL;
@@ -97,6 +145,8 @@ void InstallFaultHandler() {
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
   if (scratch == MAP_FAILED) _exit(122);
   InstallFaultHandler();
+  // Last, since from here on only the stub's code can make calls.
+  if (InstallStubFilter(filter) != 0) _exit(123);
   reinterpret_cast<void (*)()>(code)();
   _exit(121);
 }
@@ -297,10 +347,8 @@ Status PtraceAddressSpace::Protect(uint64_t addr, uint64_t length, int prot) {
 }
 
 Status PtraceAddressSpace::PrepareThread() {
-  uint64_t flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND |
-                   CLONE_SYSVSEM | SIGCHLD;
   int64_t tid = TRY(InjectHere(StubAddress(moat_stub_clone), SYS_clone,
-                               {flags, 0, 0, 0, 0}));
+                               {kStubThreadFlags, 0, 0, 0, 0}));
   MOAT_CHECK(tid > 0, "stub clone returned {}", tid);
   std::lock_guard lock(mu_);
   spare_threads_.push_back(pid_t(tid));
@@ -385,6 +433,19 @@ SwitchReason PtraceContext::Switch(AddressSpace& as, Registers& regs,
   if (sig == (SIGTRAP | 0x80)) return SwitchReason::kSyscall;
   if ((status >> 16) != 0) return SwitchReason::kInterrupted;
   switch (sig) {
+    case SIGSYS:
+      if (ptrace(PTRACE_GETSIGINFO, tid, 0, &info) != 0)
+        return SwitchReason::kDied;
+      // A call through the vsyscall page, trapped by the stub's filter.
+      // The host has already emulated the return to the caller; the call
+      // itself is the kernel's to serve.
+      // TODO: Linux raises SIGSEGV when a vsyscall's pointer is bad
+      // (vsyscall_64.c:write_ok_or_segv); here the call returns EFAULT.
+      if (IsVsyscallTrap(info)) {
+        regs.orig_rax = static_cast<uint64_t>(info.si_syscall);
+        return SwitchReason::kSyscall;
+      }
+      return SwitchReason::kInterrupted;
     case SIGSEGV:
     case SIGBUS:
     case SIGFPE:
@@ -447,9 +508,10 @@ Result<TrapInfo> PtraceContext::ReadTrap() {
 Result<std::unique_ptr<PtracePlatform>> PtracePlatform::Create() {
   std::unique_ptr<PtracePlatform> p(new PtracePlatform());
   int memory_fd = MemoryFile::Get().fd();
+  std::vector<sock_filter> filter = StubProgram(memory_fd);
   pid_t pid = fork();
   if (pid < 0) return Err(errno);
-  if (pid == 0) BecomeStub(memory_fd);
+  if (pid == 0) BecomeStub(memory_fd, filter);
   p->master_ = pid;
   p->factory_ = std::thread([raw = p.get()] { raw->FactoryLoop(); });
   return p;

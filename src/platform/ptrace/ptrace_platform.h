@@ -135,7 +135,9 @@ class PtracePlatform : public Platform {
 uint64_t StubAddress(const void* symbol);
 extern "C" char moat_stub_begin[], moat_stub_end[], moat_stub_wait[],
     moat_stub_syscall[], moat_stub_clone[], moat_stub_fault[],
-    moat_stub_fault_stop[];
+    moat_stub_fault_stop[], moat_stub_unmap_low_return[],
+    moat_stub_unmap_high_return[], moat_stub_wait_return[],
+    moat_stub_syscall_return[], moat_stub_clone_return[];
 
 // The per-thread pointer to the context that the calling host thread is
 // running, so that an AddressSpace can inject through it.

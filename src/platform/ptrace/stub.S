@@ -3,7 +3,8 @@
 // other mapping but its scratch area, and then idles. The kernel injects
 // system calls by pointing the instruction pointer at stub_syscall or
 // stub_clone; both end in int3, which stops the thread for its tracer. The
-// code is position independent.
+// code is position independent. A label after each `syscall` names the
+// address the stub's seccomp filter allows that call from.
 
 #include "platform/ptrace/stub_layout.h"
 
@@ -15,25 +16,35 @@ moat_stub_begin:
   xor %edi, %edi
   movabs $MOAT_STUB_BASE, %rsi
   syscall
+  .globl moat_stub_unmap_low_return
+moat_stub_unmap_low_return:
   mov $11, %eax                          // munmap(stub end, rest)
   movabs $MOAT_STUB_END, %rdi
   movabs $(MOAT_TASK_SIZE - MOAT_STUB_END), %rsi
   syscall
+  .globl moat_stub_unmap_high_return
+moat_stub_unmap_high_return:
 
   .globl moat_stub_wait
 moat_stub_wait:
   mov $34, %eax                          // pause() until the tracer stops us
   syscall
+  .globl moat_stub_wait_return
+moat_stub_wait_return:
   jmp moat_stub_wait
 
   .globl moat_stub_syscall
 moat_stub_syscall:
   syscall
+  .globl moat_stub_syscall_return
+moat_stub_syscall_return:
   int3
 
   .globl moat_stub_clone
 moat_stub_clone:
   syscall
+  .globl moat_stub_clone_return
+moat_stub_clone_return:
   test %rax, %rax
   jz moat_stub_wait                      // the new thread idles until seized
   int3

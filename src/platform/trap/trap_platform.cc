@@ -3,6 +3,8 @@
 #include <cpuid.h>
 #include <fcntl.h>
 #include <linux/filter.h>
+#include <linux/futex.h>
+#include <linux/seccomp.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -19,7 +21,7 @@
 #include <cstring>
 
 #include "mm/memory_file.h"
-#include "platform/trap/trap_filter.h"
+#include "platform/stub_filter.h"
 #include "util/host_info.h"
 #include "util/log.h"
 
@@ -101,6 +103,37 @@ void InstallTrapHandler() {
   mprotect(page, 4096, PROT_READ);
   reinterpret_cast<void (*)()>(code)();
   _exit(121);
+}
+
+// The calls the stub's code makes, each at its own address. The program can
+// jump to any of them with registers of its choosing, so each is allowed
+// only with the arguments pinned as docs/SECURITY.md explains. The
+// factory's injections get SECCOMP_RET_TRACE: they run only in a traced
+// process, where the factory checks them, and fail with ENOSYS elsewhere.
+std::vector<StubCall> TrapStubCalls(int memory_fd) {
+  auto at = [](const char* label) { return TrapStubAddress(label); };
+  const uint64_t area_mask = ~uint64_t{0x1fffff};  // the stub's 2 MiB
+  const uint64_t fd = static_cast<uint32_t>(memory_fd);
+  const uint64_t low_half = 0xffffffff;  // the host reads an int
+  std::vector<StubCall> calls = {
+      {at(moat_trap_idle_end), SYS_pause, {}},
+      {at(moat_trap_first), SYS_sigaltstack, {}},
+      {at(moat_trap_wake_return), SYS_futex,
+       {{1, low_half, FUTEX_WAKE}, {0, area_mask, kTrapBase}}},
+      {at(moat_trap_wait_return), SYS_futex,
+       {{1, low_half, FUTEX_WAIT}, {0, area_mask, kTrapBase}, {3, ~0ull, 0}}},
+      {at(moat_trap_request_return), SYS_mmap,
+       {{3, ~0ull, MAP_SHARED | MAP_FIXED}, {4, low_half, fd}}, kUserEnd},
+      {at(moat_trap_request_return), SYS_munmap, {}, kUserEnd},
+      {at(moat_trap_request_return), SYS_mprotect, {}, kUserEnd},
+      {at(moat_trap_sigreturn_return), SYS_rt_sigreturn, {}},
+      {at(moat_trap_syscall) + 2, SYS_mmap, {}, 0, SECCOMP_RET_TRACE},
+      {at(moat_trap_fork) + 2, SYS_clone, {{0, ~0ull, SIGCHLD}}, 0,
+       SECCOMP_RET_TRACE},
+      {at(moat_trap_clone) + 2, SYS_clone, {{0, ~0ull, kThreadCloneFlags}}, 0,
+       SECCOMP_RET_TRACE},
+  };
+  return calls;
 }
 
 int PidfdOpen(pid_t pid) { return syscall(SYS_pidfd_open, pid, 0); }
@@ -237,12 +270,8 @@ Result<std::unique_ptr<TrapPlatform>> TrapPlatform::Create() {
 
 
   int memory_fd = MemoryFile::Get().fd();
-  TrapFilterSpec spec;
-  spec.code_begin = kTrapBase;
-  spec.code_end = kTrapBase + kCodeSize;
-  spec.user_end = kUserEnd;
-  spec.memory_fd = memory_fd;
-  std::vector<sock_filter> filter = BuildTrapStubFilter(spec);
+  std::vector<sock_filter> filter =
+      BuildStubFilter(TrapStubCalls(memory_fd), SECCOMP_RET_TRAP);
   pid_t pid = fork();
   if (pid < 0) return Err(errno);
   if (pid == 0) BecomeTrapStub(memory_fd, filter);

@@ -101,6 +101,8 @@ moat_trap_report:
   mov $1, %edx
   mov $202, %eax
   syscall
+  .globl moat_trap_wake_return
+moat_trap_wake_return:
 2:
   mov MOAT_TC_SPIN(%r12), %ecx
 3:
@@ -124,6 +126,8 @@ moat_trap_report:
   xor %r10d, %r10d
   mov $202, %eax
   syscall
+  .globl moat_trap_wait_return
+moat_trap_wait_return:
   jmp 4b
 6:
   movl $0, MOAT_TC_STUB_SLEEPING(%r12)
@@ -140,6 +144,8 @@ moat_trap_report:
   mov MOAT_TC_REQUEST+40(%r12), %r8
   mov MOAT_TC_REQUEST+48(%r12), %r9
   syscall
+  .globl moat_trap_request_return
+moat_trap_request_return:
   mov %rax, MOAT_TC_RESULT(%r12)
   mov $MOAT_TRAP_DONE, %ebx
   jmp moat_trap_report
@@ -154,6 +160,8 @@ moat_trap_report:
 moat_trap_restorer:
   mov $15, %eax                          // rt_sigreturn()
   syscall
+  .globl moat_trap_sigreturn_return
+moat_trap_sigreturn_return:
   ud2
 
   .globl moat_trap_end
