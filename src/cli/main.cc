@@ -10,8 +10,8 @@ namespace {
 // The options of `moat do`, which `moat boot` takes too.
 void AddSandboxOptions(CLI::App* run, moat::SandboxOptions& opts) {
   run->add_option("--platform", opts.platform,
-                  "how system calls are intercepted: ptrace")
-      ->check(CLI::IsMember({"ptrace"}));
+                  "how system calls are intercepted: ptrace or trap")
+      ->check(CLI::IsMember({"ptrace", "trap"}));
   run->add_option("--rootfs", opts.rootfs,
                   "host directory shown read-only as / (default: /)")
       ->check(CLI::ExistingDirectory);

@@ -188,7 +188,11 @@ void Task::RunLoop() {
         break;
       case SwitchReason::kDied:
         SPDLOG_DEBUG("[{}] stub thread died", tid);
-        kernel_.ExitGroup(*tg_, SIGKILL);
+        // The host's reason, such as the SIGSYS of a stub filter's kill,
+        // tells the parent more than SIGKILL.
+        kernel_.ExitGroup(*tg_, info.si_signo > 0 && info.si_signo < 32
+                                    ? info.si_signo
+                                    : SIGKILL);
         break;
     }
     rusage.stime += Clock::now() - kernel_start;

@@ -43,7 +43,8 @@ enum class SwitchReason {
   kSyscall,      // regs.orig_rax contains the number
   kFault,        // info contains the signal the application raised
   kInterrupted,  // Context::Interrupt, or a host signal to the stub
-  kDied,         // the host process was killed from outside
+  kDied,         // the host process died; info.si_signo is the signal
+                 // that killed it when the platform knows it, else 0
 };
 
 // The FPU and vector state as the XSAVE instruction stores it.

@@ -32,11 +32,51 @@ sock_filter Return(uint32_t action) {
   return BPF_STMT(BPF_RET | BPF_K, action);
 }
 
-// Emits the checks of one call as a block that ends in ALLOW. A failed
-// check jumps past the block's end, to the next call's block.
+// Emits a check that [arg0, arg0 + arg1) ends at or below `end`, adding
+// 64-bit values from 32-bit halves. Scratch M[0] holds the high half of
+// the sum, M[1] the low half. The jumps in `misses` leave the block when
+// their test holds.
+void EmitRangeBelow(uint64_t end, std::vector<sock_filter>& block,
+                    std::vector<size_t>& misses) {
+  const uint32_t hi = static_cast<uint32_t>(end >> 32);
+  const uint32_t lo = static_cast<uint32_t>(end);
+  auto miss_if_above = [&](uint32_t k) {
+    misses.push_back(block.size());
+    block.push_back(BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, k, 0, 0));
+  };
+  block.push_back(Load(ArgOffset(0) + 4));
+  miss_if_above(hi);
+  block.push_back(BPF_STMT(BPF_ST, 0));
+  block.push_back(Load(ArgOffset(1) + 4));
+  miss_if_above(hi);  // so the high halves add without overflow
+  block.push_back(BPF_STMT(BPF_MISC | BPF_TAX, 0));
+  block.push_back(BPF_STMT(BPF_LD | BPF_MEM, 0));
+  block.push_back(BPF_STMT(BPF_ALU | BPF_ADD | BPF_X, 0));
+  block.push_back(BPF_STMT(BPF_ST, 0));
+  block.push_back(Load(ArgOffset(1)));
+  block.push_back(BPF_STMT(BPF_MISC | BPF_TAX, 0));
+  block.push_back(Load(ArgOffset(0)));
+  block.push_back(BPF_STMT(BPF_ALU | BPF_ADD | BPF_X, 0));
+  block.push_back(BPF_STMT(BPF_ST, 1));
+  // A low sum below the addend wrapped: carry one into the high half.
+  block.push_back(BPF_JUMP(BPF_JMP | BPF_JGE | BPF_X, 0, 3, 0));
+  block.push_back(BPF_STMT(BPF_LD | BPF_MEM, 0));
+  block.push_back(BPF_STMT(BPF_ALU | BPF_ADD | BPF_K, 1));
+  block.push_back(BPF_STMT(BPF_ST, 0));
+  block.push_back(BPF_STMT(BPF_LD | BPF_MEM, 0));
+  miss_if_above(hi);
+  // Below the high half of `end`: the low halves do not matter.
+  block.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, hi, 0, 2));
+  block.push_back(BPF_STMT(BPF_LD | BPF_MEM, 1));
+  miss_if_above(lo);
+}
+
+// Emits the checks of one call as a block that ends in its action. A
+// failed check jumps past the block's end, to the next call's block.
 void EmitCall(const StubCall& call, std::vector<sock_filter>& out) {
   std::vector<sock_filter> block;
   std::vector<size_t> misses;  // jumps to patch to the block's end
+  std::vector<size_t> taken_misses;  // the same, when the test holds
   auto require = [&](uint32_t value) {
     misses.push_back(block.size());
     block.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, value, 0, 0));
@@ -62,13 +102,16 @@ void EmitCall(const StubCall& call, std::vector<sock_filter>& out) {
     require_masked(static_cast<uint32_t>(pin.mask >> 32),
                    static_cast<uint32_t>((pin.value & pin.mask) >> 32));
   }
-  block.push_back(Return(SECCOMP_RET_ALLOW));
+  if (call.range_end != 0) EmitRangeBelow(call.range_end, block, taken_misses);
+  block.push_back(Return(call.action));
   // A miss goes to the first instruction after the block.
-  for (size_t at : misses) {
+  auto skip_to_end = [&](size_t at) {
     size_t skip = block.size() - at - 1;
     MOAT_CHECK(skip < 256, "stub filter block too long");
-    block[at].jf = static_cast<uint8_t>(skip);
-  }
+    return static_cast<uint8_t>(skip);
+  };
+  for (size_t at : misses) block[at].jf = skip_to_end(at);
+  for (size_t at : taken_misses) block[at].jt = skip_to_end(at);
   out.insert(out.end(), block.begin(), block.end());
 }
 

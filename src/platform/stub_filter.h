@@ -27,11 +27,17 @@ struct StubCall {
   uint64_t return_address = 0;
   int nr = 0;
   std::vector<ArgPin> pins;
+  // When not 0, [first argument, first + second) must end at or below it,
+  // for a memory call whose range cannot be pinned to one value.
+  uint64_t range_end = 0;
+  // What a matching call gets: SECCOMP_RET_TRACE lets only a traced
+  // thread make it, after its tracer looked.
+  uint32_t action = 0x7fff0000U;  // SECCOMP_RET_ALLOW
 };
 
 // Builds the program. It kills the process for a foreign architecture or
-// an x32 number (int $0x80 and x32 calls come in with other tables), allows
-// each of `calls`, and returns `otherwise` for every other call.
+// an x32 number (int $0x80 and x32 calls come in with other tables), gives
+// each of `calls` its action, and returns `otherwise` for every other call.
 std::vector<sock_filter> BuildStubFilter(const std::vector<StubCall>& calls,
                                          uint32_t otherwise);
 

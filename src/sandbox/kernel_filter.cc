@@ -20,6 +20,7 @@
 #include <atomic>
 #include <cstring>
 
+#include "platform/trap/trap_platform.h"
 #include "sandbox/confine.h"
 #include "syscalls/table.h"
 #include "util/log.h"
@@ -70,6 +71,8 @@ constexpr unsigned long kIoctls[] = {
     TCGETS,    TCSETS,    TCSETSW,   TCSETSF,    TIOCGWINSZ, TIOCSWINSZ,
     TIOCGPGRP, TIOCSPGRP, TIOCGSID,  TCFLSH,     TCXONC,     TCSBRK,
     FIONREAD,  FIOCLEX,   FIONCLEX,  TIOCSCTTY,  TIOCNOTTY,
+    // PIDFD_GET_INFO: how a trap platform stub thread died.
+    kPidfdGetInfo,
 };
 
 constexpr int kFcntls[] = {F_GETFD, F_SETFD, F_GETFL, F_SETFL,

@@ -299,8 +299,8 @@ int RunSandbox(const SandboxOptions& opts) {
   // inherit it; later stubs are cloned from that one.
   auto platform = NewPlatform(opts.platform);
   if (!platform.ok()) {
-    spdlog::error("--platform {}: unknown platform; use ptrace",
-                  opts.platform);
+    spdlog::error("--platform {}: unknown or unusable here; use ptrace or "
+                  "trap", opts.platform);
     return 125;
   }
   // MOAT_SECCOMP_AUDIT=1 is for checking the allow-list against a workload.

@@ -572,12 +572,4 @@ std::unique_ptr<Context> PtracePlatform::NewContext() {
   return std::make_unique<PtraceContext>();
 }
 
-Result<std::unique_ptr<Platform>> NewPlatform(const std::string& name) {
-  if (name == "ptrace") {
-    auto p = TRY(PtracePlatform::Create());
-    return std::unique_ptr<Platform>(std::move(p));
-  }
-  return Err(EINVAL);
-}
-
 }  // namespace moat

@@ -1,0 +1,414 @@
+// The kernel's side of the hand-off with a stub thread: everything the
+// stub writes is read once into the context and checked before use.
+#include <linux/futex.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <sys/syscall.h>
+#include <sys/ucontext.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstring>
+
+#include "mm/memory_file.h"
+#include "platform/trap/trap_platform.h"
+#include "util/log.h"
+
+namespace moat {
+namespace {
+
+constexpr uint64_t kControlSize = MOAT_TRAP_CONTROL_SIZE;
+// Offsets in the frame's ucontext, which is the kernel's struct ucontext
+// (glibc's ucontext_t has more after uc_sigmask's first word).
+constexpr size_t kGregsOffset = offsetof(ucontext_t, uc_mcontext.gregs);
+constexpr size_t kSigmaskOffset = offsetof(ucontext_t, uc_sigmask);
+static_assert(kSigmaskOffset == 296);
+// The kernel's struct ucontext ends with an 8-byte signal mask.
+constexpr size_t kHostUcontextSize = kSigmaskOffset + 8;
+// How long the kernel sleeps before it checks whether the stub still lives.
+constexpr long kDeathCheckNs = 100'000'000;
+
+thread_local TrapContext* t_current = nullptr;
+
+std::atomic<uint32_t>& Word(uint8_t* area, size_t offset) {
+  return *reinterpret_cast<std::atomic<uint32_t>*>(area + offset);
+}
+
+uint64_t Load64(const uint8_t* area, size_t offset) {
+  uint64_t v;
+  memcpy(&v, area + offset, 8);
+  return v;
+}
+
+void Store64(uint8_t* area, size_t offset, uint64_t v) {
+  memcpy(area + offset, &v, 8);
+}
+
+long Futex(std::atomic<uint32_t>& word, int op, uint32_t value,
+           const timespec* timeout) {
+  return syscall(SYS_futex, &word, op, value, timeout, nullptr, 0);
+}
+
+bool Dead(int pidfd) {
+  pollfd p = {pidfd, POLLIN, 0};
+  return poll(&p, 1, 0) == 1;
+}
+
+// The first version of struct pidfd_info (linux/pidfd.h, Linux 6.15),
+// which this host's headers predate.
+struct PidfdInfo {
+  uint64_t mask;
+  uint64_t cgroupid;
+  uint32_t ids[11];
+  int32_t exit_code;
+};
+static_assert(sizeof(PidfdInfo) == 64);
+
+// The signal that ended the process behind `pidfd`, or 0 if the host does
+// not say (before Linux 6.15) or it exited by itself.
+int DeathSignal(int pidfd) {
+  PidfdInfo info = {};
+  info.mask = kPidfdInfoExit;
+  if (ioctl(pidfd, kPidfdGetInfo, &info) != 0) return 0;
+  if ((info.mask & kPidfdInfoExit) == 0) return 0;
+  return WIFSIGNALED(info.exit_code) ? WTERMSIG(info.exit_code) : 0;
+}
+
+}  // namespace
+
+TrapContext*& CurrentTrapContext() { return t_current; }
+
+TrapContext::TrapContext(TrapPlatform& platform)
+    : platform_(platform),
+      kernel_spin_(kKernelSpinNs),
+      stub_spin_(platform.spin_iterations()) {}
+
+TrapContext::~TrapContext() { Release(); }
+
+void TrapContext::Release() {
+  std::lock_guard lock(mu_);
+  if (thread_) {
+    // A slot is reused only once its old thread can no longer write it.
+    syscall(SYS_pidfd_send_signal, thread_->pidfd, SIGKILL, nullptr, 0);
+    pollfd p = {thread_->pidfd, POLLIN, 0};
+    bool gone = poll(&p, 1, 1000) == 1;
+    close(thread_->pidfd);
+    if (gone && as_ != nullptr) as_->ReturnSlot(thread_->slot);
+    thread_.reset();
+  }
+  as_ = nullptr;
+  as_id_ = 0;
+  started_ = false;
+  have_trap_ = false;
+  if (t_current == this) t_current = nullptr;
+}
+
+void TrapContext::Interrupt() {
+  std::lock_guard lock(mu_);
+  if (thread_)
+    syscall(SYS_pidfd_send_signal, thread_->pidfd, kTrapInterruptSignal,
+            nullptr, 0);
+}
+
+bool TrapContext::Bind(AddressSpace& as) {
+  auto& tas = static_cast<TrapAddressSpace&>(as);
+  if (thread_ && as_id_ == tas.id()) return true;
+  Release();
+  auto t = tas.TakeSpareThread();
+  if (!t) return false;
+  std::lock_guard lock(mu_);
+  thread_ = *t;
+  as_ = &tas;
+  as_id_ = tas.id();
+  return true;
+}
+
+void TrapContext::Publish(uint32_t state) {
+  uint8_t* area = thread_->area;
+  Word(area, MOAT_TC_STATE).exchange(state);  // a full barrier
+  if (Word(area, MOAT_TC_STUB_SLEEPING).load() != 0) {
+    stub_spin_.Wasted();
+    Futex(Word(area, MOAT_TC_STATE), FUTEX_WAKE, 1, nullptr);
+  } else {
+    stub_spin_.Paid();
+  }
+}
+
+TrapContext::Wait TrapContext::WaitWhile(uint32_t published, bool may_spin) {
+  uint8_t* area = thread_->area;
+  auto& state = Word(area, MOAT_TC_STATE);
+  auto& sleeping = Word(area, MOAT_TC_KERNEL_SLEEPING);
+  uint32_t budget = may_spin && platform_.KernelMaySpin() ? kernel_spin_.Get()
+                                                         : 0;
+  if (budget > 0) {
+    auto until =
+        std::chrono::steady_clock::now() + std::chrono::nanoseconds(budget);
+    for (int i = 1;; i++) {
+      if (state.load(std::memory_order_acquire) != published) {
+        kernel_spin_.Paid();
+        return Wait::kChanged;
+      }
+      __builtin_ia32_pause();
+      if (i % 64 == 0 && std::chrono::steady_clock::now() > until) break;
+    }
+    kernel_spin_.Wasted();
+  }
+  for (;;) {
+    sleeping.store(1);
+    if (state.load() != published) break;
+    timespec timeout = {0, kDeathCheckNs};
+    long r = Futex(state, FUTEX_WAIT, published, &timeout);
+    if (r != 0 && errno == ETIMEDOUT && state.load() == published &&
+        Dead(thread_->pidfd)) {
+      sleeping.store(0);
+      return Wait::kDied;
+    }
+  }
+  sleeping.store(0);
+  return Wait::kChanged;
+}
+
+// Copies the trap the stub reported out of its slot. The pointers come
+// from the stub and must point into the slot's signal stack.
+bool TrapContext::ReadFrame() {
+  const uint8_t* area = thread_->area;
+  uint64_t base = thread_->slot_addr;
+  uint64_t uc = Load64(area, MOAT_TC_UCONTEXT);
+  uint64_t info = Load64(area, MOAT_TC_SIGINFO);
+  fs_base_ = Load64(area, MOAT_TC_FS_BASE);
+  gs_base_ = Load64(area, MOAT_TC_GS_BASE);
+  auto inside = [&](uint64_t p, uint64_t size) {
+    return p >= base + kControlSize && p <= base + kTrapSlotSize - size;
+  };
+  if (!inside(uc, kHostUcontextSize) || !inside(info, sizeof(siginfo_t)))
+    return false;
+  uc_offset_ = uc - base;
+  memset(&uc_, 0, sizeof uc_);
+  memcpy(&uc_, area + uc_offset_, kHostUcontextSize);
+  memcpy(&info_, area + (info - base), sizeof info_);
+  auto fp = reinterpret_cast<uint64_t>(uc_.uc_mcontext.fpregs);
+  fp_offset_ = inside(fp, platform_.xstate_size() + 4) ? fp - base : 0;
+  have_trap_ = true;
+  return true;
+}
+
+// Writes the registers the thread resumes with into its signal frame.
+void TrapContext::WriteFrame(const Registers& regs) {
+  greg_t g[NGREG];
+  memcpy(g, uc_.uc_mcontext.gregs, sizeof g);  // keeps CSGSFS and the rest
+  g[REG_R8] = regs.r8;
+  g[REG_R9] = regs.r9;
+  g[REG_R10] = regs.r10;
+  g[REG_R11] = regs.r11;
+  g[REG_R12] = regs.r12;
+  g[REG_R13] = regs.r13;
+  g[REG_R14] = regs.r14;
+  g[REG_R15] = regs.r15;
+  g[REG_RDI] = regs.rdi;
+  g[REG_RSI] = regs.rsi;
+  g[REG_RBP] = regs.rbp;
+  g[REG_RBX] = regs.rbx;
+  g[REG_RDX] = regs.rdx;
+  g[REG_RAX] = regs.rax;
+  g[REG_RCX] = regs.rcx;
+  g[REG_RSP] = regs.rsp;
+  g[REG_RIP] = regs.rip;
+  g[REG_EFL] = regs.eflags;
+  uint8_t* area = thread_->area;
+  memcpy(area + uc_offset_ + kGregsOffset, g, sizeof g);
+  // The stub runs application code with no host signal blocked.
+  Store64(area, uc_offset_ + kSigmaskOffset, 0);
+  Store64(area, MOAT_TC_NEW_FS_BASE, regs.fs_base);
+  Store64(area, MOAT_TC_NEW_GS_BASE, regs.gs_base);
+}
+
+SwitchReason TrapContext::Classify(Registers& regs, siginfo_t& info) {
+  const greg_t* g = uc_.uc_mcontext.gregs;
+  regs.r8 = g[REG_R8];
+  regs.r9 = g[REG_R9];
+  regs.r10 = g[REG_R10];
+  regs.r11 = g[REG_R11];
+  regs.r12 = g[REG_R12];
+  regs.r13 = g[REG_R13];
+  regs.r14 = g[REG_R14];
+  regs.r15 = g[REG_R15];
+  regs.rdi = g[REG_RDI];
+  regs.rsi = g[REG_RSI];
+  regs.rbp = g[REG_RBP];
+  regs.rbx = g[REG_RBX];
+  regs.rdx = g[REG_RDX];
+  regs.rax = g[REG_RAX];
+  regs.rcx = g[REG_RCX];
+  regs.rsp = g[REG_RSP];
+  regs.rip = g[REG_RIP];
+  regs.eflags = g[REG_EFL];
+  regs.cs = g[REG_CSGSFS] & 0xffff;
+  regs.ss = (g[REG_CSGSFS] >> 48) & 0xffff;
+  regs.fs_base = fs_base_;
+  regs.gs_base = gs_base_;
+  regs.orig_rax = -1;
+  switch (info_.si_signo) {
+    case SIGSYS:
+      if (info_.si_code != 1) break;  // SYS_SECCOMP: the filter trapped
+      regs.orig_rax = static_cast<uint32_t>(info_.si_syscall);
+      regs.rax = static_cast<uint64_t>(-ENOSYS);
+      return SwitchReason::kSyscall;
+    case SIGSEGV:
+    case SIGBUS:
+    case SIGFPE:
+    case SIGILL:
+    case SIGTRAP:
+      if (info_.si_code <= 0) break;  // sent, not raised by the CPU
+      info = info_;
+      fault_ = true;
+      return SwitchReason::kFault;
+  }
+  return SwitchReason::kInterrupted;
+}
+
+SwitchReason TrapContext::Switch(AddressSpace& as, Registers& regs,
+                                 siginfo_t& info) {
+  fault_ = false;
+  if (!Bind(as)) return SwitchReason::kDied;
+  t_current = this;
+  platform_.running++;
+  struct Leave {
+    std::atomic<int>& n;
+    ~Leave() { n--; }
+  } leave{platform_.running};
+  uint8_t* area = thread_->area;
+  auto die = [&] {
+    memset(&info, 0, sizeof info);
+    info.si_signo = DeathSignal(thread_->pidfd);
+    SPDLOG_DEBUG("trap: stub thread {} ended: state {} signal {}",
+                 thread_->tid, Word(area, MOAT_TC_STATE).load(),
+                 info.si_signo);
+    Release();
+    return SwitchReason::kDied;
+  };
+  if (!started_) {
+    // A new thread sets its signal stack and traps at moat_trap_first.
+    if (WaitWhile(MOAT_TRAP_RUNNING, false) != Wait::kChanged) return die();
+    if (Word(area, MOAT_TC_STATE).load() != MOAT_TRAP_TRAPPED ||
+        !ReadFrame() || info_.si_signo != SIGTRAP ||
+        uint64_t(uc_.uc_mcontext.gregs[REG_RIP]) !=
+            TrapStubAddress(moat_trap_first) + 1)
+      return die();
+    started_ = true;
+    if (initial_fp_) {
+      (void)SetFpState(*initial_fp_);
+      initial_fp_.reset();
+    }
+  }
+  WriteFrame(regs);
+  Word(area, MOAT_TC_SPIN)
+      .store(platform_.StubMaySpin() ? stub_spin_.Get() : 0);
+  Publish(MOAT_TRAP_RESUME);
+  if (WaitWhile(MOAT_TRAP_RESUME, true) != Wait::kChanged) return die();
+  if (Word(area, MOAT_TC_STATE).load() != MOAT_TRAP_TRAPPED || !ReadFrame())
+    return die();
+  return Classify(regs, info);
+}
+
+Result<int64_t> TrapContext::Request(int64_t nr,
+                                     std::initializer_list<uint64_t> args) {
+  if (!thread_ || !started_) return Err(ESRCH);
+  uint8_t* area = thread_->area;
+  Store64(area, MOAT_TC_REQUEST, nr);
+  size_t i = 1;
+  for (uint64_t a : args) Store64(area, MOAT_TC_REQUEST + 8 * i++, a);
+  for (; i <= 6; i++) Store64(area, MOAT_TC_REQUEST + 8 * i, 0);
+  Publish(MOAT_TRAP_REQUEST);
+  if (WaitWhile(MOAT_TRAP_REQUEST, true) != Wait::kChanged ||
+      Word(area, MOAT_TC_STATE).load() != MOAT_TRAP_DONE) {
+    Release();
+    return Err(ESRCH);
+  }
+  auto r = static_cast<int64_t>(Load64(area, MOAT_TC_RESULT));
+  if (r < 0 && r > -4096) return Err(int(-r));
+  return r;
+}
+
+Result<FpState> TrapContext::GetFpState() {
+  // A context that has not run yet has the state it will start with.
+  if (!thread_ || !started_) {
+    if (initial_fp_) return *initial_fp_;
+    return Err(ESRCH);
+  }
+  if (fp_offset_ == 0) return Err(EFAULT);
+  FpState state(platform_.xstate_size());
+  memcpy(state.data(), thread_->area + fp_offset_, state.size());
+  return state;
+}
+
+Status TrapContext::SetFpState(const FpState& state) {
+  if (!thread_ || !started_) {
+    initial_fp_ = state;
+    return Ok();
+  }
+  if (fp_offset_ == 0) return Err(EFAULT);
+  uint8_t* dst = thread_->area + fp_offset_;
+  size_t size = std::min<size_t>(state.size(), platform_.xstate_size());
+  if (size < 576) return Err(EINVAL);
+  // The host checks the frame on rt_sigreturn and kills a stub whose frame
+  // it refuses: keep the host's own MXCSR mask, software bytes and feature
+  // set, which say what this CPU can load.
+  uint32_t mxcsr_mask;
+  memcpy(&mxcsr_mask, dst + 28, 4);
+  if (mxcsr_mask == 0) mxcsr_mask = 0xffbf;
+  uint64_t host_features = Load64(dst, 464 + 8);
+  memcpy(dst, state.data(), 464);
+  memcpy(dst + 28, &mxcsr_mask, 4);
+  memcpy(dst + 512, state.data() + 512, size - 512);
+  uint32_t mxcsr;
+  memcpy(&mxcsr, dst + 24, 4);
+  mxcsr &= mxcsr_mask;
+  memcpy(dst + 24, &mxcsr, 4);
+  Store64(dst, 512, Load64(dst, 512) & host_features);
+  memset(dst + 520, 0, 56);  // XCOMP_BV and the reserved header bytes
+  return Ok();
+}
+
+Result<TrapInfo> TrapContext::ReadTrap() {
+  if (!thread_ || !fault_) return Err(EAGAIN);
+  const greg_t* g = uc_.uc_mcontext.gregs;
+  return TrapInfo{uint64_t(g[REG_TRAPNO]), uint64_t(g[REG_ERR]),
+                  uint64_t(g[REG_CR2])};
+}
+
+// ---- TrapAddressSpace's memory calls, made by the current context ----
+
+Status TrapAddressSpace::Request(int64_t nr,
+                                 std::initializer_list<uint64_t> args) {
+  TrapContext* ctx = CurrentTrapContext();
+  if (ctx == nullptr || ctx->as_id() != id_ || !ctx->started()) {
+    // No thread has run here yet, so nothing is mapped to change.
+    std::lock_guard lock(mu_);
+    MOAT_CHECK(!ran_, "trap: address space change from outside it");
+    return Ok();
+  }
+  TRY(ctx->Request(nr, args));
+  return Ok();
+}
+
+Status TrapAddressSpace::MapFile(uint64_t addr, uint64_t length,
+                                 uint64_t frame, int prot) {
+  return Request(SYS_mmap, {addr, length, uint64_t(prot),
+                            MAP_SHARED | MAP_FIXED,
+                            uint64_t(MemoryFile::Get().fd()), frame});
+}
+
+Status TrapAddressSpace::Unmap(uint64_t addr, uint64_t length) {
+  return Request(SYS_munmap, {addr, length});
+}
+
+Status TrapAddressSpace::Protect(uint64_t addr, uint64_t length, int prot) {
+  return Request(SYS_mprotect, {addr, length, uint64_t(prot)});
+}
+
+}  // namespace moat

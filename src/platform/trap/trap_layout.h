@@ -1,0 +1,44 @@
+// Addresses, offsets and states that the trap platform's stub assembly
+// shares with its C++ side. Only preprocessor definitions, so that
+// trap_stub.S can include it.
+#pragma once
+
+// The stub's code page sits where the ptrace stub's does, at the end of the
+// application's address space (kUserEnd). The page after it holds the stub's
+// seccomp program while the master stub installs it.
+#define MOAT_TRAP_BASE 0x7fffffe00000
+#define MOAT_TRAP_CODE_SIZE 0x1000
+#define MOAT_TRAP_TASK_SIZE 0x7ffffffff000
+
+// Every stub thread has a slot of its own: the control page the kernel and
+// the stub hand off through, then the thread's signal stack. Slot i starts
+// at BASE + i * SLOT_SIZE for i in [1, MAX_SLOT]; slot 0 is the code and
+// the filter. Slots are aligned to their size, so that the handler finds
+// its control page by rounding its stack pointer down.
+#define MOAT_TRAP_SLOT_SIZE 0x4000
+#define MOAT_TRAP_CONTROL_SIZE 0x1000
+#define MOAT_TRAP_MAX_SLOT 126
+
+// The control page. The kernel writes RESUME or REQUEST into STATE; the
+// stub answers with TRAPPED or DONE. Each side sets its SLEEPING word
+// before it sleeps on STATE with a futex, so the other wakes it only then.
+#define MOAT_TC_STATE 0
+#define MOAT_TC_KERNEL_SLEEPING 4
+#define MOAT_TC_STUB_SLEEPING 8
+#define MOAT_TC_SPIN 12     // pause iterations the stub spins before sleeping
+#define MOAT_TC_UCONTEXT 16  // the handler's arguments
+#define MOAT_TC_SIGINFO 24
+#define MOAT_TC_SIGNO 32
+#define MOAT_TC_FS_BASE 40  // read with rdfsbase at the trap
+#define MOAT_TC_GS_BASE 48
+#define MOAT_TC_NEW_FS_BASE 56  // loaded with wrfsbase before resuming
+#define MOAT_TC_NEW_GS_BASE 64
+#define MOAT_TC_REQUEST 72  // number and six arguments of a host call
+#define MOAT_TC_RESULT 128
+#define MOAT_TC_ALTSTACK 136  // the stack_t a new thread passes to sigaltstack
+
+#define MOAT_TRAP_RUNNING 0
+#define MOAT_TRAP_TRAPPED 1
+#define MOAT_TRAP_RESUME 2
+#define MOAT_TRAP_REQUEST 3
+#define MOAT_TRAP_DONE 4

@@ -1,0 +1,466 @@
+#include "platform/trap/trap_platform.h"
+
+#include <cpuid.h>
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/futex.h>
+#include <linux/seccomp.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/rseq.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+
+#include "mm/memory_file.h"
+#include "platform/stub_filter.h"
+#include "util/host_info.h"
+#include "util/log.h"
+
+namespace moat {
+namespace {
+
+constexpr uint64_t kCodeSize = MOAT_TRAP_CODE_SIZE;
+constexpr uint64_t kSlotPages = kTrapSlotSize / 4096;
+// x86-64 signal delivery needs a restorer (asm/signal.h).
+constexpr uint64_t kSaRestorer = 0x04000000;
+constexpr unsigned kHwcap2Fsgsbase = 1u << 1;
+constexpr uint64_t kThreadCloneFlags = CLONE_VM | CLONE_FS | CLONE_FILES |
+                                       CLONE_SIGHAND | CLONE_SYSVSEM | SIGCHLD;
+
+// The argument of rt_sigaction(2) as the x86-64 kernel reads it.
+struct HostSigaction {
+  uint64_t handler;
+  uint64_t flags;
+  uint64_t restorer;
+  uint64_t mask;
+};
+
+// Every signal the stub takes goes to its handler on the slot's signal
+// stack, with all signals blocked until it returns.
+void InstallTrapHandler() {
+  HostSigaction action = {TrapStubAddress(moat_trap_handler),
+                          SA_SIGINFO | SA_ONSTACK | kSaRestorer,
+                          TrapStubAddress(moat_trap_restorer), ~0ull};
+  for (int sig : {SIGSYS, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP,
+                  kTrapInterruptSignal})
+    syscall(SYS_rt_sigaction, sig, &action, nullptr, sizeof(action.mask));
+}
+
+// Runs in the child of fork(): becomes the master stub and never returns.
+[[noreturn]] void BecomeTrapStub(int memory_fd,
+                                 const std::vector<sock_filter>& filter) {
+  setsid();  // leave the terminal's process group: ^C is the kernel's
+  struct sigaction sa = {};
+  sa.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; sig++) sigaction(sig, &sa, nullptr);
+  sa.sa_handler = SIG_IGN;
+  sigaction(SIGCHLD, &sa, nullptr);  // stub threads are reaped by the host
+  InstallTrapHandler();
+  // The interrupt signal waits until a thread has its signal stack: the
+  // kernel unblocks it in the first frame it resumes.
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, kTrapInterruptSignal);
+  sigprocmask(SIG_SETMASK, &mask, nullptr);
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  // glibc's rseq area is about to be unmapped (see ptrace_platform.cc).
+  if (__rseq_size > 0) {
+    auto* area = reinterpret_cast<char*>(__builtin_thread_pointer()) +
+                 __rseq_offset;
+    if (syscall(SYS_rseq, area, 32, RSEQ_FLAG_UNREGISTER, RSEQ_SIG) != 0)
+      syscall(SYS_rseq, area, __rseq_size, RSEQ_FLAG_UNREGISTER, RSEQ_SIG);
+  }
+  if (memory_fd > 0) syscall(SYS_close_range, 0, memory_fd - 1, 0);
+  syscall(SYS_close_range, memory_fd + 1, ~0u, 0);
+
+  void* code = mmap(reinterpret_cast<void*>(kTrapBase), kCodeSize,
+                    PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+  if (code == MAP_FAILED) _exit(120);
+  memcpy(code, moat_trap_begin, moat_trap_end - moat_trap_begin);
+  mprotect(code, kCodeSize, PROT_READ | PROT_EXEC);
+  // The filter program, which the stub code installs once it has unmapped
+  // everything else.
+  auto* page = static_cast<uint8_t*>(
+      mmap(reinterpret_cast<void*>(kTrapBase + kCodeSize), 4096,
+           PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+           -1, 0));
+  if (page == MAP_FAILED) _exit(122);
+  sock_fprog prog = {static_cast<unsigned short>(filter.size()),
+                     reinterpret_cast<sock_filter*>(kTrapBase + kCodeSize +
+                                                    sizeof(sock_fprog))};
+  memcpy(page, &prog, sizeof prog);
+  memcpy(page + sizeof prog, filter.data(), filter.size() * sizeof(filter[0]));
+  mprotect(page, 4096, PROT_READ);
+  reinterpret_cast<void (*)()>(code)();
+  _exit(121);
+}
+
+// The calls the stub's code makes, each at its own address. The program can
+// jump to any of them with registers of its choosing, so each is allowed
+// only with the arguments pinned as docs/SECURITY.md explains. The
+// factory's injections get SECCOMP_RET_TRACE: they run only in a traced
+// process, where the factory checks them, and fail with ENOSYS elsewhere.
+std::vector<StubCall> TrapStubCalls(int memory_fd) {
+  auto at = [](const char* label) { return TrapStubAddress(label); };
+  const uint64_t area_mask = ~uint64_t{0x1fffff};  // the stub's 2 MiB
+  const uint64_t fd = static_cast<uint32_t>(memory_fd);
+  const uint64_t low_half = 0xffffffff;  // the host reads an int
+  std::vector<StubCall> calls = {
+      {at(moat_trap_idle_end), SYS_pause, {}},
+      {at(moat_trap_first), SYS_sigaltstack, {}},
+      {at(moat_trap_wake_return), SYS_futex,
+       {{1, low_half, FUTEX_WAKE}, {0, area_mask, kTrapBase}}},
+      {at(moat_trap_wait_return), SYS_futex,
+       {{1, low_half, FUTEX_WAIT}, {0, area_mask, kTrapBase}, {3, ~0ull, 0}}},
+      {at(moat_trap_request_return), SYS_mmap,
+       {{3, ~0ull, MAP_SHARED | MAP_FIXED}, {4, low_half, fd}}, kUserEnd},
+      {at(moat_trap_request_return), SYS_munmap, {}, kUserEnd},
+      {at(moat_trap_request_return), SYS_mprotect, {}, kUserEnd},
+      {at(moat_trap_sigreturn_return), SYS_rt_sigreturn, {}},
+      {at(moat_trap_syscall) + 2, SYS_mmap, {}, 0, SECCOMP_RET_TRACE},
+      {at(moat_trap_fork) + 2, SYS_clone, {{0, ~0ull, SIGCHLD}}, 0,
+       SECCOMP_RET_TRACE},
+      {at(moat_trap_clone) + 2, SYS_clone, {{0, ~0ull, kThreadCloneFlags}}, 0,
+       SECCOMP_RET_TRACE},
+  };
+  return calls;
+}
+
+int PidfdOpen(pid_t pid) { return syscall(SYS_pidfd_open, pid, 0); }
+
+// Kills the process behind `pidfd` and waits up to a second for it to be
+// gone. Returns whether it is.
+bool KillAndWait(int pidfd) {
+  syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
+  pollfd p = {pidfd, POLLIN, 0};
+  return poll(&p, 1, 1000) == 1;
+}
+
+// Pause iterations in about `ns` nanoseconds on this CPU.
+uint32_t CalibratePause(uint64_t ns) {
+  constexpr int kRounds = 20000;
+  auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < kRounds; i++) __builtin_ia32_pause();
+  auto took = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                  std::chrono::steady_clock::now() - start)
+                  .count();
+  if (took <= 0) took = 1;
+  return static_cast<uint32_t>(std::min<uint64_t>(
+      1000000, ns * kRounds / static_cast<uint64_t>(took) + 1));
+}
+
+}  // namespace
+
+uint64_t TrapStubAddress(const void* symbol) {
+  return kTrapBase + (static_cast<const char*>(symbol) - moat_trap_begin);
+}
+
+// ---- TrapAddressSpace ----
+
+TrapAddressSpace::TrapAddressSpace(TrapPlatform& platform, pid_t process)
+    : platform_(platform), process_(process) {
+  static std::atomic<uint64_t> next_id{1};
+  id_ = next_id++;
+}
+
+TrapAddressSpace::~TrapAddressSpace() {
+  // Contexts released their threads before the memory manager let go of
+  // this space; spare threads never ran.
+  for (TrapThread& t : spare_) {
+    KillAndWait(t.pidfd);
+    close(t.pidfd);
+  }
+  pid_t process = process_;
+  platform_.RunOnFactory([&] { platform_.KillProcess(process); });
+  // The frames go back only now that no stub thread can write them.
+  for (uint64_t frame : slot_frames_)
+    if (frame != 0) MemoryFile::Get().DecRefRun(frame, kSlotPages);
+}
+
+std::optional<TrapThread> TrapAddressSpace::TakeSpareThread() {
+  std::lock_guard lock(mu_);
+  if (spare_.empty()) return std::nullopt;
+  TrapThread t = spare_.back();
+  spare_.pop_back();
+  ran_ = true;
+  return t;
+}
+
+void TrapAddressSpace::ReturnSlot(int slot) {
+  std::lock_guard lock(mu_);
+  free_slots_.push_back(slot);
+}
+
+Status TrapAddressSpace::PrepareThread() {
+  int slot;
+  bool map = false;
+  {
+    std::lock_guard lock(mu_);
+    if (!free_slots_.empty()) {
+      slot = free_slots_.back();
+      free_slots_.pop_back();
+    } else if (next_slot_ <= MOAT_TRAP_MAX_SLOT) {
+      slot = next_slot_++;
+      slot_frames_[slot] = TRY(MemoryFile::Get().Allocate(kSlotPages));
+      map = true;
+    } else {
+      return Err(EAGAIN);  // TODO: more threads than slots per process
+    }
+  }
+  TrapThread t;
+  t.slot = slot;
+  t.slot_addr = kTrapBase + slot * kTrapSlotSize;
+  t.area = MemoryFile::Get().Map(slot_frames_[slot]);
+  memset(t.area, 0, MOAT_TRAP_CONTROL_SIZE);
+  stack_t altstack = {};
+  altstack.ss_sp = reinterpret_cast<void*>(t.slot_addr +
+                                           MOAT_TRAP_CONTROL_SIZE);
+  altstack.ss_size = kTrapSlotSize - MOAT_TRAP_CONTROL_SIZE;
+  memcpy(t.area + MOAT_TC_ALTSTACK, &altstack, sizeof altstack);
+
+  Result<pid_t> tid = Err(EAGAIN);
+  platform_.RunOnFactory([&] {
+    tid = platform_.CloneThread(process_, t.slot_addr, slot_frames_[slot],
+                                map);
+  });
+  if (!tid.ok()) {
+    SPDLOG_WARN("trap: cannot make a stub thread: errno {}", tid.error());
+    if (!map) ReturnSlot(slot);  // a new slot may be half mapped
+    return Err(tid.error());
+  }
+  t.tid = tid.value();
+  t.pidfd = PidfdOpen(t.tid);
+  if (t.pidfd < 0) return Err(errno);
+  std::lock_guard lock(mu_);
+  spare_.push_back(t);
+  return Ok();
+}
+
+// ---- TrapPlatform ----
+
+Result<std::unique_ptr<TrapPlatform>> TrapPlatform::Create() {
+  if ((getauxval(AT_HWCAP2) & kHwcap2Fsgsbase) == 0) {
+    spdlog::error("the trap platform needs the FSGSBASE instructions, which "
+                  "this host does not enable");
+    return Err(ENOTSUP);
+  }
+  std::unique_ptr<TrapPlatform> p(new TrapPlatform());
+  unsigned eax, ebx, ecx, edx;
+  if (!__get_cpuid_count(0xd, 0, &eax, &ebx, &ecx, &edx)) return Err(ENOTSUP);
+  p->xstate_size_ = ebx;
+  // The signal frame must fit the slot's stack with room to spare.
+  uint64_t need = std::max<uint64_t>(getauxval(AT_MINSIGSTKSZ), ebx + 1024);
+  if (need + 1024 > kTrapSlotSize - MOAT_TRAP_CONTROL_SIZE) {
+    spdlog::error("the trap platform's signal stacks are too small for this "
+                  "CPU's signal frames ({} bytes)", need);
+    return Err(ENOTSUP);
+  }
+  p->cpus_ = std::max<long>(1, HostCpuCount());
+  p->spin_iterations_ = CalibratePause(20000);
+
+
+  int memory_fd = MemoryFile::Get().fd();
+  std::vector<sock_filter> filter =
+      BuildStubFilter(TrapStubCalls(memory_fd), SECCOMP_RET_TRAP);
+  pid_t pid = fork();
+  if (pid < 0) return Err(errno);
+  if (pid == 0) BecomeTrapStub(memory_fd, filter);
+  p->master_ = pid;
+  p->factory_ = std::thread([raw = p.get()] { raw->FactoryLoop(); });
+  return p;
+}
+
+TrapPlatform::~TrapPlatform() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (factory_.joinable()) factory_.join();
+}
+
+bool TrapPlatform::StubMaySpin() const {
+  return running.load(std::memory_order_relaxed) <= cpus_;
+}
+
+bool TrapPlatform::KernelMaySpin() const {
+  return running.load(std::memory_order_relaxed) * 2 <= cpus_;
+}
+
+void TrapPlatform::FactoryLoop() {
+  Status seized = Seize(master_);
+  MOAT_CHECK(seized.ok(), "cannot trace the trap master stub: errno {}",
+             seized.ok() ? 0 : seized.error());
+  for (;;) {
+    std::function<void()> request;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || !requests_.empty(); });
+      if (stopping_) return;
+      request = std::move(requests_.front());
+      requests_.pop_front();
+    }
+    request();
+  }
+}
+
+void TrapPlatform::RunOnFactory(std::function<void()> request) {
+  std::mutex done_mu;
+  std::condition_variable done_cv;
+  bool done = false;
+  {
+    std::lock_guard lock(mu_);
+    requests_.push_back([&] {
+      request();
+      std::lock_guard l(done_mu);
+      done = true;
+      done_cv.notify_one();
+    });
+  }
+  cv_.notify_one();
+  std::unique_lock l(done_mu);
+  done_cv.wait(l, [&] { return done; });
+}
+
+Status TrapPlatform::Seize(pid_t pid) {
+  long options =
+      PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL | PTRACE_O_TRACESECCOMP;
+  if (ptrace(PTRACE_SEIZE, pid, 0, options) != 0) return Err(errno);
+  // Injections must wait until the process idles in the stub, past the
+  // filter's installation: a call injected earlier would run unfiltered.
+  for (int attempt = 0;; attempt++) {
+    if (ptrace(PTRACE_INTERRUPT, pid, 0, 0) != 0) return Err(errno);
+    for (;;) {
+      int status;
+      if (waitpid(pid, &status, __WALL) < 0) {
+        if (errno == EINTR) continue;
+        return Err(errno);
+      }
+      if (!WIFSTOPPED(status)) return Err(ESRCH);
+      if ((status >> 16) == PTRACE_EVENT_STOP) break;
+      ptrace(PTRACE_CONT, pid, 0, 0);
+    }
+    Registers regs;
+    if (ptrace(PTRACE_GETREGS, pid, 0, &regs) != 0) return Err(errno);
+    if (regs.rip >= TrapStubAddress(moat_trap_idle) &&
+        regs.rip <= TrapStubAddress(moat_trap_idle_end))
+      return Ok();
+    if (attempt > 10000) return Err(ETIMEDOUT);
+    ptrace(PTRACE_CONT, pid, 0, 0);
+    usleep(100);
+  }
+}
+
+Result<int64_t> TrapPlatform::Inject(pid_t pid, uint64_t entry, int64_t nr,
+                                     std::initializer_list<uint64_t> args,
+                                     uint64_t r12) {
+  Registers regs;
+  if (ptrace(PTRACE_GETREGS, pid, 0, &regs) != 0) return Err(errno);
+  regs.rip = entry;
+  regs.rax = nr;
+  regs.orig_rax = -1;
+  regs.r12 = r12;
+  unsigned long long* slots[] = {&regs.rdi, &regs.rsi, &regs.rdx,
+                                 &regs.r10, &regs.r8,  &regs.r9};
+  int i = 0;
+  for (uint64_t a : args) *slots[i++] = a;
+  const Registers sent = regs;
+  if (ptrace(PTRACE_SETREGS, pid, 0, &regs) != 0) return Err(errno);
+  if (ptrace(PTRACE_CONT, pid, 0, 0) != 0) return Err(errno);
+  for (;;) {
+    int status;
+    if (waitpid(pid, &status, __WALL) < 0) {
+      if (errno == EINTR) continue;
+      return Err(errno);
+    }
+    if (!WIFSTOPPED(status)) return Err(ESRCH);
+    int sig = WSTOPSIG(status);
+    int event = status >> 16;
+    if (sig == SIGTRAP && event == PTRACE_EVENT_SECCOMP) {
+      // The filter asks about every call from the stub's code that it does
+      // not allow outright. Only the call injected here may go on.
+      Registers at;
+      if (ptrace(PTRACE_GETREGS, pid, 0, &at) != 0) return Err(errno);
+      if (at.orig_rax != sent.rax || at.rip != entry + 2 ||
+          at.rdi != sent.rdi || at.rsi != sent.rsi || at.rdx != sent.rdx ||
+          at.r10 != sent.r10 || at.r8 != sent.r8 || at.r9 != sent.r9) {
+        SPDLOG_WARN("trap: unexpected call {} from stub {}", at.orig_rax, pid);
+        kill(pid, SIGKILL);
+        return Err(EPERM);
+      }
+    } else if (sig == SIGTRAP && event == 0) {
+      break;
+    } else if (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL ||
+               sig == SIGFPE) {
+      return Err(EFAULT);
+    }
+    if (ptrace(PTRACE_CONT, pid, 0, 0) != 0) return Err(errno);
+  }
+  if (ptrace(PTRACE_GETREGS, pid, 0, &regs) != 0) return Err(errno);
+  int64_t r = static_cast<int64_t>(regs.rax);
+  if (r < 0 && r > -4096) return Err(int(-r));
+  return r;
+}
+
+Result<pid_t> TrapPlatform::CloneThread(pid_t process, uint64_t slot_addr,
+                                        uint64_t frame, bool map) {
+  if (map) {
+    int64_t at = TRY(Inject(process, TrapStubAddress(moat_trap_syscall),
+                            SYS_mmap,
+                            {slot_addr, kTrapSlotSize,
+                             PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+                             uint64_t(MemoryFile::Get().fd()), frame}));
+    if (uint64_t(at) != slot_addr) return Err(EFAULT);
+  }
+  int64_t tid = TRY(Inject(process, TrapStubAddress(moat_trap_clone),
+                           SYS_clone, {kThreadCloneFlags, 0, 0, 0, 0},
+                           slot_addr));
+  return pid_t(tid);
+}
+
+void TrapPlatform::KillProcess(pid_t process) {
+  kill(process, SIGKILL);
+  for (;;) {
+    int status;
+    if (waitpid(process, &status, __WALL) < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    if (WIFEXITED(status) || WIFSIGNALED(status)) return;
+  }
+}
+
+Result<std::shared_ptr<AddressSpace>> TrapPlatform::NewAddressSpace() {
+  Result<int64_t> pid = Err(EAGAIN);
+  RunOnFactory([&] {
+    pid = Inject(master_, TrapStubAddress(moat_trap_fork), SYS_clone,
+                 {SIGCHLD, 0, 0, 0, 0});
+    if (!pid.ok()) return;
+    Status seized = Seize(pid_t(pid.value()));
+    if (!seized.ok()) {
+      KillProcess(pid_t(pid.value()));
+      pid = Err(seized.error());
+    }
+  });
+  if (!pid.ok()) return Err(pid.error());
+  auto as = std::make_shared<TrapAddressSpace>(*this, pid_t(pid.value()));
+  // The first thread, for the context that runs the process.
+  TRY_STATUS(as->PrepareThread());
+  return std::shared_ptr<AddressSpace>(as);
+}
+
+std::unique_ptr<Context> TrapPlatform::NewContext() {
+  return std::make_unique<TrapContext>(*this);
+}
+
+}  // namespace moat

@@ -1,0 +1,210 @@
+// The trap platform: application threads run in stub threads whose seccomp
+// filter turns every system call into a SIGSYS. The stub's handler, on a
+// signal stack in the thread's slot, hands the trap to the kernel through
+// the slot's control page and resumes with what the kernel wrote into the
+// signal frame. Faults and the kernel's interrupt signal take the same way
+// in. Only setting up processes and threads uses ptrace, from one factory
+// thread.
+#pragma once
+
+#include <signal.h>
+#include <sys/types.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "platform/platform.h"
+#include "platform/trap/trap_layout.h"
+
+namespace moat {
+
+inline constexpr uint64_t kTrapBase = MOAT_TRAP_BASE;
+static_assert(kTrapBase == kUserEnd);
+inline constexpr uint64_t kTrapSlotSize = MOAT_TRAP_SLOT_SIZE;
+// PIDFD_GET_INFO and PIDFD_INFO_EXIT (linux/pidfd.h, Linux 6.15), for the
+// signal that killed a stub thread.
+inline constexpr unsigned long kPidfdGetInfo = 0xc040ff0b;
+inline constexpr uint64_t kPidfdInfoExit = 1u << 3;
+// The host signal that makes a thread running application code trap.
+inline constexpr int kTrapInterruptSignal = SIGURG;
+
+class TrapPlatform;
+
+// One stub thread: a host process sharing the address space's memory,
+// with the slot it traps through.
+struct TrapThread {
+  pid_t tid = 0;
+  int pidfd = -1;
+  int slot = 0;
+  uint64_t slot_addr = 0;  // where the stub sees the slot
+  uint8_t* area = nullptr;  // the kernel's view of the same frames
+};
+
+class TrapAddressSpace : public AddressSpace {
+ public:
+  TrapAddressSpace(TrapPlatform& platform, pid_t process);
+  ~TrapAddressSpace() override;
+
+  Status MapFile(uint64_t addr, uint64_t length, uint64_t frame,
+                 int prot) override;
+  Status Unmap(uint64_t addr, uint64_t length) override;
+  Status Protect(uint64_t addr, uint64_t length, int prot) override;
+  Status PrepareThread() override;
+
+  // Takes a thread that PrepareThread made and no context runs yet.
+  std::optional<TrapThread> TakeSpareThread();
+  // Gives back the slot of a thread that has died.
+  void ReturnSlot(int slot);
+  uint64_t id() const { return id_; }
+  pid_t process() const { return process_; }
+
+ private:
+  Status Request(int64_t nr, std::initializer_list<uint64_t> args);
+
+  TrapPlatform& platform_;
+  pid_t process_;  // idles, traced by the factory; never runs the program
+  uint64_t id_;
+  bool ran_ = false;  // a thread has run: faults may have mapped memory
+  std::mutex mu_;
+  std::vector<TrapThread> spare_;  // guarded by mu_
+  // Frames behind each slot (0: none yet); a slot keeps its frames and its
+  // mapping in the stub for the next thread. Guarded by mu_.
+  uint64_t slot_frames_[MOAT_TRAP_MAX_SLOT + 1] = {};
+  std::vector<int> free_slots_;  // mapped and unused, guarded by mu_
+  int next_slot_ = 1;            // guarded by mu_
+};
+
+// A spin budget that halves each time spinning did not pay and grows
+// back when it did, so that a busy host or a program that computes long
+// between calls soon stops paying for spins. At zero it probes now and
+// then with a small budget.
+class SpinBudget {
+ public:
+  explicit SpinBudget(uint32_t max) : max_(max), value_(max) {}
+  uint32_t Get() {
+    if (value_ == 0 && ++idle_ % 64 == 0) return max_ / 8;
+    return value_;
+  }
+  void Paid() { value_ = std::min(max_, value_ * 2 + max_ / 16); }
+  void Wasted() { value_ = value_ / 2 < max_ / 64 ? 0 : value_ / 2; }
+
+ private:
+  uint32_t max_, value_, idle_ = 0;
+};
+
+class TrapContext : public Context {
+ public:
+  explicit TrapContext(TrapPlatform& platform);
+  // The kernel's longest spin for the stub.
+  static constexpr uint32_t kKernelSpinNs = 50'000;
+  ~TrapContext() override;
+  SwitchReason Switch(AddressSpace& as, Registers& regs,
+                      siginfo_t& info) override;
+  void Interrupt() override;
+  Result<FpState> GetFpState() override;
+  Status SetFpState(const FpState& state) override;
+  Result<TrapInfo> ReadTrap() override;
+  void SetInitialFpState(FpState state) override {
+    initial_fp_ = std::move(state);
+  }
+  void Release() override;
+
+  // Runs one host call in the stub thread, which waits in its handler.
+  Result<int64_t> Request(int64_t nr, std::initializer_list<uint64_t> args);
+  uint64_t as_id() const { return as_id_; }
+  bool started() const { return started_; }
+
+ private:
+  enum class Wait { kChanged, kDied };
+  Wait WaitWhile(uint32_t published, bool may_spin);
+  void Publish(uint32_t state);
+  bool ReadFrame();
+  void WriteFrame(const Registers& regs);
+  bool Bind(AddressSpace& as);
+  SwitchReason Classify(Registers& regs, siginfo_t& info);
+
+  TrapPlatform& platform_;
+  std::mutex mu_;  // guards thread_.pidfd against Interrupt
+  std::optional<TrapThread> thread_;
+  TrapAddressSpace* as_ = nullptr;
+  uint64_t as_id_ = 0;
+  bool started_ = false;  // the thread has taken its first trap
+  std::optional<FpState> initial_fp_;
+  // The last trap, copied out of the frame: offsets of the ucontext and the
+  // FPU state in the slot, the registers, the siginfo.
+  uint64_t uc_offset_ = 0;
+  uint64_t fp_offset_ = 0;
+  ucontext_t uc_{};
+  siginfo_t info_{};
+  uint64_t fs_base_ = 0, gs_base_ = 0;
+  bool have_trap_ = false;
+  bool fault_ = false;  // the last Switch returned kFault
+  SpinBudget kernel_spin_;  // nanoseconds
+  SpinBudget stub_spin_;    // pause iterations
+};
+
+class TrapPlatform : public Platform {
+ public:
+  static Result<std::unique_ptr<TrapPlatform>> Create();
+  ~TrapPlatform() override;
+  std::string Name() const override { return "trap"; }
+  Result<std::shared_ptr<AddressSpace>> NewAddressSpace() override;
+  std::unique_ptr<Context> NewContext() override;
+
+  // Runs `request` on the factory thread, which traces every idle process,
+  // and waits for it.
+  void RunOnFactory(std::function<void()> request);
+  // Makes a stub thread in `process` for `slot`, mapping the slot's frames
+  // first if `map`. Runs on the factory thread.
+  Result<pid_t> CloneThread(pid_t process, uint64_t slot_addr, uint64_t frame,
+                            bool map);
+  // Ends an address space's process. Runs on the factory thread.
+  void KillProcess(pid_t process);
+
+  uint32_t xstate_size() const { return xstate_size_; }
+  // Pause iterations in the stub's longest spin.
+  uint32_t spin_iterations() const { return spin_iterations_; }
+  // Whether spinning may pay: not when more threads want to run than
+  // there are CPUs, which a spinner would starve.
+  bool StubMaySpin() const;
+  bool KernelMaySpin() const;
+  std::atomic<int> running{0};  // contexts inside Switch
+
+ private:
+  TrapPlatform() = default;
+  void FactoryLoop();
+  Result<int64_t> Inject(pid_t pid, uint64_t entry, int64_t nr,
+                         std::initializer_list<uint64_t> args,
+                         uint64_t r12 = 0);
+  Status Seize(pid_t pid);
+
+  pid_t master_ = -1;
+  uint32_t xstate_size_ = 0;
+  uint32_t spin_iterations_ = 0;
+  long cpus_ = 1;
+  std::thread factory_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> requests_;  // guarded by mu_
+  bool stopping_ = false;
+  // Registers of an idle process, the base of every injection.
+  Registers template_regs_{};
+};
+
+uint64_t TrapStubAddress(const void* symbol);
+// The context whose Switch the calling host thread runs, through which an
+// address space makes its memory calls.
+TrapContext*& CurrentTrapContext();
+extern "C" char moat_trap_begin[], moat_trap_end[], moat_trap_idle[],
+    moat_trap_idle_end[], moat_trap_syscall[], moat_trap_fork[],
+    moat_trap_clone[], moat_trap_first[], moat_trap_handler[],
+    moat_trap_restorer[], moat_trap_wake_return[], moat_trap_wait_return[],
+    moat_trap_request_return[], moat_trap_sigreturn_return[];
+
+}  // namespace moat

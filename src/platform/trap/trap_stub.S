@@ -1,0 +1,169 @@
+// The trap platform's stub: the only host code in an application's address
+// space. The master stub copies it to MOAT_TRAP_BASE, unmaps everything
+// else, installs the stub filter and idles; address spaces are forked from
+// it and their threads cloned inside them by the platform's factory thread
+// through ptrace. Every application thread enters moat_trap_handler on a
+// signal (a trapped system call, a fault or the kernel's interrupt) and
+// hands off with the kernel through its slot's control page
+// (trap_layout.h). The code is position independent and uses no stack of
+// its own but the signal frame.
+
+#include "platform/trap/trap_layout.h"
+
+  .section .text.moat_trap, "ax"
+  .balign 4096
+  .globl moat_trap_begin
+moat_trap_begin:
+  mov $11, %eax                          // munmap(0, BASE)
+  xor %edi, %edi
+  movabs $MOAT_TRAP_BASE, %rsi
+  syscall
+  mov $11, %eax                          // munmap(slot 1, rest)
+  movabs $(MOAT_TRAP_BASE + MOAT_TRAP_SLOT_SIZE), %rdi
+  movabs $(MOAT_TRAP_TASK_SIZE - MOAT_TRAP_BASE - MOAT_TRAP_SLOT_SIZE), %rsi
+  syscall
+  mov $317, %eax                         // seccomp(SET_MODE_FILTER, 0, prog)
+  mov $1, %edi
+  xor %esi, %esi
+  movabs $(MOAT_TRAP_BASE + MOAT_TRAP_CODE_SIZE), %rdx
+  syscall
+  test %rax, %rax
+  jz moat_trap_idle
+  ud2                                    // never run without the filter
+
+  // The master and each address space's first process idle here, traced
+  // by the factory thread, which injects calls at moat_trap_syscall.
+  .globl moat_trap_idle
+moat_trap_idle:
+  mov $34, %eax                          // pause()
+  syscall
+  .globl moat_trap_idle_end
+moat_trap_idle_end:
+  jmp moat_trap_idle
+
+  .globl moat_trap_syscall
+moat_trap_syscall:
+  syscall
+  int3
+
+  // fork of the master: the new address space's process idles.
+  .globl moat_trap_fork
+moat_trap_fork:
+  syscall
+  test %rax, %rax
+  jz moat_trap_idle
+  int3
+
+  // clone(CLONE_VM) in an address space; the factory put the new thread's
+  // slot in %r12. The thread sets its signal stack and traps once, so that
+  // the kernel finds it in the handler like any later thread.
+  .globl moat_trap_clone
+moat_trap_clone:
+  syscall
+  test %rax, %rax
+  jz 1f
+  int3
+1:
+  lea MOAT_TC_ALTSTACK(%r12), %rdi       // sigaltstack(&slot.altstack, 0)
+  xor %esi, %esi
+  mov $131, %eax
+  syscall
+  .globl moat_trap_first
+moat_trap_first:
+  int3
+  ud2
+
+  // The handler of every signal the stub takes: %rdi is the signal, %rsi
+  // the siginfo, %rdx the ucontext, all in the frame on the slot's signal
+  // stack. It may clobber every register: rt_sigreturn restores them.
+  .globl moat_trap_handler
+moat_trap_handler:
+  mov %rsp, %r12
+  and $-MOAT_TRAP_SLOT_SIZE, %r12        // the slot's control page
+  mov %rdx, MOAT_TC_UCONTEXT(%r12)
+  mov %rsi, MOAT_TC_SIGINFO(%r12)
+  mov %rdi, MOAT_TC_SIGNO(%r12)
+  rdfsbase %rax
+  mov %rax, MOAT_TC_FS_BASE(%r12)
+  rdgsbase %rax
+  mov %rax, MOAT_TC_GS_BASE(%r12)
+  mov $MOAT_TRAP_TRAPPED, %ebx
+
+  // Publishes state %ebx, wakes the kernel if it sleeps, and waits until
+  // the kernel changes the state.
+moat_trap_report:
+  mov %ebx, %eax
+  xchg %eax, MOAT_TC_STATE(%r12)         // a full barrier before the load
+  cmpl $0, MOAT_TC_KERNEL_SLEEPING(%r12)
+  je 2f
+  lea MOAT_TC_STATE(%r12), %rdi          // futex(&state, FUTEX_WAKE, 1)
+  mov $1, %esi
+  mov $1, %edx
+  mov $202, %eax
+  syscall
+  .globl moat_trap_wake_return
+moat_trap_wake_return:
+2:
+  mov MOAT_TC_SPIN(%r12), %ecx
+3:
+  mov MOAT_TC_STATE(%r12), %eax
+  cmp %ebx, %eax
+  jne 5f
+  test %ecx, %ecx
+  jz 4f
+  pause
+  dec %ecx
+  jmp 3b
+4:
+  movl $1, MOAT_TC_STUB_SLEEPING(%r12)
+  mfence
+  mov MOAT_TC_STATE(%r12), %eax
+  cmp %ebx, %eax
+  jne 6f
+  lea MOAT_TC_STATE(%r12), %rdi          // futex(&state, FUTEX_WAIT, %ebx)
+  xor %esi, %esi
+  mov %ebx, %edx
+  xor %r10d, %r10d
+  mov $202, %eax
+  syscall
+  .globl moat_trap_wait_return
+moat_trap_wait_return:
+  jmp 4b
+6:
+  movl $0, MOAT_TC_STUB_SLEEPING(%r12)
+5:
+  cmp $MOAT_TRAP_RESUME, %eax
+  je 7f
+  cmp $MOAT_TRAP_REQUEST, %eax
+  jne moat_trap_report                   // not the kernel's: publish again
+  mov MOAT_TC_REQUEST(%r12), %rax        // a host call for the kernel
+  mov MOAT_TC_REQUEST+8(%r12), %rdi
+  mov MOAT_TC_REQUEST+16(%r12), %rsi
+  mov MOAT_TC_REQUEST+24(%r12), %rdx
+  mov MOAT_TC_REQUEST+32(%r12), %r10
+  mov MOAT_TC_REQUEST+40(%r12), %r8
+  mov MOAT_TC_REQUEST+48(%r12), %r9
+  syscall
+  .globl moat_trap_request_return
+moat_trap_request_return:
+  mov %rax, MOAT_TC_RESULT(%r12)
+  mov $MOAT_TRAP_DONE, %ebx
+  jmp moat_trap_report
+7:
+  mov MOAT_TC_NEW_FS_BASE(%r12), %rax
+  wrfsbase %rax
+  mov MOAT_TC_NEW_GS_BASE(%r12), %rax
+  wrgsbase %rax
+  ret                                    // into the frame's restorer
+
+  .globl moat_trap_restorer
+moat_trap_restorer:
+  mov $15, %eax                          // rt_sigreturn()
+  syscall
+  .globl moat_trap_sigreturn_return
+moat_trap_sigreturn_return:
+  ud2
+
+  .globl moat_trap_end
+moat_trap_end:
+  .section .note.GNU-stack, "", @progbits
