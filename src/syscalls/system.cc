@@ -27,10 +27,7 @@ void CopyField(char* dst, const std::string& src) {
   dst[_UTSNAME_LENGTH - 1] = 0;
 }
 
-int NumCpus() {
-  static int n = HostCpuCount();
-  return n > 0 ? n : 1;
-}
+int NumCpus() { return SandboxCpuCount(); }
 
 }  // namespace
 
@@ -139,6 +136,9 @@ int64_t Sysinfo(Task& t, const SyscallArgs& args) {
                   Clock::now() - t.kernel().boot_time())
                   .count();
   si.totalram = host.totalram * host.mem_unit;
+  // With --memory the sandbox's memory is the limit, as gVisor shows it.
+  uint64_t limit = MemoryFile::Get().LimitBytes();
+  if (limit && limit < si.totalram) si.totalram = limit;
   uint64_t used = MemoryFile::Get().UsedBytes();
   si.freeram = si.totalram > used ? si.totalram - used : 0;
   si.procs = uint16_t(t.kernel().Groups().size());

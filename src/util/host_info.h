@@ -4,7 +4,13 @@
 
 namespace moat {
 
-// The number of host CPUs online, which the sandbox sees as its own.
+// The number of host CPUs online.
 int HostCpuCount();
+
+// The number of CPUs the sandbox sees: sysconf, sched_getaffinity,
+// /proc/cpuinfo, /proc/stat, /sys/devices/system/cpu. The host's, unless
+// --cpus set fewer.
+int SandboxCpuCount();
+void SetSandboxCpuCount(int count);
 
 }  // namespace moat
