@@ -1,0 +1,198 @@
+// limits: checks the sandbox-wide limits of `moat do` from inside. Each
+// mode expects the moat option named with it; tests/robustness/run passes
+// both. Natively nothing sets these limits, so it runs only under moat.
+//   pids N      (--pids N): threads and processes count, fork beyond N
+//               fails with EAGAIN, a zombie counts until it is reaped
+//   memory MIB  (--memory MIBM): the sandbox shows MIB MiB of memory; a
+//               child that touches more is killed by SIGKILL while this
+//               parent lives on, and its memory comes back
+//   cpus N      (--cpus between N-1 and N): N CPUs are visible
+//   hold        sleeps 3 s, so the runner can look at the host cgroup
+// Exit status 0 when every check passed, 1 otherwise; each failed check
+// prints one line.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/sysinfo.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int failures;
+
+#define CHECK(cond, ...)                       \
+  do {                                         \
+    if (!(cond)) {                             \
+      printf("FAIL %s:%d: ", __FILE__, __LINE__); \
+      printf(__VA_ARGS__);                     \
+      printf("\n");                            \
+      failures++;                              \
+    }                                          \
+  } while (0)
+
+static int gate[2];  // children wait for EOF on gate[0]
+
+static void* idle_thread(void* arg) {
+  char c;
+  (void)arg;
+  (void)!read(gate[0], &c, 1);
+  return NULL;
+}
+
+// Forks children that wait on the gate until fork fails; returns how many.
+static int fork_until_failure(pid_t* pids, int max, int* error) {
+  int made = 0;
+  while (made < max) {
+    pid_t pid = fork();
+    if (pid < 0) {
+      *error = errno;
+      return made;
+    }
+    if (pid == 0) {
+      close(gate[1]);
+      idle_thread(NULL);
+      _exit(0);
+    }
+    pids[made++] = pid;
+  }
+  *error = 0;
+  return made;
+}
+
+static int check_pids(int limit) {
+  pid_t pids[4096];
+  if (limit < 3 || limit > 4096 || pipe(gate) != 0) return 2;
+  pthread_t thread;
+  CHECK(pthread_create(&thread, NULL, idle_thread, NULL) == 0,
+        "pthread_create under the limit failed");
+  // This process's two threads count, so limit - 2 children fit.
+  int error;
+  int made = fork_until_failure(pids, 4096, &error);
+  CHECK(made == limit - 2, "forked %d children under --pids %d, expected %d",
+        made, limit, limit - 2);
+  CHECK(error == EAGAIN, "fork beyond the limit: %s, expected EAGAIN",
+        strerror(error));
+  pthread_t extra;
+  int r = pthread_create(&extra, NULL, idle_thread, NULL);
+  CHECK(r == EAGAIN, "pthread_create beyond the limit: %s, expected EAGAIN",
+        strerror(r));
+  // A dead child is a zombie until it is reaped, and counts until then.
+  kill(pids[0], SIGKILL);
+  siginfo_t info;
+  CHECK(waitid(P_PID, pids[0], &info, WEXITED | WNOWAIT) == 0, "waitid");
+  CHECK(fork() < 0 && errno == EAGAIN, "fork with a zombie at the limit "
+        "did not fail with EAGAIN");
+  CHECK(waitpid(pids[0], NULL, 0) == pids[0], "waitpid");
+  made = fork_until_failure(pids, 4096, &error);
+  CHECK(made == 1 && error == EAGAIN,
+        "after reaping one: forked %d (%s), expected 1 then EAGAIN", made,
+        strerror(error));
+  close(gate[1]);
+  while (wait(NULL) > 0) {
+  }
+  pthread_join(thread, NULL);
+  return failures ? 1 : 0;
+}
+
+// Touches memory until the OOM killer ends this child; `touched` is shared
+// with the parent. Exits 4 at four times the limit, which no limit stopped.
+static void memory_bomb(volatile size_t* touched, size_t limit) {
+  const size_t kChunk = 16 << 20;
+  while (*touched < 4 * limit) {
+    char* p = mmap(NULL, kChunk, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) _exit(3);
+    for (size_t i = 0; i < kChunk; i += 4096) {
+      p[i] = 1;
+      *touched += 4096;
+    }
+  }
+  _exit(4);
+}
+
+static unsigned long meminfo_total_kb(void) {
+  FILE* f = fopen("/proc/meminfo", "r");
+  unsigned long kb = 0;
+  if (f) {
+    if (fscanf(f, "MemTotal: %lu kB", &kb) != 1) kb = 0;
+    fclose(f);
+  }
+  return kb;
+}
+
+static int check_memory(unsigned long mib) {
+  struct sysinfo si;
+  CHECK(sysinfo(&si) == 0 && (unsigned long)si.totalram * si.mem_unit ==
+                                 mib << 20,
+        "sysinfo totalram %lu, expected %lu", si.totalram * si.mem_unit,
+        mib << 20);
+  unsigned long kb = meminfo_total_kb();
+  CHECK(kb == mib << 10, "MemTotal %lu kB, expected %lu", kb, mib << 10);
+  volatile size_t* touched = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+                                  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (touched == MAP_FAILED) return 2;
+  pid_t child = fork();
+  if (child == 0) memory_bomb(touched, mib << 20);
+  int status = 0;
+  CHECK(waitpid(child, &status, 0) == child, "waitpid");
+  CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+        "the bomb ended with status %#x, expected SIGKILL", status);
+  size_t mib_touched = *touched >> 20;
+  CHECK(mib_touched >= mib / 2 && mib_touched <= mib,
+        "the bomb touched %zu MiB under a limit of %lu MiB", mib_touched,
+        mib);
+  // Its memory is free again: half the limit fits in a new child.
+  child = fork();
+  if (child == 0) {
+    size_t half = (mib << 20) / 2;
+    char* p = mmap(NULL, half, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) _exit(3);
+    for (size_t i = 0; i < half; i += 4096) p[i] = 1;
+    _exit(0);
+  }
+  CHECK(waitpid(child, &status, 0) == child && status == 0,
+        "touching half the limit after the bomb: status %#x", status);
+  return failures ? 1 : 0;
+}
+
+static int count_cpuinfo_processors(void) {
+  FILE* f = fopen("/proc/cpuinfo", "r");
+  char line[512];
+  int n = 0;
+  if (!f) return -1;
+  while (fgets(line, sizeof line, f))
+    if (strncmp(line, "processor", 9) == 0) n++;
+  fclose(f);
+  return n;
+}
+
+static int check_cpus(int n) {
+  long online = sysconf(_SC_NPROCESSORS_ONLN);
+  CHECK(online == n, "sysconf(_SC_NPROCESSORS_ONLN) %ld, expected %d",
+        online, n);
+  cpu_set_t set;
+  CHECK(sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) == n,
+        "sched_getaffinity has %d CPUs, expected %d", CPU_COUNT(&set), n);
+  int processors = count_cpuinfo_processors();
+  CHECK(processors == n, "/proc/cpuinfo lists %d processors, expected %d",
+        processors, n);
+  return failures ? 1 : 0;
+}
+
+int main(int argc, char** argv) {
+  setvbuf(stdout, NULL, _IONBF, 0);
+  const char* mode = argc > 1 ? argv[1] : "";
+  long n = argc > 2 ? atol(argv[2]) : 0;
+  if (strcmp(mode, "pids") == 0) return check_pids((int)n);
+  if (strcmp(mode, "memory") == 0) return check_memory((unsigned long)n);
+  if (strcmp(mode, "cpus") == 0) return check_cpus((int)n);
+  if (strcmp(mode, "hold") == 0) return sleep(3);
+  fprintf(stderr, "usage: limits pids N | memory MIB | cpus N | hold\n");
+  return 2;
+}
