@@ -5,7 +5,8 @@
 //               fails with EAGAIN, a zombie counts until it is reaped
 //   memory MIB  (--memory MIBM): the sandbox shows MIB MiB of memory; a
 //               child that touches more is killed by SIGKILL while this
-//               parent lives on, and its memory comes back
+//               parent lives on, and its memory comes back; a process with
+//               oom_score_adj -1000 is passed over
 //   cpus N      (--cpus between N-1 and N): N CPUs are visible
 //   hold        sleeps 3 s, so the runner can look at the host cgroup
 // Exit status 0 when every check passed, 1 otherwise; each failed check
@@ -115,6 +116,46 @@ static void memory_bomb(volatile size_t* touched, size_t limit) {
   _exit(4);
 }
 
+// Touches `bytes` of fresh memory.
+static int touch(size_t bytes) {
+  char* p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return -1;
+  for (size_t i = 0; i < bytes; i += 4096) p[i] = 1;
+  return 0;
+}
+
+// A process with oom_score_adj -1000 is passed over even when it holds the
+// most memory: the OOM killer takes a smaller bomb.
+static void check_oom_score_adj(size_t limit, volatile size_t* touched) {
+  int ready[2];
+  if (pipe(ready) != 0) return;
+  pid_t big = fork();
+  if (big == 0) {
+    FILE* f = fopen("/proc/self/oom_score_adj", "w");
+    if (!f || fprintf(f, "-1000\n") < 0 || fclose(f) != 0) _exit(5);
+    if (touch(limit / 8 * 5) != 0) _exit(3);
+    (void)!write(ready[1], "x", 1);
+    pause();
+    _exit(0);
+  }
+  close(ready[1]);
+  char c;
+  CHECK(read(ready[0], &c, 1) == 1, "the protected process did not start");
+  *touched = 0;
+  pid_t bomb = fork();
+  if (bomb == 0) memory_bomb(touched, limit);
+  int status = 0;
+  CHECK(waitpid(bomb, &status, 0) == bomb, "waitpid");
+  CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+        "the bomb beside a protected process ended with status %#x", status);
+  CHECK(waitpid(big, &status, WNOHANG) == 0,
+        "the process with oom_score_adj -1000 ended: status %#x", status);
+  kill(big, SIGKILL);
+  waitpid(big, NULL, 0);
+  close(ready[0]);
+}
+
 static unsigned long meminfo_total_kb(void) {
   FILE* f = fopen("/proc/meminfo", "r");
   unsigned long kb = 0;
@@ -148,16 +189,10 @@ static int check_memory(unsigned long mib) {
         mib);
   // Its memory is free again: half the limit fits in a new child.
   child = fork();
-  if (child == 0) {
-    size_t half = (mib << 20) / 2;
-    char* p = mmap(NULL, half, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) _exit(3);
-    for (size_t i = 0; i < half; i += 4096) p[i] = 1;
-    _exit(0);
-  }
+  if (child == 0) _exit(touch((mib << 20) / 2) == 0 ? 0 : 3);
   CHECK(waitpid(child, &status, 0) == child && status == 0,
         "touching half the limit after the bomb: status %#x", status);
+  check_oom_score_adj(mib << 20, touched);
   return failures ? 1 : 0;
 }
 
