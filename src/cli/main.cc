@@ -70,8 +70,8 @@ void AddSandboxOptions(CLI::App* run, moat::SandboxOptions& opts) {
 int main(int argc, char** argv) {
   CLI::App app{"moat: runs untrusted Linux programs on an application kernel"};
   app.require_subcommand(1);
-  // A bad option value is reported in one line that says what to write
-  // instead; the pointer to --help is for the other errors.
+  // A bad option value is reported in one line that names the value and
+  // the fix. The pointer to --help is for the other errors.
   app.failure_message([](const CLI::App* a, const CLI::Error& e) {
     if (dynamic_cast<const CLI::ValidationError*>(&e))
       return std::string(e.what()) + "\n";

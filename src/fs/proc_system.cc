@@ -145,7 +145,8 @@ std::string FormatMeminfo() {
   struct sysinfo si;
   ::sysinfo(&si);
   uint64_t total = uint64_t(si.totalram) * si.mem_unit / 1024;
-  // With --memory the sandbox's memory is the limit, as gVisor shows it.
+  // With --memory the limit is the total, so that a program that sizes its
+  // caches by the total memory fits in the limit.
   uint64_t limit = MemoryFile::Get().LimitBytes() / 1024;
   if (limit && limit < total) total = limit;
   uint64_t used = std::min(MemoryFile::Get().UsedBytes() / 1024, total);

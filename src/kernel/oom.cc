@@ -1,8 +1,8 @@
 // The sandbox's own OOM killer. With --memory, every MemoryFile frame is
-// charged against the limit; an allocation that does not fit calls
+// charged against the limit. An allocation that does not fit calls
 // Kernel::OutOfMemory, which kills one process as Linux's memory cgroup
-// would. Page faults then wait for the memory to come back; calls that can
-// fail, such as a write to tmpfs, fail with ENOMEM.
+// would. Page faults then wait for the memory to come back, and calls that
+// can fail, such as a write to tmpfs, fail with ENOMEM.
 #include "kernel/oom.h"
 
 #include <algorithm>
@@ -57,8 +57,9 @@ void Kernel::OutOfMemory() {
   auto now = Clock::now();
   std::vector<OomCandidate> candidates;
   for (auto& [tgid, g] : groups_) {
-    if (g->tasks.empty()) continue;  // a zombie holds no memory
-    // A victim still exiting frees its memory soon: no second one yet.
+    if (g->tasks.empty()) continue;  // a zombie has no memory
+    // A victim that is still exiting frees its memory soon, so no second
+    // one is chosen yet.
     if (g->oom_killed && now - last_oom_kill_ < kVictimGrace) return;
     if (g->group_exiting) continue;
     candidates.push_back({g.get(), GroupPages(*g), g->oom_score_adj});

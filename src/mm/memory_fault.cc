@@ -117,9 +117,9 @@ Result<Pte*> MemoryManager::EnsurePage(Vma& vma, uint64_t page, bool write) {
 
 namespace {
 
-// What a fault whose page could not be filled becomes: a page the memory
-// limit refused waits for the OOM killer (Linux mm/memory.c returns
-// VM_FAULT_OOM), any other failure raises SIGBUS.
+// Returns the result of a fault whose page could not be filled. A page the
+// memory limit refused waits for the OOM killer (Linux mm/memory.c returns
+// VM_FAULT_OOM), and any other failure raises SIGBUS.
 FaultResult FailedFault(int error) {
   return error == ENOMEM ? FaultResult::kOutOfMemory : FaultResult::kBusError;
 }

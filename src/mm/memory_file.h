@@ -51,9 +51,9 @@ class MemoryFile {
   // Bytes of frames in use, for /proc/meminfo and the memory limit.
   uint64_t UsedBytes() const { return used_pages_ * kPageSize; }
 
-  // --memory: every frame counts against the limit, whatever holds it:
-  // process memory, tmpfs files, System V shared memory, mapped file pages.
-  // 0 removes the limit.
+  // Sets the --memory limit, which every frame counts against, whatever
+  // uses it: process memory, tmpfs files, System V shared memory, mapped
+  // file pages. 0 removes the limit.
   void SetLimit(uint64_t bytes) {
     limit_pages_ = bytes ? bytes / kPageSize : UINT64_MAX;
   }

@@ -27,7 +27,7 @@ class MemoryLimitTest : public ::testing::Test {
   int handler_calls_ = 0;
 };
 
-TEST_F(MemoryLimitTest, AllocationsAboveTheLimitFailAndCallTheHandler) {
+TEST_F(MemoryLimitTest, AllocationAboveLimitFails) {
   Limit(4);
   EXPECT_TRUE(mf_.HasRoom(4));
   EXPECT_FALSE(mf_.HasRoom(5));
@@ -35,8 +35,8 @@ TEST_F(MemoryLimitTest, AllocationsAboveTheLimitFailAndCallTheHandler) {
   ASSERT_TRUE(three.ok());
   EXPECT_EQ(mf_.Allocate(2).error(), ENOMEM);
   EXPECT_EQ(handler_calls_, 1);
-  auto one = mf_.Allocate(1);
-  ASSERT_TRUE(one.ok());
+  auto single = mf_.Allocate(1);
+  ASSERT_TRUE(single.ok());
   EXPECT_EQ(mf_.Allocate(1).error(), ENOMEM);
   EXPECT_EQ(handler_calls_, 2);
   // Freed frames make room again.
@@ -45,11 +45,11 @@ TEST_F(MemoryLimitTest, AllocationsAboveTheLimitFailAndCallTheHandler) {
   auto again = mf_.Allocate(3);
   ASSERT_TRUE(again.ok());
   mf_.DecRefRun(again.value(), 3);
-  mf_.DecRef(one.value());
+  mf_.DecRef(single.value());
   EXPECT_EQ(handler_calls_, 2);
 }
 
-TEST_F(MemoryLimitTest, NoLimitByDefaultAndAfterZero) {
+TEST_F(MemoryLimitTest, NoLimitByDefault) {
   EXPECT_EQ(mf_.LimitBytes(), 0u);
   mf_.SetLimit(64 << 20);
   EXPECT_EQ(mf_.LimitBytes(), 64u << 20);
@@ -58,7 +58,7 @@ TEST_F(MemoryLimitTest, NoLimitByDefaultAndAfterZero) {
   EXPECT_TRUE(mf_.HasRoom(1ull << 40));
 }
 
-TEST_F(MemoryLimitTest, FaultsAtTheLimitFillOnePageThenWaitForMemory) {
+TEST_F(MemoryLimitTest, FaultAtLimitFillsOnePage) {
   auto as = std::make_shared<FakeAddressSpace>();
   MemoryManager mm(as);
   mm.mmap_base = 0x7f0000000000;
@@ -85,7 +85,7 @@ TEST_F(MemoryLimitTest, FaultsAtTheLimitFillOnePageThenWaitForMemory) {
   EXPECT_EQ(mm.CopyOut(a + 30 * kPageSize, &c, 1).error(), EFAULT);
 }
 
-TEST(OomVictimTest, ChoosesTheLargestAdjustedByOomScoreAdj) {
+TEST(OomVictimTest, ChoosesLargestAdjusted) {
   ThreadGroup* a = reinterpret_cast<ThreadGroup*>(0x10);
   ThreadGroup* b = reinterpret_cast<ThreadGroup*>(0x20);
   ThreadGroup* c = reinterpret_cast<ThreadGroup*>(0x30);

@@ -84,7 +84,7 @@ std::map<std::string, std::string> OwnCgroups() {
 }
 
 // The controllers that `limits` needs.
-std::vector<std::string> Wanted(const SandboxLimits& limits) {
+std::vector<std::string> NeededControllers(const SandboxLimits& limits) {
   std::vector<std::string> out;
   if (limits.memory) out.push_back("memory");
   if (limits.pids) out.push_back("pids");
@@ -153,7 +153,7 @@ std::unique_ptr<HostCgroup> HostCgroup::Create(const std::string& name,
   std::unique_ptr<HostCgroup> cg(new HostCgroup());
   std::vector<std::string> done;
   cg->AddV2(name, limits, &done);
-  for (const std::string& c : Wanted(limits))
+  for (const std::string& c : NeededControllers(limits))
     if (!Contains(done, c) && cg->AddV1(c, name, limits)) done.push_back(c);
   if (limits.cpus > 0 && !Contains(done, "cpu")) {
     spdlog::warn("--cpus: no host cgroup with a cpu controller is usable, "
@@ -177,7 +177,7 @@ bool HostCgroup::AddV2(const std::string& name, const SandboxLimits& limits,
   std::string parent = root + own[""];
   auto available = Words(ReadText(parent + "/cgroup.controllers"));
   std::vector<std::string> usable;
-  for (const std::string& c : Wanted(limits)) {
+  for (const std::string& c : NeededControllers(limits)) {
     if (!Contains(available, c)) continue;
     // A controller reaches the new cgroup only if the parent hands it on,
     // which it cannot if it has processes of its own, unless it is the
@@ -203,9 +203,9 @@ bool HostCgroup::AddV1(const std::string& controller, const std::string& name,
   if (!IsFs(mount, CGROUP_SUPER_MAGIC) || !own.count(controller))
     return false;
   std::string dir = mount + own[controller] + "/" + name;
-  bool made = Contains(dirs_, dir);
-  if (!made && !MakeDir(dir)) return false;
-  if (!made) dirs_.push_back(dir);
+  bool exists = Contains(dirs_, dir);
+  if (!exists && !MakeDir(dir)) return false;
+  if (!exists) dirs_.push_back(dir);
   return WriteValues(dir, ControllerValues(controller, limits, false));
 }
 

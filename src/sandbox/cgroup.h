@@ -1,7 +1,7 @@
-// The host cgroup of one sandbox: the backstop of --memory, --pids and
-// --cpus. The kernel enforces the first two itself; the cgroup's values lie
-// above its own, so that the host stops a sandbox only if the kernel failed
-// to. --cpus has only the cgroup: a CPU quota.
+// The host cgroup of one sandbox, the backstop of --memory, --pids and
+// --cpus. The kernel enforces the first two itself, and the cgroup's values
+// lie above its own, so the host stops a sandbox only if the kernel failed
+// to. --cpus is enforced by the cgroup alone, as a CPU quota.
 #pragma once
 
 #include <sys/types.h>

@@ -218,7 +218,7 @@ std::vector<std::string> BootArguments(const SandboxOptions& opts) {
   for (const std::string& kv : opts.env) a.insert(a.end(), {"--env", kv});
   if (opts.strace) a.push_back("--strace");
   a.insert(a.end(), {"--network", opts.network});
-  // In forms the same options parse back to the same values.
+  // The limits go in forms that `moat boot` parses back to the same values.
   if (opts.limits.memory)
     a.insert(a.end(), {"--memory", std::to_string(opts.limits.memory)});
   if (opts.limits.pids)

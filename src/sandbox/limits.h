@@ -16,7 +16,7 @@ struct SandboxLimits {
 };
 
 // Each parser sets *out and returns "" when `text` is valid, or else a
-// one-line message that names the value and says what to write instead.
+// one-line message that names the value and gives the fix.
 // A size is a number of bytes with an optional K, M, G or T suffix (powers
 // of 1024, either case), as in 256M.
 std::string ParseMemoryLimit(const std::string& text, uint64_t* out);
@@ -25,7 +25,8 @@ std::string ParsePidsLimit(const std::string& text, uint64_t* out);
 std::string ParseCpusLimit(const std::string& text, int host_cpus,
                            double* out);
 
-// The CPUs a sandbox with `cpus` sees: ceil(cpus), at most `host_cpus`.
+// Returns the number of CPUs visible in a sandbox with --cpus `cpus`:
+// ceil(cpus), at most `host_cpus`.
 int VisibleCpus(double cpus, int host_cpus);
 
 // The host cgroup values, set above moat's own limits: the kernel enforces

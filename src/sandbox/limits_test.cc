@@ -21,7 +21,7 @@ std::string MemoryError(const std::string& text) {
   return error;
 }
 
-TEST(LimitsTest, MemorySizesTakeSuffixesOfEitherCase) {
+TEST(LimitsTest, MemorySizeSuffixes) {
   EXPECT_EQ(Memory("256M"), 256ull << 20);
   EXPECT_EQ(Memory("256m"), 256ull << 20);
   EXPECT_EQ(Memory("8192K"), 8ull << 20);
@@ -30,7 +30,7 @@ TEST(LimitsTest, MemorySizesTakeSuffixesOfEitherCase) {
   EXPECT_EQ(Memory("67108864"), 64ull << 20);
 }
 
-TEST(LimitsTest, BadMemorySizesNameTheValueAndTheFix) {
+TEST(LimitsTest, BadMemorySizeErrors) {
   for (const char* bad : {"", "M", "12X", "1.5G", "-1M", "64MB", " 64M",
                           "64M ", "0x100000"}) {
     std::string error = MemoryError(bad);
@@ -43,7 +43,7 @@ TEST(LimitsTest, BadMemorySizesNameTheValueAndTheFix) {
   }
 }
 
-TEST(LimitsTest, MemorySizesOutOfRangeAreRefused) {
+TEST(LimitsTest, MemorySizeRange) {
   EXPECT_NE(MemoryError("0").find("at least 4M"), std::string::npos);
   EXPECT_NE(MemoryError("4095K").find("at least 4M"), std::string::npos);
   EXPECT_EQ(Memory("4M"), 4ull << 20);
@@ -90,7 +90,7 @@ TEST(LimitsTest, Cpus) {
   }
 }
 
-TEST(LimitsTest, VisibleCpusRoundUpWithinTheHost) {
+TEST(LimitsTest, VisibleCpusRoundUp) {
   EXPECT_EQ(VisibleCpus(0, 8), 8);  // no limit
   EXPECT_EQ(VisibleCpus(0.01, 8), 1);
   EXPECT_EQ(VisibleCpus(1, 8), 1);
@@ -99,7 +99,7 @@ TEST(LimitsTest, VisibleCpusRoundUpWithinTheHost) {
   EXPECT_EQ(VisibleCpus(3, 2), 2);
 }
 
-TEST(LimitsTest, BackstopsLieAboveTheKernelsOwnLimits) {
+TEST(LimitsTest, BackstopsAboveLimits) {
   for (uint64_t m : {4ull << 20, 256ull << 20, 16ull << 30}) {
     EXPECT_GT(BackstopMemory(m), m + (128ull << 20));
   }

@@ -280,10 +280,10 @@ void ApplyLimits(Kernel& k, const SandboxLimits& limits) {
     MemoryFile::Get().SetLimit(limits.memory);
     MemoryFile::Get().SetLimitHandler([&k] { k.OutOfMemory(); });
   }
-  // With --cpus N the sandbox sees ceil(N) CPUs, as gVisor's runsc does by
-  // default (--cpu-num-from-quota), though runc shows all the host's: a
-  // program that starts one worker per CPU, such as make -j$(nproc) or a
-  // Go or Java runtime, then fits its quota instead of being throttled.
+  // With --cpus N, ceil(N) CPUs are visible, as with gVisor's runsc
+  // --cpu-num-from-quota, which shows at least 2 (runc shows all the
+  // host's). A program that starts one worker per CPU, such as make
+  // -j$(nproc) or a Go or Java runtime, then fits its quota.
   if (limits.cpus > 0)
     SetSandboxCpuCount(VisibleCpus(limits.cpus, HostCpuCount()));
 }

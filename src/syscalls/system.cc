@@ -136,7 +136,8 @@ int64_t Sysinfo(Task& t, const SyscallArgs& args) {
                   Clock::now() - t.kernel().boot_time())
                   .count();
   si.totalram = host.totalram * host.mem_unit;
-  // With --memory the sandbox's memory is the limit, as gVisor shows it.
+  // With --memory the limit is the total, so that a program that sizes its
+  // caches by the total memory fits in the limit.
   uint64_t limit = MemoryFile::Get().LimitBytes();
   if (limit && limit < si.totalram) si.totalram = limit;
   uint64_t used = MemoryFile::Get().UsedBytes();

@@ -7,9 +7,9 @@ namespace moat {
 // The number of host CPUs online.
 int HostCpuCount();
 
-// The number of CPUs the sandbox sees: sysconf, sched_getaffinity,
-// /proc/cpuinfo, /proc/stat, /sys/devices/system/cpu. The host's, unless
-// --cpus set fewer.
+// The number of CPUs visible in the sandbox through sysconf,
+// sched_getaffinity, /proc/cpuinfo, /proc/stat and /sys/devices/system/cpu:
+// the host's, unless --cpus set fewer.
 int SandboxCpuCount();
 void SetSandboxCpuCount(int count);
 

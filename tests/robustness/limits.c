@@ -1,16 +1,21 @@
 // limits: checks the sandbox-wide limits of `moat do` from inside. Each
-// mode expects the moat option named with it; tests/robustness/run passes
-// both. Natively nothing sets these limits, so it runs only under moat.
-//   pids N      (--pids N): threads and processes count, fork beyond N
-//               fails with EAGAIN, a zombie counts until it is reaped
-//   memory MIB  (--memory MIBM): the sandbox shows MIB MiB of memory; a
-//               child that touches more is killed by SIGKILL while this
-//               parent lives on, and its memory comes back; a process with
-//               oom_score_adj -1000 is passed over
-//   cpus N      (--cpus between N-1 and N): N CPUs are visible
-//   hold        sleeps 3 s, so the runner can look at the host cgroup
-// Exit status 0 when every check passed, 1 otherwise; each failed check
-// prints one line.
+// mode expects the moat option named with it, and tests/robustness/run
+// passes both. Natively nothing sets these limits, so it runs only under
+// moat. The modes:
+//
+// pids N (--pids N): threads and processes count. Fork beyond N fails with
+// EAGAIN. A zombie counts until it is reaped.
+//
+// memory MIB (--memory MIBM): the sandbox shows MIB MiB of memory. A child
+// that touches more is killed by SIGKILL while this parent lives on, and
+// its memory comes back. A process with oom_score_adj -1000 is passed over.
+//
+// cpus N (--cpus between N-1 and N): N CPUs are visible.
+//
+// hold: sleeps 3 s, so that the runner can look at the host cgroup.
+//
+// Exit status: 0 when every check passed, else 1. Each failed check prints
+// one line.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
@@ -47,22 +52,22 @@ static void* idle_thread(void* arg) {
 
 // Forks children that wait on the gate until fork fails; returns how many.
 static int fork_until_failure(pid_t* pids, int max, int* error) {
-  int made = 0;
-  while (made < max) {
+  int forked = 0;
+  while (forked < max) {
     pid_t pid = fork();
     if (pid < 0) {
       *error = errno;
-      return made;
+      return forked;
     }
     if (pid == 0) {
       close(gate[1]);
       idle_thread(NULL);
       _exit(0);
     }
-    pids[made++] = pid;
+    pids[forked++] = pid;
   }
   *error = 0;
-  return made;
+  return forked;
 }
 
 static int check_pids(int limit) {
@@ -71,28 +76,36 @@ static int check_pids(int limit) {
   pthread_t thread;
   CHECK(pthread_create(&thread, NULL, idle_thread, NULL) == 0,
         "pthread_create under the limit failed");
+
   // This process's two threads count, so limit - 2 children fit.
   int error;
-  int made = fork_until_failure(pids, 4096, &error);
-  CHECK(made == limit - 2, "forked %d children under --pids %d, expected %d",
-        made, limit, limit - 2);
+  int forked = fork_until_failure(pids, 4096, &error);
+  CHECK(forked == limit - 2,
+        "forked %d children under --pids %d, expected %d", forked, limit,
+        limit - 2);
   CHECK(error == EAGAIN, "fork beyond the limit: %s, expected EAGAIN",
         strerror(error));
   pthread_t extra;
   int r = pthread_create(&extra, NULL, idle_thread, NULL);
   CHECK(r == EAGAIN, "pthread_create beyond the limit: %s, expected EAGAIN",
         strerror(r));
+
   // A dead child is a zombie until it is reaped, and counts until then.
   kill(pids[0], SIGKILL);
   siginfo_t info;
   CHECK(waitid(P_PID, pids[0], &info, WEXITED | WNOWAIT) == 0, "waitid");
-  CHECK(fork() < 0 && errno == EAGAIN, "fork with a zombie at the limit "
-        "did not fail with EAGAIN");
+  pid_t late = fork();
+  if (late == 0) _exit(0);
+  int late_error = errno;
+  CHECK(late < 0, "fork with a zombie at the limit succeeded");
+  CHECK(late_error == EAGAIN, "fork with a zombie at the limit: %s",
+        strerror(late_error));
   CHECK(waitpid(pids[0], NULL, 0) == pids[0], "waitpid");
-  made = fork_until_failure(pids, 4096, &error);
-  CHECK(made == 1 && error == EAGAIN,
-        "after reaping one: forked %d (%s), expected 1 then EAGAIN", made,
+  forked = fork_until_failure(pids, 4096, &error);
+  CHECK(forked == 1, "after reaping one: forked %d, expected 1", forked);
+  CHECK(error == EAGAIN, "after reaping one: %s, expected EAGAIN",
         strerror(error));
+
   close(gate[1]);
   while (wait(NULL) > 0) {
   }
@@ -125,8 +138,8 @@ static int touch(size_t bytes) {
   return 0;
 }
 
-// A process with oom_score_adj -1000 is passed over even when it holds the
-// most memory: the OOM killer takes a smaller bomb.
+// A process with oom_score_adj -1000 is passed over even when it has the
+// most memory, so the OOM killer takes a smaller bomb.
 static void check_oom_score_adj(size_t limit, volatile size_t* touched) {
   int ready[2];
   if (pipe(ready) != 0) return;
@@ -147,8 +160,10 @@ static void check_oom_score_adj(size_t limit, volatile size_t* touched) {
   if (bomb == 0) memory_bomb(touched, limit);
   int status = 0;
   CHECK(waitpid(bomb, &status, 0) == bomb, "waitpid");
-  CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
-        "the bomb beside a protected process ended with status %#x", status);
+  CHECK(WIFSIGNALED(status), "the bomb beside a protected process ended "
+        "with status %#x", status);
+  CHECK(WTERMSIG(status) == SIGKILL, "the bomb beside a protected process "
+        "ended with signal %d", WTERMSIG(status));
   CHECK(waitpid(big, &status, WNOHANG) == 0,
         "the process with oom_score_adj -1000 ended: status %#x", status);
   kill(big, SIGKILL);
@@ -168,12 +183,13 @@ static unsigned long meminfo_total_kb(void) {
 
 static int check_memory(unsigned long mib) {
   struct sysinfo si;
-  CHECK(sysinfo(&si) == 0 && (unsigned long)si.totalram * si.mem_unit ==
-                                 mib << 20,
-        "sysinfo totalram %lu, expected %lu", si.totalram * si.mem_unit,
+  CHECK(sysinfo(&si) == 0, "sysinfo: %s", strerror(errno));
+  unsigned long total = (unsigned long)si.totalram * si.mem_unit;
+  CHECK(total == mib << 20, "sysinfo totalram %lu, expected %lu", total,
         mib << 20);
   unsigned long kb = meminfo_total_kb();
   CHECK(kb == mib << 10, "MemTotal %lu kB, expected %lu", kb, mib << 10);
+
   volatile size_t* touched = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
                                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (touched == MAP_FAILED) return 2;
@@ -181,17 +197,21 @@ static int check_memory(unsigned long mib) {
   if (child == 0) memory_bomb(touched, mib << 20);
   int status = 0;
   CHECK(waitpid(child, &status, 0) == child, "waitpid");
-  CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
-        "the bomb ended with status %#x, expected SIGKILL", status);
+  CHECK(WIFSIGNALED(status), "the bomb ended with status %#x", status);
+  CHECK(WTERMSIG(status) == SIGKILL, "the bomb ended with signal %d, "
+        "expected SIGKILL", WTERMSIG(status));
   size_t mib_touched = *touched >> 20;
-  CHECK(mib_touched >= mib / 2 && mib_touched <= mib,
-        "the bomb touched %zu MiB under a limit of %lu MiB", mib_touched,
-        mib);
+  CHECK(mib_touched >= mib / 2, "the bomb touched only %zu MiB under a "
+        "limit of %lu MiB", mib_touched, mib);
+  CHECK(mib_touched <= mib, "the bomb touched %zu MiB under a limit of %lu "
+        "MiB", mib_touched, mib);
+
   // Its memory is free again: half the limit fits in a new child.
   child = fork();
   if (child == 0) _exit(touch((mib << 20) / 2) == 0 ? 0 : 3);
-  CHECK(waitpid(child, &status, 0) == child && status == 0,
-        "touching half the limit after the bomb: status %#x", status);
+  CHECK(waitpid(child, &status, 0) == child, "waitpid");
+  CHECK(status == 0, "touching half the limit after the bomb: status %#x",
+        status);
   check_oom_score_adj(mib << 20, touched);
   return failures ? 1 : 0;
 }
@@ -212,8 +232,10 @@ static int check_cpus(int n) {
   CHECK(online == n, "sysconf(_SC_NPROCESSORS_ONLN) %ld, expected %d",
         online, n);
   cpu_set_t set;
-  CHECK(sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) == n,
-        "sched_getaffinity has %d CPUs, expected %d", CPU_COUNT(&set), n);
+  CHECK(sched_getaffinity(0, sizeof set, &set) == 0, "sched_getaffinity: %s",
+        strerror(errno));
+  CHECK(CPU_COUNT(&set) == n, "sched_getaffinity has %d CPUs, expected %d",
+        CPU_COUNT(&set), n);
   int processors = count_cpuinfo_processors();
   CHECK(processors == n, "/proc/cpuinfo lists %d processors, expected %d",
         processors, n);
