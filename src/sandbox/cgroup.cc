@@ -182,6 +182,9 @@ bool HostCgroup::AddV2(const std::string& name, const SandboxLimits& limits,
     // A controller reaches the new cgroup only if the parent hands it on,
     // which it cannot if it has processes of its own, unless it is the
     // root (the "no internal processes" rule).
+    // NOTE: untested on a host with cgroup v2 alone, where moat's own
+    // cgroup usually has processes. There only the kernel's accounting
+    // applies, unless that cgroup already enables the controllers.
     auto enabled = Words(ReadText(parent + "/cgroup.subtree_control"));
     if (Contains(enabled, c) ||
         WriteText(parent + "/cgroup.subtree_control", "+" + c))
