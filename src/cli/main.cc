@@ -2,10 +2,39 @@
 #include <CLI/CLI.hpp>
 
 #include "gofer/process.h"
+#include "sandbox/limits.h"
 #include "sandbox/sandbox.h"
+#include "util/host_info.h"
 #include "util/log.h"
 
 namespace {
+
+// Throws the parse error `error`, if there is one, as CLI11 reports it.
+void Check(const std::string& error) {
+  if (!error.empty()) throw CLI::ValidationError(error);
+}
+
+void AddLimitOptions(CLI::App* run, moat::SandboxLimits& limits) {
+  run->add_option_function<std::string>(
+      "--memory",
+      [&limits](const std::string& text) {
+        Check(moat::ParseMemoryLimit(text, &limits.memory));
+      },
+      "memory limit of the whole sandbox, such as 256M (K, M, G suffixes)");
+  run->add_option_function<std::string>(
+      "--pids",
+      [&limits](const std::string& text) {
+        Check(moat::ParsePidsLimit(text, &limits.pids));
+      },
+      "most tasks (processes and threads) in the sandbox at once");
+  run->add_option_function<std::string>(
+      "--cpus",
+      [&limits](const std::string& text) {
+        Check(moat::ParseCpusLimit(text, moat::HostCpuCount(),
+                                   &limits.cpus));
+      },
+      "host CPU time the sandbox may use, in CPUs, such as 1.5");
+}
 
 // The options of `moat do`, which `moat boot` takes too.
 void AddSandboxOptions(CLI::App* run, moat::SandboxOptions& opts) {
@@ -27,6 +56,7 @@ void AddSandboxOptions(CLI::App* run, moat::SandboxOptions& opts) {
   run->add_option("--network", opts.network,
                   "network namespace: none (loopback only) or host")
       ->check(CLI::IsMember({"none", "host"}));
+  AddLimitOptions(run, opts.limits);
   run->add_flag("--strace", opts.strace,
                 "print every system call with its arguments and result");
   run->add_option("command", opts.argv, "program and its arguments")
@@ -40,6 +70,13 @@ void AddSandboxOptions(CLI::App* run, moat::SandboxOptions& opts) {
 int main(int argc, char** argv) {
   CLI::App app{"moat: runs untrusted Linux programs on an application kernel"};
   app.require_subcommand(1);
+  // A bad option value is reported in one line that names the value and
+  // the fix. The pointer to --help is for the other errors.
+  app.failure_message([](const CLI::App* a, const CLI::Error& e) {
+    if (dynamic_cast<const CLI::ValidationError*>(&e))
+      return std::string(e.what()) + "\n";
+    return CLI::FailureMessage::simple(a, e);
+  });
 
   std::string log_file;
   bool debug = false;

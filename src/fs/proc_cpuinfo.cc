@@ -208,7 +208,7 @@ std::string FormatCpuinfo() {
   std::string name = ModelName();
   double mhz = Mhz(name);
   Regs sizes = Cpuid(0x80000008);
-  int ncpu = HostCpuCount();
+  int ncpu = SandboxCpuCount();
   std::string flags = Flags();
   std::string out;
   for (int cpu = 0; cpu < ncpu; cpu++) {

@@ -28,9 +28,6 @@ struct ProcFs {
   Kernel& kernel;
   uint64_t dev;
   std::string boot_id;  // /proc/sys/kernel/random/boot_id
-  // Values written to /proc/[pid]/oom_score_adj, by tgid. The kernel never
-  // kills for memory, so they are only stored.
-  std::map<int, int> oom_score_adj;
   // What statfs and /proc/mounts call the filesystem: sysfs is built from
   // the same pieces.
   std::string fstype = "proc";

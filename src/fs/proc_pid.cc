@@ -7,6 +7,7 @@
 #include "fs/proc_internal.h"
 #include "kernel/kernel.h"
 #include "kernel/task.h"
+#include "mm/memory_file.h"
 #include "vfs/fd_table.h"
 #include "vfs/vfs.h"
 
@@ -280,11 +281,13 @@ Status WriteComm(const Target& tgt, Task& writer, std::string_view data) {
   return Ok();
 }
 
-Status WriteOomScoreAdj(const FsPtr& fs, const Target& tgt, Task&,
-                        std::string_view data) {
+// Sets the value that the OOM killer of --memory weighs (kernel/oom.cc).
+Status WriteOomScoreAdj(const Target& tgt, Task&, std::string_view data) {
   int64_t v = TRY(ParseInt(data));
   if (v < -1000 || v > 1000) return Err(EINVAL);
-  fs->oom_score_adj[tgt.pid] = int(v);
+  auto tg = tgt.Group();
+  if (!tg) return Err(ESRCH);
+  tg->oom_score_adj = int(v);
   return Ok();
 }
 
@@ -311,9 +314,9 @@ void AddFiles(DirBuilder& b, const FsPtr& fs, const Target& tgt) {
   b.File("cgroup", 0444, [](auto&, auto&, Task*, Task*) {
     return Result<std::string>("0::/\n");
   });
-  auto oom = [fs](const Target& tgt) {
-    auto it = fs->oom_score_adj.find(tgt.pid);
-    return it == fs->oom_score_adj.end() ? 0 : it->second;
+  auto oom = [](const Target& tgt) {
+    auto tg = tgt.Group();
+    return tg ? tg->oom_score_adj : 0;
   };
   b.File("oom_score", 0444, [oom](const Target& tgt, auto&, Task* t, Task*) {
     // Linux fs/proc/base.c:proc_oom_score: 1000 plus the per-mille of
@@ -321,6 +324,9 @@ void AddFiles(DirBuilder& b, const FsPtr& fs, const Target& tgt) {
     struct sysinfo si;
     ::sysinfo(&si);
     uint64_t total = uint64_t(si.totalram) * si.mem_unit / kPageSize;
+    // Under --memory, of the limit, as in a memory cgroup.
+    uint64_t limit = MemoryFile::Get().LimitBytes() / kPageSize;
+    if (limit) total = std::min(total, limit);
     uint64_t rss = t && t->mm_ ? t->mm_->ResidentPages() : 0;
     int64_t share = int64_t(rss * 1000 / std::max<uint64_t>(total, 1));
     int64_t points = 1000 + oom(tgt) + share;
@@ -334,8 +340,8 @@ void AddFiles(DirBuilder& b, const FsPtr& fs, const Target& tgt) {
       [oom](const Target& tgt, auto&, Task*, Task*) {
         return Result<std::string>(fmt::format("{}\n", oom(tgt)));
       },
-      [fs, tgt](Task& w, std::string_view d) {
-        return WriteOomScoreAdj(fs, tgt, w, d);
+      [tgt](Task& w, std::string_view d) {
+        return WriteOomScoreAdj(tgt, w, d);
       });
   b.File("cmdline", 0444, [](auto&, auto&, Task* t, Task*) {
     return Result<std::string>(

@@ -163,7 +163,7 @@ std::string StatusSignals(ThreadGroup& tg, Task* task) {
 
 std::string StatusRest(Task* task) {
   const Credentials& c = task ? task->creds : Credentials();
-  int ncpu = HostCpuCount();
+  int ncpu = SandboxCpuCount();
   Rusage r = task ? task->rusage : Rusage();
   return fmt::format(
       "CapInh:\t{:016x}\nCapPrm:\t{:016x}\nCapEff:\t{:016x}\n"

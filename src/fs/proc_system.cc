@@ -97,7 +97,7 @@ CpuTotals Totals(Kernel& k) {
   c.user = Ticks(all.utime);
   c.system = Ticks(all.stime);
   c.ctxt = all.nvcsw + all.nivcsw;
-  uint64_t capacity = Ticks(up) * HostCpuCount();
+  uint64_t capacity = Ticks(up) * SandboxCpuCount();
   c.idle = capacity > c.user + c.system ? capacity - c.user - c.system : 0;
   return c;
 }
@@ -109,7 +109,7 @@ std::string CpuLine(const std::string& name, uint64_t user, uint64_t system,
 
 std::string FormatProcStat(Kernel& k) {
   CpuTotals c = Totals(k);
-  int ncpu = HostCpuCount();
+  int ncpu = SandboxCpuCount();
   std::string out = CpuLine("cpu ", c.user, c.system, c.idle);
   for (int i = 0; i < ncpu; i++)
     out += CpuLine(fmt::format("cpu{}", i), c.user / ncpu, c.system / ncpu,
@@ -145,6 +145,10 @@ std::string FormatMeminfo() {
   struct sysinfo si;
   ::sysinfo(&si);
   uint64_t total = uint64_t(si.totalram) * si.mem_unit / 1024;
+  // With --memory the limit is the total, so that a program that sizes its
+  // caches by the total memory fits in the limit.
+  uint64_t limit = MemoryFile::Get().LimitBytes() / 1024;
+  if (limit && limit < total) total = limit;
   uint64_t used = std::min(MemoryFile::Get().UsedBytes() / 1024, total);
   uint64_t free = total - used;
   std::string out;

@@ -19,7 +19,7 @@ std::string CpuRange(int count) {
 
 void AddCpuFiles(proc::ProcDir& system) {
   auto cpu = system.Subdir("cpu");
-  int count = HostCpuCount();
+  int count = SandboxCpuCount();
   for (const char* name : {"online", "possible", "present"})
     cpu->AddFile(name, proc::Text(CpuRange(count)));
   cpu->AddFile("offline", proc::Text("\n"));

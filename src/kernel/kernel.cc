@@ -64,6 +64,12 @@ void Kernel::UnregisterTask(Task& t) {
   if (tasks_.empty()) init_exited_.notify_all();
 }
 
+uint64_t Kernel::TaskCount() const {
+  uint64_t zombies = 0;
+  for (auto& [id, g] : groups_) zombies += g->tasks.empty();
+  return tasks_.size() + zombies;
+}
+
 void Kernel::RegisterGroup(std::shared_ptr<ThreadGroup> tg) {
   groups_[tg->tgid] = tg;
 }

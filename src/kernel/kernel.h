@@ -43,6 +43,8 @@ struct KernelConfig {
   uint32_t uid = 0;
   uint32_t gid = 0;
   bool strace = false;
+  // --pids: the most tasks that may exist at once; 0 for no limit.
+  uint64_t max_tasks = 0;
 };
 
 // The release string that uname(2) and /proc show.
@@ -72,6 +74,14 @@ class Kernel {
   void RegisterGroup(std::shared_ptr<ThreadGroup> tg);
   void UnregisterGroup(ThreadGroup& tg);
   void RegisterProcessGroup(std::shared_ptr<ProcessGroup> pg);
+  // The tasks that count against --pids: live ones and the zombies not yet
+  // reaped, as Linux's pids cgroup counts them until release_task.
+  uint64_t TaskCount() const;
+
+  // Called when an allocation finds the sandbox's memory at its limit:
+  // kills the process Linux's OOM killer would, unless one killed before is
+  // still exiting (kernel/oom.cc).
+  void OutOfMemory();
 
   // Mounts seen by every task (one mount namespace per sandbox for now).
   std::shared_ptr<MountNamespace> mounts;
@@ -128,6 +138,7 @@ class Kernel {
       timers_;
   uint64_t next_timer_id_ = 1;
   bool cpu_tick_armed_ = false;
+  Clock::time_point last_oom_kill_;
   bool stopping_ = false;
 };
 

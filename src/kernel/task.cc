@@ -6,6 +6,7 @@
 
 #include "kernel/kernel.h"
 #include "kernel/signal_delivery.h"
+#include "mm/memory_file.h"
 #include "syscalls/table.h"
 #include "util/log.h"
 #include "vfs/fd_table.h"
@@ -27,8 +28,8 @@ Task*& CurrentTask() {
 Task::Task(Kernel& kernel, std::shared_ptr<ThreadGroup> tg)
     : kernel_(kernel), tg_(std::move(tg)) {
   start_time = Clock::now();
-  // Every CPU of the host, as a fresh Linux task has.
-  long cpus = HostCpuCount();
+  // Every CPU of the sandbox, as a fresh Linux task has.
+  long cpus = SandboxCpuCount();
   for (long i = 0; i < cpus && i < 32 * 64; i++)
     sched_affinity[i / 64] |= 1ull << (i % 64);
 }
@@ -248,6 +249,10 @@ void Task::HandleFault(const siginfo_t& info) {
                                      addr == regs.rip);
     rusage.minflt += std::max<uint64_t>(1, mm_->populated_pages - before);
     if (r == FaultResult::kHandled) return;
+    if (r == FaultResult::kOutOfMemory) {
+      if (WaitForMemory()) return;
+      r = FaultResult::kBusError;
+    }
     siginfo_t si = {};
     si.si_signo = r == FaultResult::kBusError ? SIGBUS : SIGSEGV;
     si.si_code = r == FaultResult::kMapError    ? SEGV_MAPERR
@@ -265,6 +270,17 @@ void Task::HandleFault(const siginfo_t& info) {
   if (info.si_signo != SIGTRAP) RecordTrap(info);
   siginfo_t si = info;
   ForceSignal(*this, si);
+}
+
+// After the memory limit refused a page: the OOM killer has a victim
+// exiting (maybe this task), and the access runs again once it is gone, as
+// Linux mm/oom_kill.c:pagefault_out_of_memory retries the fault. Returns
+// false when there is no limit, for a fault that is then a SIGBUS.
+bool Task::WaitForMemory() {
+  if (MemoryFile::Get().LimitBytes() == 0) return false;
+  if (!exiting && !tg_->group_exiting)
+    Block(Clock::now() + std::chrono::milliseconds(5));
+  return true;
 }
 
 // Keeps the trap number, error code and address of a fault that raises a

@@ -159,6 +159,7 @@ class Task : public std::enable_shared_from_this<Task> {
   bool EnteredThroughInt80();
   void HandleSyscall();
   void HandleFault(const siginfo_t& info);
+  bool WaitForMemory();
   void RecordTrap(const siginfo_t& info);
   // Delivers one pending signal if any; returns false when the task must
   // stop running (it exited).
@@ -196,6 +197,9 @@ class ThreadGroup : public std::enable_shared_from_this<ThreadGroup> {
   bool dumpable = true;
   uint64_t last_xcpu_second = 0;  // RLIMIT_CPU's SIGXCPU, once a second
   bool child_subreaper = false;
+  // /proc/PID/oom_score_adj, from -1000 (never killed) to 1000.
+  int oom_score_adj = 0;
+  bool oom_killed = false;  // chosen by the OOM killer
   bool group_exiting = false;  // exit_group or a fatal signal is under way
   int group_exit_status = 0;   // wait status
   bool zombie = false;         // exited, not yet reaped

@@ -1,4 +1,5 @@
 // Page faults, copy-on-write, fork and kernel access to application memory.
+#include <cerrno>
 #include <cstring>
 
 #include "mm/memory_file.h"
@@ -52,16 +53,15 @@ Status MemoryManager::PopulateAnonymous(Vma& vma, uint64_t page) {
 
   uint64_t count = (last - first) / kPageSize;
   MemoryFile& mf = MemoryFile::Get();
-  auto frame = mf.Allocate(count);
-  if (!frame.ok() && count > 1) {
-    // Near the memory limit, fill only the page the program needs.
+  if (count > 1 && !mf.HasRoom(count)) {
+    // Near the memory limit, fill only the page the program needs: only
+    // that one may call the OOM killer.
     first = page;
     count = 1;
-    frame = mf.Allocate(count);
   }
-  if (!frame.ok()) return Err(frame.error());
+  uint64_t frame = TRY(mf.Allocate(count));
   for (uint64_t i = 0; i < count; i++)
-    ptes_[first + i * kPageSize] = Pte{frame.value() + i * kPageSize, 0};
+    ptes_[first + i * kPageSize] = Pte{frame + i * kPageSize, 0};
   populated_pages += count;
   return Ok();
 }
@@ -133,6 +133,17 @@ Result<Pte*> MemoryManager::EnsurePage(Vma& vma, uint64_t page, bool write) {
   return &pte;
 }
 
+namespace {
+
+// Returns the result of a fault whose page could not be filled. A page the
+// memory limit refused waits for the OOM killer (Linux mm/memory.c returns
+// VM_FAULT_OOM), and any other failure raises SIGBUS.
+FaultResult FailedFault(int error) {
+  return error == ENOMEM ? FaultResult::kOutOfMemory : FaultResult::kBusError;
+}
+
+}  // namespace
+
 FaultResult MemoryManager::HandleFault(uint64_t addr, bool access_error,
                                        bool fetch) {
   Vma* vma = FindVma(addr);
@@ -153,7 +164,7 @@ FaultResult MemoryManager::HandleFault(uint64_t addr, bool access_error,
     // kernel lock, so the access just runs again.
     if (pte.host_prot & PROT_WRITE) return FaultResult::kHandled;
     auto r = EnsurePage(*vma, page, true);
-    if (!r.ok()) return FaultResult::kBusError;
+    if (!r.ok()) return FailedFault(r.error());
     Pte* p = r.value();
     if (p->host_prot != vma->prot) {
       if (!as_->MapFile(page, kPageSize, p->frame, vma->prot).ok())
@@ -164,7 +175,8 @@ FaultResult MemoryManager::HandleFault(uint64_t addr, bool access_error,
   }
 
   if (it == ptes_.end()) {
-    if (!PopulateAround(*vma, page).ok()) return FaultResult::kBusError;
+    Status populated = PopulateAround(*vma, page);
+    if (!populated.ok()) return FailedFault(populated.error());
   }
   // Map the run of consecutive frames around the faulting page that the
   // host does not map yet: forward as far as it goes, and back to the

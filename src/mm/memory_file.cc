@@ -34,7 +34,10 @@ MemoryFile::MemoryFile() {
 }
 
 Result<uint64_t> MemoryFile::Allocate(uint64_t pages) {
-  if (used_pages_ + pages > limit_pages_) return Err(ENOMEM);
+  if (!HasRoom(pages)) {
+    if (limit_handler_) limit_handler_();
+    return Err(ENOMEM);
+  }
   uint64_t frame = UINT64_MAX;
   // First fit among freed runs, then the never-used tail.
   for (auto it = free_runs_.begin(); it != free_runs_.end(); ++it) {

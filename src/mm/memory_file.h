@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <vector>
 
@@ -29,6 +30,7 @@ class MemoryFile {
   int fd() const { return fd_; }
 
   // Allocates `pages` contiguous zeroed frames, each with a count of one.
+  // ENOMEM above the limit, after calling the limit handler.
   Result<uint64_t> Allocate(uint64_t pages);
 
   void IncRef(uint64_t frame);
@@ -48,7 +50,26 @@ class MemoryFile {
 
   // Bytes of frames in use, for /proc/meminfo and the memory limit.
   uint64_t UsedBytes() const { return used_pages_ * kPageSize; }
-  void SetLimit(uint64_t bytes) { limit_pages_ = bytes / kPageSize; }
+
+  // Sets the --memory limit, which every frame counts against, whatever
+  // uses it: process memory, tmpfs files, System V shared memory, mapped
+  // file pages. 0 removes the limit.
+  void SetLimit(uint64_t bytes) {
+    limit_pages_ = bytes ? bytes / kPageSize : UINT64_MAX;
+  }
+  // The limit in bytes; 0 when there is none.
+  uint64_t LimitBytes() const {
+    return limit_pages_ == UINT64_MAX ? 0 : limit_pages_ * kPageSize;
+  }
+  // Whether `pages` more frames fit under the limit.
+  bool HasRoom(uint64_t pages) const {
+    return pages <= limit_pages_ && used_pages_ <= limit_pages_ - pages;
+  }
+  // Called, with the kernel lock held, when an allocation does not fit: the
+  // kernel's OOM killer, which frees memory later, when its victim exits.
+  void SetLimitHandler(std::function<void()> handler) {
+    limit_handler_ = std::move(handler);
+  }
 
  private:
   MemoryFile();
@@ -60,6 +81,7 @@ class MemoryFile {
   uint64_t next_ = 0;
   uint64_t used_pages_ = 0;
   uint64_t limit_pages_ = UINT64_MAX;
+  std::function<void()> limit_handler_;
   std::vector<uint32_t> refs_;             // indexed by frame / kPageSize
   std::map<uint64_t, uint64_t> free_runs_;  // start frame -> pages
 };

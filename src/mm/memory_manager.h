@@ -72,7 +72,15 @@ struct MmapRequest {
   uint64_t ino = 0;
 };
 
-enum class FaultResult { kHandled, kMapError, kAccessError, kBusError };
+// kOutOfMemory: the memory limit refused a page; the access is to be
+// retried once the OOM killer's victim has exited.
+enum class FaultResult {
+  kHandled,
+  kMapError,
+  kAccessError,
+  kBusError,
+  kOutOfMemory
+};
 
 class MemoryManager {
  public:

@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "gofer/process.h"
+#include "sandbox/cgroup.h"
 #include "sandbox/confine.h"
 #include "sandbox/sandbox.h"
 #include "util/log.h"
@@ -101,8 +102,10 @@ void ReopenStdio() {
   _exit(125);
 }
 
-// Starts the kernel process in its namespaces. Returns its pid, or -1.
-pid_t StartKernel(const SandboxOptions& opts, int gofer_fd) {
+// Starts the kernel process in its namespaces, and in `cgroup` if there is
+// one before it runs anything. Returns its pid, or -1.
+pid_t StartKernel(const SandboxOptions& opts, int gofer_fd,
+                  HostCgroup* cgroup) {
   int exe_fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
   int sync[2];
   if (exe_fd < 0 || pipe2(sync, O_CLOEXEC) != 0) return -1;
@@ -141,6 +144,7 @@ pid_t StartKernel(const SandboxOptions& opts, int gofer_fd) {
     close(sync[1]);
     return -1;
   }
+  if (cgroup) (void)cgroup->Add(pid);
   (void)!write(sync[1], "g", 1);
   close(sync[1]);
   return pid;
@@ -214,6 +218,13 @@ std::vector<std::string> BootArguments(const SandboxOptions& opts) {
   for (const std::string& kv : opts.env) a.insert(a.end(), {"--env", kv});
   if (opts.strace) a.push_back("--strace");
   a.insert(a.end(), {"--network", opts.network});
+  // The limits go in forms that `moat boot` parses back to the same values.
+  if (opts.limits.memory)
+    a.insert(a.end(), {"--memory", std::to_string(opts.limits.memory)});
+  if (opts.limits.pids)
+    a.insert(a.end(), {"--pids", std::to_string(opts.limits.pids)});
+  if (opts.limits.cpus > 0)
+    a.insert(a.end(), {"--cpus", fmt::format("{}", opts.limits.cpus)});
   a.push_back("--");
   a.insert(a.end(), opts.argv.begin(), opts.argv.end());
   return a;
@@ -225,11 +236,18 @@ int RunFrontEnd(const SandboxOptions& opts) {
   for (int fd = 0; fd < 3; fd++) {
     if (fcntl(fd, F_GETFD) < 0) open("/dev/null", O_RDWR);
   }
+  // The sandbox's host cgroup, removed when this function returns, after
+  // the kernel and the gofer have ended.
+  std::unique_ptr<HostCgroup> cgroup;
+  if (opts.limits.any())
+    cgroup = HostCgroup::Create(fmt::format("moat-{}", getpid()), opts.limits);
   auto gofer = gofer::Start({gofer::Root{opts.rootfs, true}});
   if (!gofer.ok()) {
     spdlog::error("starting the gofer failed: {}", strerror(gofer.error()));
     return 125;
   }
+  // The gofer's work is the sandbox's too.
+  if (cgroup) (void)cgroup->Add(gofer->pid);
   // SIGTTOU stays blocked in the front end: it changes the terminal from
   // what may be a background group.
   sigset_t ttou;
@@ -237,7 +255,7 @@ int RunFrontEnd(const SandboxOptions& opts) {
   sigaddset(&ttou, SIGTTOU);
   sigprocmask(SIG_BLOCK, &ttou, nullptr);
   HostTerminal terminal = TakeTerminal();
-  pid_t kernel = StartKernel(opts, gofer->sock);
+  pid_t kernel = StartKernel(opts, gofer->sock, cgroup.get());
   // From here the kernel holds the only end of the gofer connection, so
   // the gofer ends with the kernel.
   close(gofer->sock);

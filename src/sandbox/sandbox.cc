@@ -273,6 +273,21 @@ void LogResources(const char* when) {
                 MemoryFile::Get().UsedBytes() / 1024);
 }
 
+// --memory and --cpus inside the kernel; --pids is in its config. The
+// host cgroup that the front end made backs them up.
+void ApplyLimits(Kernel& k, const SandboxLimits& limits) {
+  if (limits.memory) {
+    MemoryFile::Get().SetLimit(limits.memory);
+    MemoryFile::Get().SetLimitHandler([&k] { k.OutOfMemory(); });
+  }
+  // With --cpus N, ceil(N) CPUs are visible, as with gVisor's runsc
+  // --cpu-num-from-quota, which shows at least 2 (runc shows all the
+  // host's). A program that starts one worker per CPU, such as make
+  // -j$(nproc) or a Go or Java runtime, then fits its quota.
+  if (limits.cpus > 0)
+    SetSandboxCpuCount(VisibleCpus(limits.cpus, HostCpuCount()));
+}
+
 }  // namespace
 
 int RunSandbox(const SandboxOptions& opts) {
@@ -311,8 +326,10 @@ int RunSandbox(const SandboxOptions& opts) {
   KernelConfig config;
   config.hostname = opts.hostname;
   config.strace = opts.strace;
+  config.max_tasks = opts.limits.pids;
   static Kernel* kernel = new Kernel(std::move(platform.value()), config);
   Kernel& k = *kernel;
+  ApplyLimits(k, opts.limits);
 
   // The host root comes from the gofer, read-only: the overlay above it
   // takes every change.

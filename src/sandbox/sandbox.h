@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "kernel/kernel.h"
+#include "sandbox/limits.h"
 
 namespace moat {
 
@@ -17,6 +18,7 @@ struct SandboxOptions {
   std::vector<std::string> argv;
   bool strace = false;
   std::string network = "none";  // "none" or "host"
+  SandboxLimits limits;
 
   // Set by the front end for `moat boot`: the gofer connection, and the
   // host user the sandbox's first process runs as.

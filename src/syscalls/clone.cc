@@ -34,6 +34,10 @@ Result<int> DoClone(Task& t, uint64_t flags, uint64_t stack, uint64_t ptid,
   if (procs >= parent_tg.rlimits[RLIMIT_NPROC].rlim_cur &&
       t.creds.ruid != 0)
     return Err(EAGAIN);
+  // --pids fails the call as the pids cgroup does (Linux
+  // kernel/cgroup/pids.c:pids_can_fork), for root too.
+  uint64_t max_tasks = k.config().max_tasks;
+  if (max_tasks && k.TaskCount() >= max_tasks) return Err(EAGAIN);
 
   std::shared_ptr<ThreadGroup> tg =
       (flags & CLONE_THREAD) ? t.tg_ptr() : std::make_shared<ThreadGroup>();
@@ -80,6 +84,7 @@ Result<int> DoClone(Task& t, uint64_t flags, uint64_t stack, uint64_t ptid,
     tg->exit_signal = exit_signal;
     tg->pgrp = parent_tg.pgrp;
     tg->rlimits = parent_tg.rlimits;
+    tg->oom_score_adj = parent_tg.oom_score_adj;
     if (tg->rlimits[RLIMIT_CPU].rlim_cur != RLIM_INFINITY)
       k.EnsureCpuTick();
     if (parent) parent->children.push_back(tg);

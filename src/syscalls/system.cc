@@ -27,10 +27,7 @@ void CopyField(char* dst, const std::string& src) {
   dst[_UTSNAME_LENGTH - 1] = 0;
 }
 
-int NumCpus() {
-  static int n = HostCpuCount();
-  return n > 0 ? n : 1;
-}
+int NumCpus() { return SandboxCpuCount(); }
 
 }  // namespace
 
@@ -139,6 +136,10 @@ int64_t Sysinfo(Task& t, const SyscallArgs& args) {
                   Clock::now() - t.kernel().boot_time())
                   .count();
   si.totalram = host.totalram * host.mem_unit;
+  // With --memory the limit is the total, so that a program that sizes its
+  // caches by the total memory fits in the limit.
+  uint64_t limit = MemoryFile::Get().LimitBytes();
+  if (limit && limit < si.totalram) si.totalram = limit;
   uint64_t used = MemoryFile::Get().UsedBytes();
   si.freeram = si.totalram > used ? si.totalram - used : 0;
   si.procs = uint16_t(t.kernel().Groups().size());

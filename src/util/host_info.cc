@@ -12,4 +12,14 @@ int HostCpuCount() {
   return count;
 }
 
+namespace {
+int sandbox_cpus = 0;  // 0: the host's; set once, before any task runs
+}  // namespace
+
+int SandboxCpuCount() {
+  return sandbox_cpus > 0 ? sandbox_cpus : HostCpuCount();
+}
+
+void SetSandboxCpuCount(int count) { sandbox_cpus = count; }
+
 }  // namespace moat

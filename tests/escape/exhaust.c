@@ -4,7 +4,8 @@
  * attack stops by itself at a cap well below what would hurt this machine,
  * and prints "UNLIMITED:" when it got there: nothing in moat limited it.
  *   forkbomb  fork until fork fails (needs --pids)
- *   membomb   touch memory until allocation fails (needs --memory)
+ *   membomb   touch memory in a child until allocation fails or the OOM
+ *             killer ends it, again and again (needs --memory)
  *   fdbomb    open host files until EMFILE, in 16 processes
  *   sparse    map 64 TiB and touch pages far apart
  *   pipe      write 1 GiB of untouched memory into a pipe nobody reads
@@ -51,20 +52,51 @@ static int op_forkbomb(void) {
   return unlimited("made processes:", made);
 }
 
-static int op_membomb(void) {
+/* One bomb: touches memory until mmap fails or the OOM killer ends it.
+ * `touched` is shared with the parent, which reports it. */
+static void membomb_child(volatile size_t* touched) {
   const size_t kChunk = 64 << 20, kCap = 4ul << 30;
-  size_t total = 0;
-  while (total < kCap) {
+  while (*touched < kCap) {
     char* p = mmap(NULL, kChunk, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) {
-      note("mmap failed after %zu MiB: %s", total >> 20, strerror(errno));
-      return 0;
+      note("mmap failed after %zu MiB: %s", *touched >> 20, strerror(errno));
+      _exit(0);
     }
-    for (size_t i = 0; i < kChunk; i += 4096) p[i] = 1;
-    total += kChunk;
+    for (size_t i = 0; i < kChunk; i += 4096) {
+      p[i] = 1;
+      *touched += 4096;
+    }
   }
-  return unlimited("touched MiB:", total >> 20);
+  _exit(unlimited("touched MiB:", *touched >> 20));
+}
+
+/* Under a memory limit, Linux's memory cgroup (and moat's --memory) lets
+ * mmap succeed and kills the process with the most memory once touching it
+ * finds none left. So the bomb runs in a child, again and again until the
+ * runner stops it, and this small parent, which the OOM killer passes over,
+ * checks how each one ended. */
+static int op_membomb(void) {
+  volatile size_t* touched = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+                                  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (touched == MAP_FAILED) return 1;
+  for (int round = 1;; round++) {
+    *touched = 0;
+    double start = now();
+    pid_t child = fork();
+    if (child < 0) return 1;
+    if (child == 0) membomb_child(touched);
+    int status;
+    if (waitpid(child, &status, 0) != child) return 1;
+    int killed = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+    if (round == 1 || !killed) {
+      note("bomb %d ended (status %#x) after touching %zu MiB in %.2f s",
+           round, status, *touched >> 20, now() - start);
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 10) return 10;
+    if (!killed && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+      return 1;
+  }
 }
 
 static int op_fdbomb(void) {
