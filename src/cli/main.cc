@@ -94,6 +94,7 @@ int main(int argc, char** argv) {
   boot->add_option("--gofer-fd", opts.gofer_fd)->required();
   boot->add_option("--uid", opts.uid)->required();
   boot->add_option("--gid", opts.gid)->required();
+  boot->add_option("--groups", opts.groups)->delimiter(',');
   boot->add_option("--default-cwd", opts.default_cwd);
 
   // Internal: the file server that moat starts for each sandbox.

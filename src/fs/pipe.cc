@@ -13,7 +13,11 @@ namespace {
 
 class PipeInode : public Inode {
  public:
-  PipeInode() {
+  // Linux's get_pipe_inode gives the inode its creator's fsuid and fsgid,
+  // which decide who may reopen it through /proc/PID/fd.
+  PipeInode(uint32_t uid, uint32_t gid) {
+    attr_.uid = uid;
+    attr_.gid = gid;
     attr_.dev = pipefs_dev();
     attr_.ino = NewIno();
     attr_.mode = S_IFIFO | 0600;
@@ -109,9 +113,9 @@ std::string PipeEnd::Name() {
   return fmt::format("pipe:[{}]", pipe_->inode->Attr()->ino);
 }
 
-std::pair<FilePtr, FilePtr> NewPipe() {
+std::pair<FilePtr, FilePtr> NewPipe(const Credentials& creds) {
   auto pipe = std::make_shared<Pipe>();
-  pipe->inode = std::make_shared<PipeInode>();
+  pipe->inode = std::make_shared<PipeInode>(creds.fsuid, creds.fsgid);
   auto r = std::make_shared<PipeEnd>(pipe, false);
   auto w = std::make_shared<PipeEnd>(pipe, true);
   r->flags = O_RDONLY;

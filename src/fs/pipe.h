@@ -61,7 +61,7 @@ class PipeEnd : public FileDescription {
 };
 
 // pipe2(2): returns the read and the write end.
-std::pair<FilePtr, FilePtr> NewPipe();
+std::pair<FilePtr, FilePtr> NewPipe(const Credentials& creds);
 
 // Opens a FIFO inode; `pipe` is the FIFO's shared state.
 Result<FilePtr> OpenFifo(std::shared_ptr<Pipe> pipe, int flags);

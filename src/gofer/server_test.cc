@@ -34,7 +34,18 @@ class ServerTest : public ::testing::Test {
   }
   void TearDown() override {
     delete server_;
+    MakeRemovable(base_);
     fs::remove_all(base_);
+  }
+
+  // Gives back the owner's rights on every directory: random requests
+  // leave some that only root could remove.
+  static void MakeRemovable(const fs::path& dir) {
+    std::error_code ec;
+    fs::permissions(dir, fs::perms::owner_all, fs::perm_options::add, ec);
+    for (auto& e : fs::directory_iterator(dir, ec)) {
+      if (!e.is_symlink(ec) && e.is_directory(ec)) MakeRemovable(e.path());
+    }
   }
 
   static void WriteFile(const fs::path& p, const std::string& text) {
@@ -336,6 +347,51 @@ TEST_F(ServerTest, ReleasedHandlesCloseTheirFiles) {
   Encoder stat = Request(Op::kStat);
   stat.U64(file);
   EXPECT_EQ(Call(stat), uint32_t(EBADF));
+}
+
+// Returns the errno of opening `p` natively with `flags`, or 0.
+uint32_t NativeOpenError(const fs::path& p, int flags) {
+  int fd = open(p.c_str(), flags | O_CLOEXEC);
+  if (fd < 0) return errno;
+  close(fd);
+  return 0;
+}
+
+// The gofer runs as the user who started moat, so it must open a file
+// exactly when this process can open it natively.
+TEST_F(ServerTest, ServesOnlyWhatItsUserMayOpen) {
+  WriteFile(base_ / "root" / "d" / "g", "hidden");
+  fs::permissions(base_ / "root" / "f", fs::perms::none);
+  fs::permissions(base_ / "root" / "d", fs::perms::none);
+  uint32_t file_error = NativeOpenError(base_ / "root" / "f", O_RDONLY);
+  uint32_t walk_error = NativeOpenError(base_ / "root" / "d" / "g", O_PATH);
+  OpenServer(true);
+  uint64_t root = Attach();
+  uint64_t f, d, g;
+  ASSERT_EQ(Walk(root, "f", &f), 0u);
+  EXPECT_EQ(OpenHandle(f, O_RDONLY), file_error);
+  ASSERT_EQ(Walk(root, "d", &d), 0u);
+  EXPECT_EQ(Walk(d, "g", &g), walk_error);
+}
+
+// A new file gets the sandbox's ids only when the gofer may chown (as
+// root). Otherwise it belongs to the user who started moat.
+TEST_F(ServerTest, NewFileOwnerFollowsChownRights) {
+  constexpr uint32_t kOther = 65534;
+  WriteFile(base_ / "probe", "");
+  bool can_chown = chown((base_ / "probe").c_str(), kOther, kOther) == 0;
+  TestGofer gofer({Root{(base_ / "root").string(), false}});
+  Credentials creds;
+  creds.euid = creds.fsuid = kOther;
+  creds.egid = creds.fsgid = kOther;
+  ASSERT_TRUE(gofer.Root()->Create("new", S_IFREG | 0600, creds).ok());
+  ASSERT_TRUE(gofer.Root()->Mkdir("dir", 0755, creds).ok());
+  for (const char* name : {"new", "dir"}) {
+    struct stat st;
+    ASSERT_EQ(stat((base_ / "root" / name).c_str(), &st), 0);
+    EXPECT_EQ(st.st_uid, can_chown ? kOther : geteuid()) << name;
+    EXPECT_EQ(st.st_gid, can_chown ? kOther : getegid()) << name;
+  }
 }
 
 }  // namespace

@@ -161,7 +161,7 @@ void Kernel::GroupExited(ThreadGroup& tg) {
                                  : CLD_KILLED;
   parent->child_events.Notify(kEventIn);
   if (tg.exit_signal > 0 && leader) {
-    siginfo_t info = MakeSigInfo(tg.exit_signal, code, tg.tgid);
+    siginfo_t info = MakeSigInfo(tg.exit_signal, code, tg.tgid, tg.Uid());
     info.si_status = code == CLD_EXITED ? (status >> 8) & 0xff : status & 0x7f;
     (void)SendGroupSignal(*parent, info, false);
   }

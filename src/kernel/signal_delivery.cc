@@ -387,7 +387,7 @@ void NotifyParent(ThreadGroup& child, int code, int status) {
   if (code != CLD_EXITED && code != CLD_KILLED && code != CLD_DUMPED &&
       (act.flags & SA_NOCLDSTOP))
     return;
-  siginfo_t info = MakeSigInfo(SIGCHLD, code, child.tgid);
+  siginfo_t info = MakeSigInfo(SIGCHLD, code, child.tgid, child.Uid());
   info.si_status = status;
   if (code == CLD_EXITED) info.si_status = (status >> 8) & 0xff;
   (void)SendGroupSignal(*parent, info, false);

@@ -355,6 +355,8 @@ void Task::ReleaseResources() {
 
   auto& tasks = tg_->tasks;
   std::erase_if(tasks, [this](auto& t) { return t.get() == this; });
+  if (tg_->Leader().get() == this || (tasks.empty() && !tg_->Leader()))
+    tg_->exit_uid = creds.ruid;
   if (!tg_->group_exiting) tg_->group_exit_status = exit_status;
   if (mm_)
     rusage.maxrss_kb = std::max<uint64_t>(
@@ -365,6 +367,11 @@ void Task::ReleaseResources() {
   fs.reset();
   mm_.reset();
   if (tasks.empty()) kernel_.GroupExited(*tg_);
+}
+
+uint32_t ThreadGroup::Uid() const {
+  auto l = leader.lock();
+  return l && !l->exited ? l->creds.ruid : exit_uid;
 }
 
 std::string ThreadGroup::comm() const {

@@ -202,6 +202,9 @@ class ThreadGroup : public std::enable_shared_from_this<ThreadGroup> {
   bool oom_killed = false;  // chosen by the OOM killer
   bool group_exiting = false;  // exit_group or a fatal signal is under way
   int group_exit_status = 0;   // wait status
+  // The leader's real uid as it exited, for wait(2) and SIGCHLD once no
+  // task is left to ask (see Uid).
+  uint32_t exit_uid = 0;
   bool zombie = false;         // exited, not yet reaped
   bool reaped = false;
   // Job control.
@@ -230,6 +233,9 @@ class ThreadGroup : public std::enable_shared_from_this<ThreadGroup> {
   WaitQueue signal_events;  // notified when a signal is queued (signalfd)
   std::string comm() const;
   std::shared_ptr<Task> Leader() const { return leader.lock(); }
+  // The real uid that wait(2) and SIGCHLD report for this group, as
+  // Linux's task_uid() of the leader.
+  uint32_t Uid() const;
   Rusage TotalRusage() const;
 };
 

@@ -2,6 +2,7 @@
 // each in its own process, passes host signals to the kernel, and reports
 // how the sandbox ended.
 #include <fcntl.h>
+#include <limits.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -113,6 +114,11 @@ pid_t StartKernel(const SandboxOptions& opts, int gofer_fd,
   boot.gofer_fd = kGoferFd;
   boot.uid = getuid();
   boot.gid = getgid();
+  // The sandbox's first process gets the caller's groups, as it would
+  // natively. moat's kernel checks them, and the gofer has its own.
+  std::vector<gid_t> groups(NGROUPS_MAX);
+  int n = getgroups(int(groups.size()), groups.data());
+  boot.groups.assign(groups.begin(), groups.begin() + std::max(n, 0));
   if (opts.rootfs == "/") {
     char cwd[4096];
     if (getcwd(cwd, sizeof cwd) != nullptr) boot.default_cwd = cwd;
@@ -212,6 +218,12 @@ std::vector<std::string> BootArguments(const SandboxOptions& opts) {
                      "--uid", std::to_string(opts.uid), "--gid",
                      std::to_string(opts.gid), "--platform", opts.platform,
                      "--rootfs", opts.rootfs, "--hostname", opts.hostname});
+  if (!opts.groups.empty()) {
+    std::string list;
+    for (uint32_t g : opts.groups)
+      list += (list.empty() ? "" : ",") + std::to_string(g);
+    a.insert(a.end(), {"--groups", list});
+  }
   if (!opts.cwd.empty()) a.insert(a.end(), {"--cwd", opts.cwd});
   if (!opts.default_cwd.empty())
     a.insert(a.end(), {"--default-cwd", opts.default_cwd});

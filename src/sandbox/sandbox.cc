@@ -153,6 +153,7 @@ Result<std::shared_ptr<Task>> CreateInit(Kernel& k,
   Credentials& c = init->creds;
   c.ruid = c.euid = c.suid = c.fsuid = opts.uid;
   c.rgid = c.egid = c.sgid = c.fsgid = opts.gid;
+  c.groups = opts.groups;
   if (c.euid != 0) c.cap_effective = c.cap_permitted = 0;
   init->handlers = std::make_shared<SignalHandlers>();
   init->fds = std::make_shared<FdTable>();

@@ -26,6 +26,7 @@ struct SandboxOptions {
   std::string default_cwd;  // used when cwd is empty and exists inside
   uint32_t uid = 0;
   uint32_t gid = 0;
+  std::vector<uint32_t> groups;  // supplementary groups
 };
 
 // `moat do`: starts the gofer and the kernel process, passes host signals

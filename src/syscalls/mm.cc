@@ -94,12 +94,24 @@ int64_t Brk(Task& t, const SyscallArgs& args) {
   return ToReturn(t.mm().Brk(args[0]));
 }
 
-// Implements mincore(2).
+// Implements mincore(2), one page of results at a time as Linux
+// mm/mincore.c does, so a huge length costs no kernel memory.
 int64_t Mincore(Task& t, const SyscallArgs& args) {
-  std::vector<uint8_t> vec;
-  Status s = t.mm().Mincore(args[0], args[1], &vec);
-  if (!s.ok()) return -s.error();
-  return ToReturn(t.mm().CopyOut(args[2], vec.data(), vec.size()));
+  constexpr uint64_t kChunk = kPageSize * kPageSize;  // range of one page
+  uint64_t addr = args[0], length = args[1];
+  if (addr & kPageMask) return -EINVAL;
+  if (Overflows(addr, length)) return -ENOMEM;
+  length = PageUp(length);
+  for (uint64_t done = 0; done < length; done += kChunk) {
+    std::vector<uint8_t> vec;
+    Status s = t.mm().Mincore(addr + done, std::min(kChunk, length - done),
+                              &vec);
+    if (!s.ok()) return -s.error();
+    if (!t.mm().CopyOut(args[2] + done / kPageSize, vec.data(), vec.size())
+             .ok())
+      return -EFAULT;
+  }
+  return 0;
 }
 
 // Implements msync(2). Shared mappings are always coherent with the file

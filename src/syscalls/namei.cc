@@ -14,16 +14,29 @@ namespace {
 
 // Resolves the parent of a path that is about to be created or removed,
 // and checks write permission on it.
-Result<std::pair<Path, std::string>> ParentForChange(Task& t, int dirfd,
-                                                     uint64_t path_addr) {
+// Resolves the directory a change is made in and the last name, without
+// checking that the change is allowed.
+Result<std::pair<Path, std::string>> ParentOf(Task& t, int dirfd,
+                                              uint64_t path_addr) {
   std::string path = TRY(CopyInPath(t, path_addr));
   Path start = TRY(StartPath(t, dirfd, path));
-  auto [dir, name] = TRY(ResolveParent(t, start, path, {}));
+  return ResolveParent(t, start, path, {});
+}
+
+// Checks that the task may add or remove entries in `dir`.
+Status CheckChangeable(Task& t, const Path& dir) {
   if (dir.dentry->deleted) return Err(ENOENT);
   auto attr = TRY(dir.inode().Attr());
   TRY_STATUS(CheckAccess(attr, t.creds, W_OK | X_OK));
   if (dir.mount->ReadOnly()) return Err(EROFS);
-  return std::make_pair(dir, name);
+  return Ok();
+}
+
+Result<std::pair<Path, std::string>> ParentForChange(Task& t, int dirfd,
+                                                     uint64_t path_addr) {
+  auto parent = TRY(ParentOf(t, dirfd, path_addr));
+  TRY_STATUS(CheckChangeable(t, parent.first));
+  return parent;
 }
 
 // The sticky bit: only the owner of the file or the directory may remove
@@ -90,17 +103,22 @@ int64_t RenameCommon(Task& t, int olddir, uint64_t oldpath, int newdir,
     return -EINVAL;
   if ((flags & RENAME_EXCHANGE) && (flags & RENAME_NOREPLACE)) return -EINVAL;
   if (flags & RENAME_WHITEOUT) return -EINVAL;
-  auto from = ParentForChange(t, olddir, oldpath);
+  // Linux fs/namei.c:do_renameat2 checks mounts, names and the source
+  // before vfs_rename checks permissions.
+  auto from = ParentOf(t, olddir, oldpath);
   if (!from.ok()) return -from.error();
-  auto to = ParentForChange(t, newdir, newpath);
+  auto to = ParentOf(t, newdir, newpath);
   if (!to.ok()) return -to.error();
   auto& [src_dir, src_name] = from.value();
   auto& [dst_dir, dst_name] = to.value();
+  if (src_dir.mount != dst_dir.mount) return -EXDEV;
   for (auto* n : {&src_name, &dst_name})
     if (n->empty() || *n == "." || *n == "..") return -EBUSY;
-  if (src_dir.mount != dst_dir.mount) return -EXDEV;
+  if (src_dir.mount->ReadOnly()) return -EROFS;
   auto src = LookupChild(t, src_dir, src_name);
   if (!src.ok()) return -src.error();
+  for (const Path* dir : {&src_dir, &dst_dir})
+    if (Status s = CheckChangeable(t, *dir); !s.ok()) return -s.error();
   MountNamespace& ns = *t.kernel().mounts;
   if (src->mount != src_dir.mount || ns.IsMountpoint(*src->dentry))
     return -EBUSY;

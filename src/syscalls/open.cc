@@ -465,7 +465,7 @@ int64_t Pipe2(Task& t, const SyscallArgs& args) {
   int flags = args.Int(1);
   if (flags & ~(O_CLOEXEC | O_NONBLOCK | O_DIRECT)) return -EINVAL;
   if (!t.mm().RangeAccessible(args[0], 8, PROT_WRITE)) return -EFAULT;
-  auto [r, w] = NewPipe();
+  auto [r, w] = NewPipe(t.creds);
   r->flags |= flags & O_NONBLOCK;
   w->flags |= flags & O_NONBLOCK;
   auto rfd = InstallFd(t, r, flags & O_CLOEXEC);

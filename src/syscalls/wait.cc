@@ -50,6 +50,7 @@ std::optional<WaitResult> Poll(Task& t, const WaitRequest& req,
     *any_child = true;
     WaitResult r;
     r.pid = child->tgid;
+    r.uid = child->Uid();
     auto leader = child->Leader();
     if (child->zombie && (req.options & WEXITED)) {
       int st = child->group_exit_status;

@@ -97,5 +97,22 @@ int main(void) {
   CHECK_ERR(madvise(memory, pages * PAGE, MADV_NORMAL), ENOMEM);
   CHECK_ERR(mincore(memory, pages * PAGE, vector), ENOMEM);
   munmap(memory, pages * PAGE);
+
+  /* Linux fills the vector a page at a time, so a range of terabytes
+   * needs only address space for its vector. */
+  CASE("a huge range from an unmapped start fails with ENOMEM");
+  size_t huge = (size_t)0x7ff000000000;
+  unsigned char* big_vector = mmap(NULL, huge / PAGE, PROT_READ | PROT_WRITE,
+                                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                                   -1, 0);
+  CHECK(big_vector != MAP_FAILED);
+  CHECK_ERR(mincore(NULL, huge, big_vector), ENOMEM);
+  CASE("a huge range past a mapping fails with ENOMEM");
+  char* two = mmap(NULL, 2 * PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+                   0);
+  CHECK(two != MAP_FAILED);
+  CHECK_ERR(mincore(two, huge, big_vector), ENOMEM);
+  munmap(two, 2 * PAGE);
+  munmap(big_vector, huge / PAGE);
   return check_finish();
 }
