@@ -62,6 +62,12 @@ std::deque<InodePtr>& RecentInodes() {
   return *recent;
 }
 
+}  // namespace
+
+void ForgetRecentGoferInodes() { RecentInodes().clear(); }
+
+namespace {
+
 void KeepRecent(const InodePtr& inode) {
   auto& recent = RecentInodes();
   recent.push_back(inode);

@@ -11,6 +11,10 @@
 
 namespace moat {
 
+// Lets go of the inodes kept because they were looked up recently (and so
+// of their host descriptors), as at the end of a sandbox.
+void ForgetRecentGoferInodes();
+
 // A host descriptor from the gofer, closed when the last user lets go.
 class HostFd {
  public:

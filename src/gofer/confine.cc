@@ -241,12 +241,14 @@ Status RestrictToRoots(const std::vector<Root>& roots) {
 }
 
 Status DropGoferCapabilities() {
+  // An unprivileged gofer has no capabilities to drop and may not change
+  // its bounding set; no_new_privs, which RestrictToRoots set, keeps it
+  // from gaining any.
+  if (geteuid() != 0) return Ok();
   uint64_t keep = 0;
-  if (geteuid() == 0) {
-    for (int cap : {CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH,
-                    CAP_FOWNER, CAP_FSETID})
-      keep |= uint64_t{1} << cap;
-  }
+  for (int cap : {CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH,
+                  CAP_FOWNER, CAP_FSETID})
+    keep |= uint64_t{1} << cap;
   return DropPrivileges(keep);
 }
 

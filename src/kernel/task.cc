@@ -4,6 +4,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <system_error>
+
 #include "kernel/kernel.h"
 #include "kernel/signal_delivery.h"
 #include "mm/memory_file.h"
@@ -34,10 +36,45 @@ Task::Task(Kernel& kernel, std::shared_ptr<ThreadGroup> tg)
     sched_affinity[i / 64] |= 1ull << (i % 64);
 }
 
-Task::~Task() = default;
+Task::~Task() {
+  if (!launch_) return;
+  std::lock_guard lock(launch_->mu);
+  if (launch_->state == Launch::kWaiting) {
+    launch_->state = Launch::kAbandoned;
+    launch_->cv.notify_one();
+  }
+}
+
+Status Task::CreateThread() {
+  auto launch = std::make_shared<Launch>();
+  std::weak_ptr<Task> weak = shared_from_this();
+  try {
+    std::thread([launch, weak] {
+      {
+        std::unique_lock lock(launch->mu);
+        launch->cv.wait(lock,
+                        [&] { return launch->state != Launch::kWaiting; });
+        if (launch->state == Launch::kAbandoned) return;
+      }
+      if (auto self = weak.lock()) self->Run();
+    }).detach();
+  } catch (const std::system_error& e) {
+    spdlog::warn("[{}] the host gave no thread for a new task: {}", tid,
+                 e.what());
+    return Err(EAGAIN);
+  }
+  launch_ = std::move(launch);
+  return Ok();
+}
 
 void Task::Start() {
-  std::thread([self = shared_from_this()] { self->Run(); }).detach();
+  if (!launch_ && !CreateThread().ok()) {
+    // Only the first task gets here; without a thread it cannot run.
+    MOAT_CHECK(false, "no host thread for task {}", tid);
+  }
+  std::lock_guard lock(launch_->mu);
+  launch_->state = Launch::kRun;
+  launch_->cv.notify_one();
 }
 
 void Task::Run() {

@@ -9,6 +9,7 @@
 
 #include <array>
 #include <map>
+#include <mutex>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -72,6 +73,11 @@ class Task : public std::enable_shared_from_this<Task> {
   MemoryManager& mm() { return *mm_; }
 
   // Starts the host thread that runs this task.
+  // Makes the host thread that will run the task, which waits for Start.
+  // EAGAIN when the host gives no thread (its pids limit, say), so that
+  // clone fails instead of the kernel.
+  Status CreateThread();
+  // Lets the task's thread run it, making the thread first if need be.
   void Start();
 
   // Blocks until Wake, an interrupting signal, or `deadline`. Must be called
@@ -169,6 +175,14 @@ class Task : public std::enable_shared_from_this<Task> {
 
   Kernel& kernel_;
   std::shared_ptr<ThreadGroup> tg_;
+  // Hands the thread that CreateThread made the go-ahead, or, when the
+  // task is destroyed unstarted, tells it to end.
+  struct Launch {
+    std::mutex mu;
+    std::condition_variable cv;
+    enum { kWaiting, kRun, kAbandoned } state = kWaiting;
+  };
+  std::shared_ptr<Launch> launch_;
   std::unique_ptr<Context> ctx_;
   std::thread thread_;
   std::condition_variable cv_;

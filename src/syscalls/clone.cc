@@ -43,6 +43,9 @@ Result<int> DoClone(Task& t, uint64_t flags, uint64_t stack, uint64_t ptid,
       (flags & CLONE_THREAD) ? t.tg_ptr() : std::make_shared<ThreadGroup>();
   auto child = std::make_shared<Task>(k, tg);
   child->tid = k.AllocatePid();
+  // First, so that a host out of threads fails the call before anything
+  // is registered.
+  TRY_STATUS(child->CreateThread());
   child->comm = t.comm;
   child->creds = t.creds;
   child->regs = t.regs;
