@@ -214,18 +214,27 @@ std::vector<std::string> BootArguments(const SandboxOptions& opts) {
   for (const std::string& kv : opts.env) a.insert(a.end(), {"--env", kv});
   if (opts.strace) a.push_back("--strace");
   a.insert(a.end(), {"--network", opts.network});
+  if (opts.oci_spec_fd >= 0)
+    a.insert(a.end(), {"--oci-spec-fd", std::to_string(opts.oci_spec_fd),
+                       "--control-fd", std::to_string(opts.control_fd)});
   a.push_back("--");
   a.insert(a.end(), opts.argv.begin(), opts.argv.end());
   return a;
 }
 
 int RunFrontEnd(const SandboxOptions& opts) {
+  return RunFrontEnd(opts, {gofer::Root{opts.rootfs, true}}, nullptr);
+}
+
+int RunFrontEnd(const SandboxOptions& opts,
+                const std::vector<gofer::Root>& roots,
+                const std::function<void(pid_t kernel)>& started) {
   // A closed stdio descriptor would be taken by the first file moat opens,
   // which the sandbox would then see as its stdin or stdout.
   for (int fd = 0; fd < 3; fd++) {
     if (fcntl(fd, F_GETFD) < 0) open("/dev/null", O_RDWR);
   }
-  auto gofer = gofer::Start({gofer::Root{opts.rootfs, true}});
+  auto gofer = gofer::Start(roots);
   if (!gofer.ok()) {
     spdlog::error("starting the gofer failed: {}", strerror(gofer.error()));
     return 125;
@@ -247,6 +256,7 @@ int RunFrontEnd(const SandboxOptions& opts) {
     RestoreTerminal(terminal);
     return 125;
   }
+  if (started) started(kernel);
   int status = WaitForKernel(kernel);
   gofer->Stop();
   RestoreTerminal(terminal);
