@@ -99,7 +99,7 @@ int Kill(const Globals& g, const std::string& id, const std::string& name,
   json reply;
   std::string e = Request(StateDir(g.root, id), {{"op", "kill"},
                           {"signal", sig}, {"all", all}}, &reply);
-  // SIGKILL works even on a kernel that does not answer.
+  // SIGKILL also ends a kernel that does not reply.
   if (sig == SIGKILL && s.kernel_pid > 0) kill(s.kernel_pid, SIGKILL);
   if (!e.empty() && sig != SIGKILL) return Fail(e);
   return 0;
@@ -162,8 +162,8 @@ int List(const Globals& g, const std::string& format, bool quiet) {
   return 0;
 }
 
-// The host processes of a container: its monitor, the process named in
-// the pid file, which stands for everything inside.
+// Prints the host processes of a container: only its monitor, the process
+// named in the pid file, which is the host process for everything inside.
 int Ps(const Globals& g, const std::string& id, const std::string& format) {
   State s;
   if (std::string e = LoadState(g.root, id, &s); !e.empty()) return Fail(e);
@@ -296,7 +296,8 @@ std::optional<int> RunCommand(CLI::App& app, const Globals& g,
   auto parsed = [&](const char* name) {
     return app.get_subcommand(name)->parsed();
   };
-  if (g.systemd_cgroup) spdlog::debug("--systemd-cgroup: moat makes no cgroups");
+  if (g.systemd_cgroup)
+    spdlog::debug("--systemd-cgroup ignored: moat makes no cgroups");
   if (parsed("create")) return Create(g, sandbox, p.create);
   if (parsed("run")) return Run(g, sandbox, p.run);
   if (parsed("exec")) return Exec(g, p.exec);

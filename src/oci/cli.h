@@ -21,7 +21,7 @@ struct Globals {
   std::string rootless = "auto";
 };
 
-// What `create`, `run` and `exec` were given.
+// The options of `create`, `run` and `exec`.
 struct LaunchOptions {
   std::string id;
   std::string bundle = ".";
@@ -39,7 +39,8 @@ void AddCommands(CLI::App& app, Globals& g, SandboxOptions& sandbox);
 std::optional<int> RunCommand(CLI::App& app, const Globals& g,
                               const SandboxOptions& sandbox);
 
-// create and run (src/oci/launch.cc). Return the exit status.
+// Implement create, run and start (src/oci/launch.cc). Each returns the
+// exit status.
 int Create(const Globals& g, const SandboxOptions& sandbox,
            const LaunchOptions& o);
 int Run(const Globals& g, const SandboxOptions& sandbox,

@@ -22,20 +22,30 @@ std::shared_ptr<Dentry> RootDentry(InodePtr inode) {
   return std::make_shared<Dentry>("", nullptr, std::move(inode));
 }
 
-// Resolves `path`, making its last component when it is missing: a
-// directory, or an empty file for a file mount, as runc does in the
-// bundle's root.
+// Resolves `path`, making what is missing of it: directories, and for a
+// file mount an empty file at the end, as runc does in the bundle's root.
 Result<Path> MountPoint(Task& init, const std::string& path, bool file) {
-  auto found = ResolvePath(init, init.fs->root, path, {});
-  if (found.ok()) return found;
-  auto parent = ResolveParent(init, init.fs->root, path, {});
-  if (!parent.ok()) return Err(parent.error());
-  auto& [dir, name] = parent.value();
+  Path at = init.fs->root;
   Credentials root;
-  auto made = file ? dir.inode().Create(name, S_IFREG | 0644, root)
-                   : dir.inode().Mkdir(name, 0755, root);
-  if (!made.ok()) return Err(made.error());
-  return LookupChild(init, dir, name);
+  size_t start = 1;
+  while (start < path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string::npos) end = path.size();
+    std::string name = path.substr(start, end - start);
+    start = end + 1;
+    if (name.empty() || name == ".") continue;
+    auto next = ResolvePath(init, at, name, {});
+    if (!next.ok()) {
+      bool last = start >= path.size();
+      auto made = last && file ? at.inode().Create(name, S_IFREG | 0644, root)
+                               : at.inode().Mkdir(name, 0755, root);
+      if (!made.ok()) return Err(made.error());
+      next = LookupChild(init, at, name);
+      if (!next.ok()) return Err(next.error());
+    }
+    at = next.value();
+  }
+  return at;
 }
 
 // A read-only or writable regular file holding `contents`, on a tmpfs of

@@ -35,6 +35,8 @@ bool Terminates(int sig) {
 
 // Gives `t` the host descriptors it was sent as fds 0, 1 and 2. A
 // terminal among them becomes its session's controlling terminal.
+// NOTE: an exec'd process uses the host pty as it is, so it has no
+// /dev/pts name inside; init gets a kernel pty through the console.
 void InstallStdio(Task& t, std::vector<int>& fds) {
   for (size_t i = 0; i < fds.size() && i < 3; i++) {
     int mode = fcntl(fds[i], F_GETFL);

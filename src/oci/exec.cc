@@ -1,7 +1,7 @@
 // exec: a new process in a running container. Its host process (the one
-// the pid file names) asks the kernel over the control socket to start the
-// process with this process's stdio or a terminal, passes on the signals
-// it gets, and exits with the process's status.
+// the pid file names) requests the kernel over the control socket to start
+// the process with this process's stdio or a terminal. It then passes on
+// the signals it receives and exits with the process's status.
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>

@@ -1,8 +1,8 @@
 // create, start and run: the sandbox of a container is started by a
 // monitor process, which stays behind when `moat create` exits. The pid
-// file names the monitor: it lives as long as the container's init, exits
-// with its status and passes on the signals it gets, so engines (conmon,
-// the containerd shim) can wait on it and signal it like runc's init.
+// file names the monitor. It lives as long as the container's init, exits
+// with its status and passes on the signals it receives. Engines (conmon,
+// the containerd shim) wait on it and signal it as they do runc's init.
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -80,12 +80,13 @@ std::vector<gofer::Root> Roots(const Spec& spec) {
     for (int fd = 0; fd < 3; fd++) dup2(slave, fd);
     close(slave);
   }
-  opts.rootfs = spec.root_path;
+  // opts.rootfs stays "/": the kernel, which cannot see the host, would
+  // check a path given there; the gofer serves the bundle's root.
   opts.cwd = spec.process.cwd;
   if (!spec.hostname.empty()) opts.hostname = spec.hostname;
   opts.argv = spec.process.args;
   int status = RunFrontEnd(opts, Roots(spec), [&](pid_t kernel) {
-    // The kernel holds the only copies from here.
+    // From here the kernel has the only copies.
     close(opts.oci_spec_fd);
     close(opts.control_fd);
     (void)!write(report, &kernel, sizeof kernel);

@@ -7,6 +7,8 @@
 #include <fstream>
 #include <fmt/format.h>
 
+#include "util/log.h"
+
 namespace moat::oci {
 namespace {
 
@@ -169,6 +171,33 @@ std::string RefuseUnsupported(const json& j) {
   return "";
 }
 
+// Logs each field moat ignores (docs/OCI.md says why that is safe), so
+// that a --debug log shows what a config asked for and did not get.
+void LogIgnored(const json& j) {
+  static const std::pair<const char*, const char*> kIgnored[] = {
+      {"/process/apparmorProfile", "host LSM profile; moat confines itself"},
+      {"/process/selinuxLabel", "host LSM label; moat confines itself"},
+      {"/process/oomScoreAdj", "host OOM score"},
+      {"/linux/seccomp", "programs never reach the host kernel"},
+      {"/linux/sysctl", "not applied inside yet"},
+      {"/linux/cgroupsPath", "moat makes no cgroups"},
+      {"/linux/uidMappings", "the kernel has its own user namespace"},
+      {"/linux/gidMappings", "the kernel has its own user namespace"},
+      {"/linux/rootfsPropagation", "the kernel's mounts are its own"},
+      {"/linux/mountLabel", "host LSM label"},
+      {"/linux/resources", "recorded for the limits code, not applied yet"},
+  };
+  for (auto& [pointer, why] : kIgnored)
+    if (j.contains(json::json_pointer(pointer)))
+      spdlog::debug("config.json {} ignored: {}", pointer, why);
+  if (!j.contains("linux") || !j["linux"].contains("namespaces")) return;
+  for (const auto& n : j["linux"]["namespaces"])
+    if (n.contains("path"))
+      spdlog::debug("linux.namespaces {} path {} ignored: the sandbox gets "
+                    "new namespaces of its own",
+                    n.value("type", ""), n.value("path", ""));
+}
+
 std::string ParseLinux(const json& j, Spec* out) {
   if (!j.contains("linux")) return "";
   const json& l = j["linux"];
@@ -261,6 +290,7 @@ std::string LoadBundle(const std::string& bundle, Spec* out) {
     out->domainname = j.value("domainname", "");
     out->annotations =
         j.value("annotations", std::map<std::string, std::string>{});
+    LogIgnored(j);
     for (auto f : {RefuseUnsupported(j), ParseMounts(j, out),
                    ParseLinux(j, out)})
       if (!f.empty()) return f;

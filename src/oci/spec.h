@@ -1,5 +1,5 @@
 // The OCI bundle's config.json (runtime-spec 1.x), parsed into what moat
-// honours. docs/OCI.md says what becomes of every field.
+// honours. docs/OCI.md lists what becomes of every field.
 #pragma once
 
 #include <sys/resource.h>
@@ -61,7 +61,7 @@ struct Spec {
 };
 
 // Reads BUNDLE/config.json. Returns "" or a one-line error that names the
-// field and says what to do.
+// field and what to do.
 std::string LoadBundle(const std::string& bundle, Spec* out);
 
 // Parses an OCI process object (config.json's, or exec --process's).

@@ -143,11 +143,7 @@ nlohmann::json RuntimeState(const State& s) {
                       {"status", status},
                       {"pid", status == "stopped" ? 0 : s.pid},
                       {"bundle", s.bundle},
-                      {"rootfs", ""},
-                      {"created", s.created},
-                      {"owner", ""}};
-  j.erase("rootfs");
-  j.erase("owner");
+                      {"created", s.created}};
   j["annotations"] = s.annotations;
   return j;
 }
