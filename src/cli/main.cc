@@ -76,6 +76,7 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
 
+  moat::SetLogJson(oci_globals.log_format == "json");
   if (gofer->parsed()) {
     std::vector<moat::gofer::Root> roots;
     for (auto& arg : gofer_roots) {
@@ -91,7 +92,6 @@ int main(int argc, char** argv) {
   }
 
   moat::InitLogging(log_file, debug);
-  if (oci_globals.log_format == "json") moat::oci::UseJsonLog();
   if (run->parsed()) return moat::RunFrontEnd(opts);
   if (auto status = moat::oci::RunCommand(app, oci_globals, opts))
     return *status;

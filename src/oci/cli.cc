@@ -9,8 +9,6 @@
 #include <fstream>
 #include <thread>
 
-#include <spdlog/formatter.h>
-
 #include "oci/state.h"
 #include "util/log.h"
 
@@ -200,35 +198,7 @@ int Features() {
   return 0;
 }
 
-// Formats each message as one JSON object per line.
-class JsonFormatter : public spdlog::formatter {
- public:
-  void format(const spdlog::details::log_msg& msg,
-              spdlog::memory_buf_t& dest) override {
-    auto t = std::chrono::system_clock::to_time_t(msg.time);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    char when[32];
-    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    std::string level(spdlog::level::to_string_view(msg.level).data(),
-                      spdlog::level::to_string_view(msg.level).size());
-    if (level == "warning") level = "warn";
-    json j = {{"level", level},
-              {"msg", std::string(msg.payload.data(), msg.payload.size())},
-              {"time", when}};
-    std::string line = j.dump() + "\n";
-    dest.append(line.data(), line.data() + line.size());
-  }
-  std::unique_ptr<spdlog::formatter> clone() const override {
-    return std::make_unique<JsonFormatter>();
-  }
-};
-
 }  // namespace
-
-void UseJsonLog() {
-  spdlog::default_logger()->set_formatter(std::make_unique<JsonFormatter>());
-}
 
 int Fail(const std::string& message) {
   spdlog::error("{}", message);

@@ -60,10 +60,6 @@ struct ExecOptions {
 };
 int Exec(const Globals& g, const ExecOptions& o);
 
-// Makes log lines JSON objects ({"level", "msg", "time"}), which engines
-// read back from --log with --log-format json.
-void UseJsonLog();
-
 // Writes `text` to `path` atomically (pid files).
 bool WriteFileAtomic(const std::string& path, const std::string& text);
 // Prints a one-line error as runc does and returns 1.

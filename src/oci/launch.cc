@@ -162,7 +162,9 @@ std::string Prepare(const Globals& g, const LaunchOptions& o, bool detached,
   if (std::string e = ResolveMounts(spec); !e.empty()) return e;
   if (o.preserve_fds > 0)
     return "--preserve-fds: moat passes no extra descriptors yet";
-  mkdir(g.root.c_str(), 0711);
+  std::error_code ec;
+  std::filesystem::create_directories(g.root, ec);
+  if (ec) return fmt::format("--root {}: {}", g.root, ec.message());
   std::string dir = StateDir(g.root, o.id);
   if (mkdir(dir.c_str(), 0700) != 0)
     return errno == EEXIST

@@ -204,6 +204,7 @@ std::vector<std::string> BootArguments(const SandboxOptions& opts) {
   if (!LogPath().empty())
     a.insert(a.end(), {"--log", fmt::format("fd:{}", kLogFd)});
   if (LogDebug()) a.push_back("--debug");
+  if (LogJson()) a.insert(a.end(), {"--log-format", "json"});
   a.insert(a.end(), {"boot", "--gofer-fd", std::to_string(opts.gofer_fd),
                      "--uid", std::to_string(opts.uid), "--gid",
                      std::to_string(opts.gid), "--platform", opts.platform,
