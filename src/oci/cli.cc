@@ -131,6 +131,10 @@ int Delete(const Globals& g, const std::string& id, bool force) {
     kill(s.pid, SIGKILL);
     WaitGone(s, std::chrono::seconds(5));
   }
+  // A poststop hook that fails is logged only, as the spec says.
+  std::string e = RunHooks(HooksOf(BundleHooks(s.bundle), "poststop"),
+                           HookState(s, "stopped"));
+  if (!e.empty()) spdlog::warn("container {}: {}", id, e);
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
   if (ec) return Fail(dir + ": " + ec.message());

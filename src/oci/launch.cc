@@ -193,6 +193,10 @@ int CreateContainer(const Globals& g, const SandboxOptions& sandbox,
   s.created = Now3339();
   s.annotations = spec.annotations;
   if (e.empty()) e = SaveState(g.root, s);
+  if (e.empty()) e = RunHooks(HooksOf(spec.hooks, "prestart"),
+                              HookState(s, "created"));
+  if (e.empty()) e = RunHooks(HooksOf(spec.hooks, "createRuntime"),
+                              HookState(s, "creating"));
   if (e.empty() && !o.pid_file.empty() &&
       !WriteFileAtomic(o.pid_file, std::to_string(l.monitor)))
     e = o.pid_file + ": cannot be written";
@@ -249,6 +253,10 @@ int Start(const Globals& g, const std::string& id) {
     return Fail(e);
   s.status = "running";
   if (std::string e = SaveState(g.root, s); !e.empty()) return Fail(e);
+  // A poststart hook that fails is logged only, as the spec says.
+  std::string e = RunHooks(HooksOf(BundleHooks(s.bundle), "poststart"),
+                           HookState(s, "running"));
+  if (!e.empty()) spdlog::warn("container {}: {}", id, e);
   return 0;
 }
 

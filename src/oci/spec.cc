@@ -135,10 +135,14 @@ std::string ParseMounts(const json& j, Spec* out) {
 // moat does not do: refused by name rather than ignored.
 std::string RefuseUnsupported(const json& j) {
   if (j.contains("hooks")) {
+    // Hooks of these kinds run inside the container's namespaces, where
+    // moat has no host programs to run.
     for (auto& [kind, list] : j["hooks"].items())
-      if (!list.empty())
-        return fmt::format("hooks.{}: moat does not run hooks yet; remove "
-                           "them from config.json",
+      if (!list.empty() && kind != "prestart" && kind != "createRuntime" &&
+          kind != "poststart" && kind != "poststop")
+        return fmt::format("hooks.{}: moat runs prestart, createRuntime, "
+                           "poststart and poststop hooks only; remove it "
+                           "from config.json",
                            kind);
   }
   if (!j.contains("linux")) return "";
@@ -290,6 +294,7 @@ std::string LoadBundle(const std::string& bundle, Spec* out) {
     out->domainname = j.value("domainname", "");
     out->annotations =
         j.value("annotations", std::map<std::string, std::string>{});
+    if (j.contains("hooks")) out->hooks = j["hooks"];
     LogIgnored(j);
     for (auto f : {RefuseUnsupported(j), ParseMounts(j, out),
                    ParseLinux(j, out)})

@@ -48,6 +48,15 @@ struct MountSpec {
   std::string contents;   // a file bind's contents
 };
 
+// One hook: a host program that runs with the container's state on its
+// standard input.
+struct Hook {
+  std::string path;
+  std::vector<std::string> args;
+  std::vector<std::string> env;
+  int timeout = 0;  // seconds; 0 is none
+};
+
 struct Spec {
   std::string bundle;  // absolute
   Process process;
@@ -58,7 +67,17 @@ struct Spec {
   std::vector<std::string> masked_paths, readonly_paths;
   std::map<std::string, std::string> annotations;
   nlohmann::json resources;  // linux.resources, for the limits code
+  nlohmann::json hooks;      // run on the host by the front end
 };
+
+// The hooks of one kind ("prestart", "poststop", ...) in `hooks`.
+std::vector<Hook> HooksOf(const nlohmann::json& hooks, const std::string& kind);
+// The hooks of BUNDLE/config.json; null when there are none or it is gone.
+nlohmann::json BundleHooks(const std::string& bundle);
+// Runs `hooks` in order with `state` on their standard input. Returns ""
+// or an error naming the hook that failed.
+std::string RunHooks(const std::vector<Hook>& hooks,
+                     const nlohmann::json& state);
 
 // Reads BUNDLE/config.json. Returns "" or a one-line error that names the
 // field and what to do.

@@ -16,7 +16,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Spec, bundle, process,
                                                 root_path, root_readonly,
                                                 hostname, domainname, mounts,
                                                 masked_paths, readonly_paths,
-                                                annotations, resources)
+                                                annotations, resources,
+                                                hooks)
 
 nlohmann::json ToJson(const Spec& s) { return s; }
 Spec SpecFromJson(const nlohmann::json& j) { return j.get<Spec>(); }

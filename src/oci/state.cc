@@ -148,6 +148,13 @@ nlohmann::json RuntimeState(const State& s) {
   return j;
 }
 
+nlohmann::json HookState(const State& s, const std::string& status) {
+  nlohmann::json j = RuntimeState(s);
+  j["status"] = status;
+  j["pid"] = s.kernel_pid;
+  return j;
+}
+
 int ListenControl(const std::string& dir) {
   ControlAddress a(dir);
   int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);

@@ -39,6 +39,10 @@ std::vector<std::string> ListIds(const std::string& root);
 std::string CurrentStatus(const State& s);
 // The state as `moat state` prints it (runtime-spec "State").
 nlohmann::json RuntimeState(const State& s);
+// The state hooks get: the kernel's pid, since the kernel process is in
+// the sandbox's namespaces, where hooks such as Docker's network setup
+// look.
+nlohmann::json HookState(const State& s, const std::string& status);
 
 // A live process's start time (field 22 of /proc/PID/stat), or 0 when it
 // is gone or a zombie.
