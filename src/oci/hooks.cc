@@ -17,14 +17,15 @@ namespace moat::oci {
 namespace {
 
 // Waits for `pid` for up to `timeout` seconds (0: no limit); kills it
-// after that. Returns its wait status, or -1 on a timeout.
+// after that. Returns its wait status, -1 on a timeout, or -2 when
+// waitpid fails.
 int WaitWithTimeout(pid_t pid, int timeout) {
   auto end = std::chrono::steady_clock::now() + std::chrono::seconds(timeout);
   for (;;) {
     int status;
     pid_t done = waitpid(pid, &status, timeout > 0 ? WNOHANG : 0);
     if (done == pid) return status;
-    if (done < 0 && errno != EINTR) return -1;
+    if (done < 0 && errno != EINTR) return -2;
     if (timeout > 0 && std::chrono::steady_clock::now() > end) {
       kill(pid, SIGKILL);
       waitpid(pid, &status, 0);
@@ -57,6 +58,8 @@ std::string RunHook(const Hook& h, const std::string& state) {
   int status = WaitWithTimeout(pid, h.timeout);
   if (status == -1)
     return fmt::format("hook {}: timed out after {} s", h.path, h.timeout);
+  if (status == -2)
+    return fmt::format("hook {}: waiting failed: {}", h.path, strerror(errno));
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
     return fmt::format("hook {}: failed with status {}", h.path,
                        WIFEXITED(status) ? WEXITSTATUS(status)
