@@ -111,7 +111,12 @@ void Container::ServeLoop(Kernel& k) {
       return;
     }
     std::thread([this, &k, fd] {
-      HandleConnection(k, fd);
+      // A malformed request must not end the kernel.
+      try {
+        HandleConnection(k, fd);
+      } catch (const std::exception& e) {
+        spdlog::error("control socket: invalid request: {}", e.what());
+      }
       close(fd);
     }).detach();
   }

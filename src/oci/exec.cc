@@ -90,13 +90,15 @@ int ExecBody(const std::string& dir, const Process& p, int slave,
   json reply;
   if (!SendMessage(sock, {{"op", "exec"}, {"process", ToJson(p)}}, fds) ||
       !ReceiveMessage(sock, &reply)) {
-    tell("the sandbox did not answer the exec request");
+    tell("the sandbox did not reply to the exec request");
     return 1;
   }
   if (slave >= 0) close(slave);
-  if (reply.contains("error")) {
-    tell(reply["error"].get<std::string>());
-    return reply.value("errno", 0) == ENOENT ? 127 : 126;
+  if (std::string e = ReplyError(reply); !e.empty()) {
+    tell(e);
+    auto no = reply.find("errno");
+    bool enoent = no != reply.end() && *no == ENOENT;
+    return enoent ? 127 : 126;
   }
   tell("");
   for (;;) {
@@ -110,7 +112,9 @@ int ExecBody(const std::string& dir, const Process& p, int slave,
     if (!pf[0].revents) continue;
     json msg;
     if (!ReceiveMessage(sock, &msg)) return 128 + SIGKILL;  // sandbox gone
-    if (msg.contains("exit")) return msg["exit"].get<int>();
+    auto code = msg.is_object() ? msg.find("exit") : msg.end();
+    if (code != msg.end())
+      return code->is_number_integer() ? code->get<int>() & 0xff : 255;
   }
 }
 

@@ -235,6 +235,16 @@ bool ReceiveMessage(int fd, nlohmann::json* msg, std::vector<int>* fds) {
   return !msg->is_discarded();
 }
 
+std::string ReplyError(const nlohmann::json& reply) {
+  // The kernel may be in the hands of the program, so its replies are
+  // checked before use.
+  if (!reply.is_object()) return "invalid reply from the sandbox";
+  auto it = reply.find("error");
+  if (it == reply.end()) return "";
+  return it->is_string() ? it->get<std::string>()
+                         : "invalid reply from the sandbox";
+}
+
 std::string Request(const std::string& dir, const nlohmann::json& req,
                     nlohmann::json* reply) {
   int fd = ConnectControl(dir);
@@ -243,9 +253,8 @@ std::string Request(const std::string& dir, const nlohmann::json& req,
                        strerror(errno));
   bool ok = SendMessage(fd, req) && ReceiveMessage(fd, reply);
   close(fd);
-  if (!ok) return fmt::format("{}/control: the sandbox did not answer", dir);
-  if (reply->contains("error")) return (*reply)["error"].get<std::string>();
-  return "";
+  if (!ok) return fmt::format("{}/control: the sandbox did not reply", dir);
+  return ReplyError(*reply);
 }
 
 }  // namespace moat::oci

@@ -57,6 +57,8 @@ bool SendMessage(int fd, const nlohmann::json& msg,
 // Returns false at end of connection or on error.
 bool ReceiveMessage(int fd, nlohmann::json* msg,
                     std::vector<int>* fds = nullptr);
+// The error a reply from the kernel carries, "" if none.
+std::string ReplyError(const nlohmann::json& reply);
 // One request and its reply. Returns "" or an error.
 std::string Request(const std::string& dir, const nlohmann::json& req,
                     nlohmann::json* reply);
