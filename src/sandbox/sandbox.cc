@@ -318,6 +318,8 @@ int RunSandbox(const SandboxOptions& opts) {
 
   KernelConfig config;
   config.hostname = opts.hostname;
+  if (container && !container->spec().domainname.empty())
+    config.domainname = container->spec().domainname;
   config.strace = opts.strace;
   static Kernel* kernel = new Kernel(std::move(platform.value()), config);
   Kernel& k = *kernel;
