@@ -10,7 +10,7 @@
 namespace moat::oci {
 namespace {
 
-// A bundle in a fresh directory with an empty rootfs and `config`.
+// A fresh bundle directory with an empty rootfs. Write() adds config.json.
 class BundleTest : public ::testing::Test {
  protected:
   void SetUp() override {
