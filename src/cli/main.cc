@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 
 #include "gofer/process.h"
+#include "oci/cli.h"
 #include "sandbox/limits.h"
 #include "sandbox/sandbox.h"
 #include "util/host_info.h"
@@ -84,6 +85,11 @@ int main(int argc, char** argv) {
   app.add_flag("--debug", debug, "log the kernel's own events");
 
   moat::SandboxOptions opts;
+  // The OCI runtime's global flags and commands (src/oci/).
+  moat::oci::Globals oci_globals;
+  moat::oci::AddCommands(app, oci_globals, opts);
+  app.set_version_flag("-v,--version", "moat version 0.1\nspec: 1.0.2");
+
   CLI::App* run = app.add_subcommand(
       "do", "run a program in a new sandbox over the host root");
   AddSandboxOptions(run, opts);
@@ -96,6 +102,8 @@ int main(int argc, char** argv) {
   boot->add_option("--gid", opts.gid)->required();
   boot->add_option("--groups", opts.groups)->delimiter(',');
   boot->add_option("--default-cwd", opts.default_cwd);
+  boot->add_option("--oci-spec-fd", opts.oci_spec_fd);
+  boot->add_option("--control-fd", opts.control_fd);
 
   // Internal: the file server that moat starts for each sandbox.
   int gofer_fd = -1;
@@ -106,6 +114,7 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
 
+  moat::SetLogJson(oci_globals.log_format == "json");
   if (gofer->parsed()) {
     std::vector<moat::gofer::Root> roots;
     for (auto& arg : gofer_roots) {
@@ -122,6 +131,8 @@ int main(int argc, char** argv) {
 
   moat::InitLogging(log_file, debug);
   if (run->parsed()) return moat::RunFrontEnd(opts);
+  if (auto status = moat::oci::RunCommand(app, oci_globals, opts))
+    return *status;
   if (opts.strace) moat::EnableStrace(log_file);
   if (boot->parsed()) {
     int status = moat::RunSandbox(opts);

@@ -61,6 +61,7 @@ Result<Process> Start(const std::vector<Root>& roots) {
     args.push_back(LogPath());
   }
   if (LogDebug()) args.push_back("--debug");
+  if (LogJson()) args.insert(args.end(), {"--log-format", "json"});
   args.insert(args.end(), {"gofer", "--socket-fd", std::to_string(kSocketFd)});
   for (auto& r : roots) {
     args.push_back("--root");

@@ -214,6 +214,7 @@ std::vector<std::string> BootArguments(const SandboxOptions& opts) {
   if (!LogPath().empty())
     a.insert(a.end(), {"--log", fmt::format("fd:{}", kLogFd)});
   if (LogDebug()) a.push_back("--debug");
+  if (LogJson()) a.insert(a.end(), {"--log-format", "json"});
   a.insert(a.end(), {"boot", "--gofer-fd", std::to_string(opts.gofer_fd),
                      "--uid", std::to_string(opts.uid), "--gid",
                      std::to_string(opts.gid), "--platform", opts.platform,
@@ -237,12 +238,21 @@ std::vector<std::string> BootArguments(const SandboxOptions& opts) {
     a.insert(a.end(), {"--pids", std::to_string(opts.limits.pids)});
   if (opts.limits.cpus > 0)
     a.insert(a.end(), {"--cpus", fmt::format("{}", opts.limits.cpus)});
+  if (opts.oci_spec_fd >= 0)
+    a.insert(a.end(), {"--oci-spec-fd", std::to_string(opts.oci_spec_fd),
+                       "--control-fd", std::to_string(opts.control_fd)});
   a.push_back("--");
   a.insert(a.end(), opts.argv.begin(), opts.argv.end());
   return a;
 }
 
 int RunFrontEnd(const SandboxOptions& opts) {
+  return RunFrontEnd(opts, {gofer::Root{opts.rootfs, true}}, nullptr);
+}
+
+int RunFrontEnd(const SandboxOptions& opts,
+                const std::vector<gofer::Root>& roots,
+                const std::function<void(pid_t kernel)>& started) {
   // A closed stdio descriptor would be taken by the first file moat opens,
   // which the sandbox would then see as its stdin or stdout.
   for (int fd = 0; fd < 3; fd++) {
@@ -253,7 +263,7 @@ int RunFrontEnd(const SandboxOptions& opts) {
   std::unique_ptr<HostCgroup> cgroup;
   if (opts.limits.any())
     cgroup = HostCgroup::Create(fmt::format("moat-{}", getpid()), opts.limits);
-  auto gofer = gofer::Start({gofer::Root{opts.rootfs, true}});
+  auto gofer = gofer::Start(roots);
   if (!gofer.ok()) {
     spdlog::error("starting the gofer failed: {}", strerror(gofer.error()));
     return 125;
@@ -277,6 +287,7 @@ int RunFrontEnd(const SandboxOptions& opts) {
     RestoreTerminal(terminal);
     return 125;
   }
+  if (started) started(kernel);
   int status = WaitForKernel(kernel);
   gofer->Stop();
   RestoreTerminal(terminal);

@@ -44,6 +44,11 @@ constexpr int kAllowed[] = {
     SYS_dup, SYS_dup3, SYS_sendmsg, SYS_recvmsg, SYS_shutdown,
     SYS_epoll_create1, SYS_epoll_ctl, SYS_epoll_wait, SYS_epoll_pwait,
     SYS_eventfd2, SYS_pipe2, SYS_poll, SYS_ppoll, SYS_pidfd_open,
+    // An OCI container's control socket (src/oci/control_server.cc). The
+    // front end hands the kernel this listening socket, and the kernel has
+    // no other, so accept4 reaches nothing new. Requests and their
+    // descriptors then come by recvmsg.
+    SYS_accept4,
     // Memory of the kernel itself (malloc, thread stacks, the MemoryFile
     // mapping).
     SYS_brk, SYS_munmap, SYS_mremap, SYS_madvise,

@@ -27,6 +27,7 @@
 #include "loader/elf.h"
 #include "mm/memory_file.h"
 #include "mm/memory_object.h"
+#include "oci/container.h"
 #include "sandbox/console.h"
 #include "util/log.h"
 #include "vfs/fd_table.h"
@@ -78,7 +79,8 @@ std::vector<std::string> BuildEnvironment(const SandboxOptions& opts) {
   return env;
 }
 
-// Finds `cmd` on the sandbox's PATH, as execvp(3) would.
+}  // namespace
+
 std::string FindProgram(Task& init, const std::string& cmd,
                         const std::vector<std::string>& env) {
   if (cmd.find('/') != std::string::npos) return cmd;
@@ -99,6 +101,8 @@ std::string FindProgram(Task& init, const std::string& cmd,
   }
   return cmd;
 }
+
+namespace {
 
 // Gives init moat's standard descriptors: the console's terminal for those
 // that are the host terminal when there is a console, else the host
@@ -334,6 +338,10 @@ int RunSandbox(const SandboxOptions& opts) {
   mallopt(M_ARENA_MAX, 2 * HostCpuCount());
   if (spdlog::should_log(spdlog::level::debug))
     g_statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+  std::unique_ptr<oci::Container> container;
+  if (opts.oci_spec_fd >= 0 &&
+      !(container = oci::Container::Load(opts.oci_spec_fd, opts.control_fd)))
+    return 125;
   if (!BecomeNamespaceRoot().ok() || !EnterEmptyRoot().ok() ||
       !DropPrivileges().ok())
     return 125;
@@ -352,6 +360,8 @@ int RunSandbox(const SandboxOptions& opts) {
 
   KernelConfig config;
   config.hostname = opts.hostname;
+  if (container && !container->spec().domainname.empty())
+    config.domainname = container->spec().domainname;
   config.strace = opts.strace;
   config.max_tasks = opts.limits.pids;
   static Kernel* kernel = new Kernel(std::move(platform.value()), config);
@@ -361,7 +371,8 @@ int RunSandbox(const SandboxOptions& opts) {
   // The host root comes from the gofer, read-only: the overlay above it
   // takes every change.
   auto client = std::make_shared<gofer::Client>(opts.gofer_fd);
-  auto lower = GoferInode::Attach(client, 0, true);
+  bool root_ro = !container || container->spec().root_readonly;
+  auto lower = GoferInode::Attach(client, 0, root_ro);
   if (!lower.ok()) {
     spdlog::error("--rootfs {}: the gofer cannot serve it: {}", opts.rootfs,
                   strerror(lower.error()));
@@ -376,10 +387,16 @@ int RunSandbox(const SandboxOptions& opts) {
     auto created = CreateInit(k, opts);
     if (!created.ok()) return 125;
     init = created.value();
-    SetupMounts(k, *init, lower.value());
+    if (!container) {
+      SetupMounts(k, *init, lower.value());
+    } else if (container->SetupInit(*init);
+               !container->SetupMounts(k, *init, lower.value(), client).ok()) {
+      return 125;
+    }
     SetupCwd(*init, opts);
     SetupStdio(*init, console.get());
-    auto env = BuildEnvironment(opts);
+    auto env = container ? container->spec().process.env
+                         : BuildEnvironment(opts);
     std::string program = FindProgram(*init, opts.argv[0], env);
     auto image = LoadExecutable(*init, init->fs->cwd, program, opts.argv, env);
     if (!image.ok()) {
@@ -395,6 +412,10 @@ int RunSandbox(const SandboxOptions& opts) {
   StartSignalForwarder(k, forwarded, console.get());
   if (console) console->Start(k);
   LogResources("at start");
+  if (container) {
+    int status = container->WaitForStart(k);
+    if (status >= 0) return status;
+  }
   init->Start();
   int status = k.WaitForInit();
   // Everything the program wrote reaches the host before moat exits.

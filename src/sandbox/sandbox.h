@@ -1,9 +1,11 @@
 // Setting up a sandbox: the kernel, its mounts and its first process.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
+#include "gofer/server.h"
 #include "kernel/kernel.h"
 #include "sandbox/limits.h"
 
@@ -27,12 +29,22 @@ struct SandboxOptions {
   uint32_t uid = 0;
   uint32_t gid = 0;
   std::vector<uint32_t> groups;  // supplementary groups
+
+  // An OCI container (src/oci/): the descriptors of its spec and of its
+  // listening control socket, kept open across the exec of `moat boot`.
+  int oci_spec_fd = -1;
+  int control_fd = -1;
 };
 
 // `moat do`: starts the gofer and the kernel process, passes host signals
 // on, and returns the sandbox's exit status: the program's own, or 128+N if
 // signal N killed it.
 int RunFrontEnd(const SandboxOptions& opts);
+// The same with the gofer serving `roots` (0 is the root filesystem);
+// `started`, if set, learns the kernel's pid once it runs.
+int RunFrontEnd(const SandboxOptions& opts,
+                const std::vector<gofer::Root>& roots,
+                const std::function<void(pid_t kernel)>& started);
 
 // `moat boot`: confines this process and runs the kernel with argv as the
 // first program. Returns the exit status RunFrontEnd returns.
@@ -40,5 +52,9 @@ int RunSandbox(const SandboxOptions& opts);
 
 // The command line that makes `moat boot` run with `opts`.
 std::vector<std::string> BootArguments(const SandboxOptions& opts);
+
+// Finds `cmd` on the PATH of `env` inside the sandbox, as execvp(3) would.
+std::string FindProgram(Task& t, const std::string& cmd,
+                        const std::vector<std::string>& env);
 
 }  // namespace moat

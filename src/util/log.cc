@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <nlohmann/json.hpp>
 #include <mutex>
 
 namespace moat {
@@ -14,6 +15,7 @@ namespace {
 std::shared_ptr<spdlog::logger> g_strace;
 std::string g_log_path;
 bool g_log_debug = false;
+bool g_log_json = false;
 
 // Writes each message to a descriptor that the process was given open, for
 // a process that can no longer open the log file by its path.
@@ -44,13 +46,42 @@ std::shared_ptr<spdlog::logger> MakeLogger(const std::string& name,
   return spdlog::basic_logger_mt(name, path);
 }
 
+// Formats each message as one JSON object per line.
+class JsonFormatter : public spdlog::formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg,
+              spdlog::memory_buf_t& dest) override {
+    auto t = std::chrono::system_clock::to_time_t(msg.time);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char when[32];
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    std::string level(spdlog::level::to_string_view(msg.level).data(),
+                      spdlog::level::to_string_view(msg.level).size());
+    if (level == "warning") level = "warn";
+    nlohmann::json j = {{"level", level},
+              {"msg", std::string(msg.payload.data(), msg.payload.size())},
+              {"time", when}};
+    std::string line = j.dump() + "\n";
+    dest.append(line.data(), line.data() + line.size());
+  }
+  std::unique_ptr<spdlog::formatter> clone() const override {
+    return std::make_unique<JsonFormatter>();
+  }
+};
+
 }  // namespace
+
+void SetLogJson(bool json) { g_log_json = json; }
+
+bool LogJson() { return g_log_json; }
 
 void InitLogging(const std::string& path, bool debug) {
   g_log_path = path;
   g_log_debug = debug;
   auto logger = MakeLogger("moat", path);
   logger->set_pattern("moat: %l: %v");
+  if (g_log_json) logger->set_formatter(std::make_unique<JsonFormatter>());
   logger->set_level(debug ? spdlog::level::debug : spdlog::level::warn);
   logger->flush_on(spdlog::level::debug);
   spdlog::set_default_logger(logger);

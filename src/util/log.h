@@ -12,6 +12,11 @@ namespace moat {
 // the open descriptor N.
 void InitLogging(const std::string& path, bool debug);
 
+// Makes InitLogging write one JSON object ({"level", "msg", "time"}) per
+// line, which container engines read back from runc's --log.
+void SetLogJson(bool json);
+bool LogJson();
+
 // The settings InitLogging was given, for the processes moat starts.
 const std::string& LogPath();
 bool LogDebug();

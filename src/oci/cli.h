@@ -1,0 +1,68 @@
+// moat as an OCI runtime: the command line that container engines use
+// with runc (create, start, state, kill, delete, run, exec, ...).
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "oci/spec.h"
+#include "sandbox/sandbox.h"
+
+namespace moat::oci {
+
+// The flags engines put before the command.
+struct Globals {
+  std::string root = "/run/moat";  // container state
+  std::string log_format = "text";
+  bool systemd_cgroup = false;
+  std::string rootless = "auto";
+};
+
+// The options of `create`, `run` and `exec`.
+struct LaunchOptions {
+  std::string id;
+  std::string bundle = ".";
+  std::string pid_file;
+  std::string console_socket;
+  bool detach = false;
+  bool no_pivot = false;
+  bool no_new_keyring = false;
+  int preserve_fds = 0;
+};
+
+// Adds the global flags and the commands to `app`.
+void AddCommands(CLI::App& app, Globals& g, SandboxOptions& sandbox);
+// Runs the command that was parsed; nullopt when it was none of these.
+std::optional<int> RunCommand(CLI::App& app, const Globals& g,
+                              const SandboxOptions& sandbox);
+
+// Implement create, run and start (src/oci/launch.cc). Each returns the
+// exit status.
+int Create(const Globals& g, const SandboxOptions& sandbox,
+           const LaunchOptions& o);
+int Run(const Globals& g, const SandboxOptions& sandbox,
+        const LaunchOptions& o);
+int Start(const Globals& g, const std::string& id);
+
+// exec (src/oci/exec.cc).
+struct ExecOptions {
+  LaunchOptions launch;
+  std::string process_file;
+  std::vector<std::string> args;
+  bool tty = false;
+  std::string cwd;
+  std::vector<std::string> env;
+  std::string user;  // UID[:GID]
+  std::vector<uint32_t> additional_gids;
+};
+int Exec(const Globals& g, const ExecOptions& o);
+
+// Writes `text` to `path` atomically (pid files).
+bool WriteFileAtomic(const std::string& path, const std::string& text);
+// Prints a one-line error as runc does and returns 1.
+int Fail(const std::string& message);
+
+}  // namespace moat::oci

@@ -1,0 +1,210 @@
+#include "oci/container.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "fs/dev.h"
+#include "fs/devpts.h"
+#include "fs/gofer_fs.h"
+#include "fs/proc.h"
+#include "fs/tmpfs.h"
+#include "util/log.h"
+
+namespace moat::oci {
+namespace {
+
+// The largest spec the front end may hand over.
+constexpr size_t kMaxSpec = 64 << 20;
+
+std::shared_ptr<Dentry> RootDentry(InodePtr inode) {
+  return std::make_shared<Dentry>("", nullptr, std::move(inode));
+}
+
+// Resolves `path`, making what is missing of it: directories, and for a
+// file mount an empty file at the end, as runc does in the bundle's root.
+Result<Path> MountPoint(Task& init, const std::string& path, bool file) {
+  Path at = init.fs->root;
+  Credentials root;
+  size_t start = 1;
+  while (start < path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string::npos) end = path.size();
+    std::string name = path.substr(start, end - start);
+    start = end + 1;
+    if (name.empty() || name == ".") continue;
+    auto next = ResolvePath(init, at, name, {});
+    if (!next.ok()) {
+      bool last = start >= path.size();
+      auto made = last && file ? at.inode().Create(name, S_IFREG | 0644, root)
+                               : at.inode().Mkdir(name, 0755, root);
+      if (!made.ok()) return Err(made.error());
+      next = LookupChild(init, at, name);
+      if (!next.ok()) return Err(next.error());
+    }
+    at = next.value();
+  }
+  return at;
+}
+
+// A read-only or writable regular file holding `contents`, on a tmpfs of
+// its own.
+Result<InodePtr> FileWith(Task& init, const std::string& contents) {
+  auto fs = NewTmpfs(0755);
+  Credentials root;
+  auto node = fs->Create("file", S_IFREG | 0644, root);
+  if (!node.ok()) return Err(node.error());
+  auto file = node.value()->Open(O_RDWR);
+  if (!file.ok()) return Err(file.error());
+  if (!contents.empty()) {
+    auto n = file.value()->PWrite(init, contents.data(), contents.size(), 0);
+    if (!n.ok()) return Err(n.error());
+  }
+  return node.value();
+}
+
+// The root inode and filesystem type of one mount entry.
+Result<std::pair<InodePtr, std::string>> MountSource(
+    Kernel& k, Task& init, const MountSpec& m,
+    const std::shared_ptr<gofer::Client>& client) {
+  using Pair = std::pair<InodePtr, std::string>;
+  if (m.kind == "proc") return Pair{NewProcFs(k), "proc"};
+  if (m.kind == "sysfs") return Pair{NewSysFs(k), "sysfs"};
+  if (m.kind == "dev") return Pair{NewDevFs(), "devtmpfs"};
+  if (m.kind == "devpts") return Pair{NewDevpts(), "devpts"};
+  if (m.kind == "cgroup") return Pair{NewTmpfs(0555), "tmpfs"};
+  if (m.kind == "tmpfs" || m.kind == "mqueue")
+    return Pair{NewTmpfs(m.mode), "tmpfs"};
+  if (m.kind == "file") {
+    auto f = FileWith(init, m.contents);
+    if (!f.ok()) return Err(f.error());
+    return Pair{f.value(), "tmpfs"};
+  }
+  auto dir = GoferInode::Attach(client, m.gofer_root, m.read_only);
+  if (!dir.ok()) return Err(dir.error());
+  return Pair{dir.value(), "bind"};
+}
+
+Status MountEntry(Kernel& k, Task& init, const MountSpec& m,
+                  const std::shared_ptr<gofer::Client>& client) {
+  auto source = MountSource(k, init, m, client);
+  if (!source.ok()) {
+    spdlog::error("mount {} on {}: {}", m.kind, m.destination,
+                  strerror(source.error()));
+    return Err(source.error());
+  }
+  auto at = MountPoint(init, m.destination, m.kind == "file");
+  if (!at.ok()) {
+    spdlog::error("mount {} on {}: the mountpoint cannot be made: {}",
+                  m.kind, m.destination, strerror(at.error()));
+    return Err(at.error());
+  }
+  auto& [inode, fstype] = source.value();
+  std::shared_ptr<SuperBlock> sb;
+  if (auto* t = dynamic_cast<TmpfsInode*>(inode.get())) sb = t->fs();
+  auto mount = k.mounts->AddMount(at.value(), RootDentry(inode), fstype,
+                                  m.kind == "bind" ? m.source : fstype, sb);
+  mount->read_only = m.read_only || m.kind == "cgroup";
+  mount->nosuid = m.nosuid;
+  mount->nodev = m.nodev;
+  mount->noexec = m.noexec;
+  return {};
+}
+
+// maskedPaths: an empty directory or file over each one that exists.
+void MaskPath(Kernel& k, Task& init, const std::string& path) {
+  auto p = ResolvePath(init, init.fs->root, path, {});
+  if (!p.ok()) return;
+  InodePtr cover;
+  if (p->inode().IsDir()) {
+    cover = NewTmpfs(0555);
+  } else if (auto f = FileWith(init, ""); f.ok()) {
+    cover = f.value();
+  }
+  if (!cover) return;
+  auto m = k.mounts->AddMount(p.value(), RootDentry(cover), "tmpfs", "tmpfs");
+  m->read_only = true;
+}
+
+// readonlyPaths: a read-only bind of each one that exists onto itself.
+void MakeReadOnly(Kernel& k, Task& init, const std::string& path) {
+  auto p = ResolvePath(init, init.fs->root, path, {});
+  if (!p.ok()) return;
+  auto m = std::make_shared<Mount>(*p->mount);
+  m->root = p->dentry;
+  m->read_only = true;
+  m->expiry_mark = false;
+  k.mounts->Attach(m, p.value());
+}
+
+}  // namespace
+
+std::unique_ptr<Container> Container::Load(int spec_fd, int control_fd) {
+  std::string text;
+  char buf[65536];
+  for (off_t off = 0; text.size() < kMaxSpec;) {
+    ssize_t n = pread(spec_fd, buf, sizeof buf, off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    text.append(buf, n);
+    off += n;
+  }
+  close(spec_fd);
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded()) {
+    spdlog::error("the container's spec did not reach the kernel whole");
+    return nullptr;
+  }
+  std::unique_ptr<Container> c(new Container);
+  c->spec_ = SpecFromJson(j);
+  c->control_fd_ = control_fd;
+  return c;
+}
+
+Status Container::SetupMounts(Kernel& k, Task& init, InodePtr root,
+                              std::shared_ptr<gofer::Client> client) {
+  auto root_mount = std::make_shared<Mount>();
+  root_mount->root = RootDentry(std::move(root));
+  root_mount->fstype = "bind";
+  root_mount->source = spec_.root_path;
+  root_mount->read_only = spec_.root_readonly;
+  k.mounts = std::make_shared<MountNamespace>(root_mount);
+  init.fs->root = Path{root_mount, root_mount->root};
+  init.fs->cwd = init.fs->root;
+  for (const MountSpec& m : spec_.mounts)
+    TRY_STATUS(MountEntry(k, init, m, client));
+  for (const auto& p : spec_.masked_paths) MaskPath(k, init, p);
+  for (const auto& p : spec_.readonly_paths) MakeReadOnly(k, init, p);
+  return {};
+}
+
+void ApplyProcess(const Process& p, Task& t) {
+  Credentials& c = t.creds;
+  c.ruid = c.euid = c.suid = c.fsuid = p.uid;
+  c.rgid = c.egid = c.sgid = c.fsgid = p.gid;
+  c.groups = p.additional_gids;
+  if (p.has_capabilities) {
+    c.cap_effective = p.cap_effective;
+    c.cap_permitted = p.cap_permitted;
+    c.cap_inheritable = p.cap_inheritable;
+    c.cap_bounding = p.cap_bounding;
+  } else if (p.uid != 0) {
+    c.cap_effective = c.cap_permitted = 0;
+  }
+  t.no_new_privs = p.no_new_privileges;
+  if (p.umask >= 0) t.fs->umask = p.umask & 0777;
+  for (const Rlimit& r : p.rlimits)
+    t.tg().rlimits[r.resource] = {r.soft, r.hard};
+}
+
+void Container::SetupInit(Task& init) { ApplyProcess(spec_.process, init); }
+
+int Container::WaitForStart(Kernel& k) {
+  std::thread([this, &k] { ServeLoop(k); }).detach();
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [this] { return started_ || early_exit_ >= 0; });
+  return started_ ? -1 : early_exit_;
+}
+
+}  // namespace moat::oci

@@ -1,0 +1,243 @@
+// The kernel's control socket: requests from `moat start`, `kill`, `ps`
+// and `exec`, each on its own connection and thread.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "fs/host_fd.h"
+#include "kernel/signal_delivery.h"
+#include "loader/elf.h"
+#include "oci/container.h"
+#include "oci/state.h"
+#include "sandbox/sandbox.h"
+#include "util/log.h"
+#include "vfs/fd_table.h"
+
+namespace moat::oci {
+namespace {
+
+using nlohmann::json;
+
+// Whether a signal's default action ends the process.
+bool Terminates(int sig) {
+  switch (sig) {
+    case SIGCHLD: case SIGCONT: case SIGURG: case SIGWINCH:
+    case SIGSTOP: case SIGTSTP: case SIGTTIN: case SIGTTOU:
+      return false;
+    default:
+      return sig > 0 && sig < NSIG;
+  }
+}
+
+// Gives `t` the host descriptors it was sent as fds 0, 1 and 2. A
+// terminal among them becomes its session's controlling terminal.
+// NOTE: an exec'd process uses the host pty as it is, so it has no
+// /dev/pts name inside; init gets a kernel pty through the console.
+void InstallStdio(Task& t, std::vector<int>& fds) {
+  for (size_t i = 0; i < fds.size() && i < 3; i++) {
+    int mode = fcntl(fds[i], F_GETFL);
+    auto f = HostFdFile::Create(fds[i], mode & (O_ACCMODE | O_APPEND));
+    if (!f.ok()) continue;
+    fds[i] = -1;
+    auto* host = static_cast<HostFdFile*>(f.value().get());
+    host->foreground_pgrp = t.tg().tgid;
+    host->session = t.tg().tgid;
+    (void)t.fds->Set(int(i), f.value(), false, 1024);
+    if (host->is_tty() && !t.tg().pgrp->session->controlling_tty)
+      t.tg().pgrp->session->controlling_tty = f.value();
+  }
+}
+
+// A new process in the sandbox for `moat exec`: a session of its own and
+// no parent, like a process that entered the namespaces from outside. Its
+// exit is collected by the control thread. Kernel lock held.
+Result<std::shared_ptr<ThreadGroup>> Spawn(Kernel& k, const Process& p,
+                                           std::vector<int>& fds) {
+  auto init = k.init();
+  auto leader = init ? init->Leader() : nullptr;
+  if (!leader || init->zombie) return Err(ESRCH);
+  auto tg = std::make_shared<ThreadGroup>();
+  auto task = std::make_shared<Task>(k, tg);
+  task->tid = k.AllocatePid();
+  tg->tgid = task->tid;
+  tg->leader = task;
+  tg->tasks.push_back(task);
+  tg->rlimits = init->rlimits;
+  auto session = std::make_shared<Session>();
+  session->sid = tg->tgid;
+  session->leader = tg;
+  tg->pgrp = std::make_shared<ProcessGroup>();
+  tg->pgrp->pgid = tg->tgid;
+  tg->pgrp->session = session;
+  task->handlers = std::make_shared<SignalHandlers>();
+  task->fds = std::make_shared<FdTable>();
+  task->fs = std::make_shared<FsContext>(*leader->fs);
+  task->creds = leader->creds;
+  ApplyProcess(p, *task);
+  auto cwd = ResolvePath(*task, task->fs->root, p.cwd, {});
+  if (!cwd.ok()) return Err(cwd.error());
+  task->fs->cwd = cwd.value();
+  InstallStdio(*task, fds);
+  std::string program = FindProgram(*task, p.args[0], p.env);
+  auto image = LoadExecutable(*task, task->fs->cwd, program, p.args, p.env);
+  if (!image.ok()) return Err(image.error());
+  task->mm_ = image->mm;
+  task->regs = image->regs;
+  task->comm = program.substr(program.rfind('/') + 1).substr(0, 15);
+  k.RegisterProcessGroup(tg->pgrp);
+  k.RegisterGroup(tg);
+  k.RegisterTask(task);
+  task->Start();
+  return tg;
+}
+
+// The status `moat exec` exits with, from a wait status.
+int ExitCode(int status) {
+  return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+}
+
+}  // namespace
+
+void Container::ServeLoop(Kernel& k) {
+  for (;;) {
+    int fd = accept4(control_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      spdlog::error("control socket: accept failed: {}", strerror(errno));
+      return;
+    }
+    std::thread([this, &k, fd] {
+      // A malformed request must not end the kernel.
+      try {
+        HandleConnection(k, fd);
+      } catch (const std::exception& e) {
+        spdlog::error("control socket: invalid request: {}", e.what());
+      }
+      close(fd);
+    }).detach();
+  }
+}
+
+void Container::HandleConnection(Kernel& k, int fd) {
+  json req;
+  std::vector<int> fds;
+  if (!ReceiveMessage(fd, &req, &fds)) return;
+  std::string op = req.value("op", "");
+  json reply = {{"ok", true}};
+  if (op == "start") {
+    std::lock_guard lock(mu_);
+    if (started_ || early_exit_ >= 0)
+      reply = {{"error", "the container was already started"}};
+    started_ = true;
+    cv_.notify_all();
+  } else if (op == "kill") {
+    reply = Kill(k, req.value("signal", 0), req.value("all", false));
+  } else if (op == "ps") {
+    std::lock_guard lock(k.mu);
+    std::vector<int> pids;
+    for (auto& g : k.Groups())
+      if (!g->zombie) pids.push_back(g->tgid);
+    reply["pids"] = pids;
+  } else if (op == "exec") {
+    Exec(k, fd, req, std::move(fds));
+    return;
+  } else if (op != "ping") {
+    reply = {{"error", "unknown request " + op}};
+  }
+  for (int f : fds) close(f);
+  SendMessage(fd, reply);
+}
+
+json Container::Kill(Kernel& k, int sig, bool all) {
+  if (sig <= 0 || sig >= NSIG) return {{"error", "invalid signal"}};
+  {
+    std::lock_guard lock(mu_);
+    if (!started_) {
+      // init has not run: a signal that would end it ends the sandbox.
+      if (Terminates(sig) && early_exit_ < 0) early_exit_ = 128 + sig;
+      cv_.notify_all();
+      return {{"ok", true}};
+    }
+  }
+  std::lock_guard lock(k.mu);
+  auto init = k.init();
+  if (!init || init->zombie) return {{"error", "the container has exited"}};
+  // As from outside the pid namespace, like a signal from the host.
+  siginfo_t info = MakeSigInfo(sig, SI_USER);
+  if (all) {
+    for (auto& g : k.Groups())
+      if (!g->zombie) k.SignalGroup(*g, info);
+  } else {
+    k.SignalGroup(*init, info);
+  }
+  return {{"ok", true}};
+}
+
+void Container::Exec(Kernel& k, int fd, const json& req,
+                     std::vector<int> fds) {
+  Process p = ProcessFromJson(req.value("process", json::object()));
+  int done[2];
+  if (p.args.empty() || pipe2(done, O_CLOEXEC | O_NONBLOCK) != 0) {
+    for (int f : fds) close(f);
+    SendMessage(fd, {{"error", "exec: no program"}});
+    return;
+  }
+  std::shared_ptr<ThreadGroup> tg;
+  Waiter exited([&](uint32_t) { (void)!write(done[1], "x", 1); }, kEventIn);
+  {
+    std::lock_guard lock(k.mu);
+    auto spawned = Spawn(k, p, fds);
+    if (spawned.ok()) {
+      tg = spawned.value();
+      tg->exit_events.Add(&exited);
+      if (tg->zombie) (void)!write(done[1], "x", 1);
+    }
+    for (int f : fds)
+      if (f >= 0) close(f);
+    if (!spawned.ok()) {
+      SendMessage(fd, {{"error", fmt::format("exec {}: {}", p.args[0],
+                                             strerror(spawned.error()))},
+                       {"errno", spawned.error()}});
+      close(done[0]);
+      close(done[1]);
+      return;
+    }
+    SendMessage(fd, {{"ok", true}, {"pid", tg->tgid}});
+  }
+  // Signals from `moat exec`'s host process, until the process exits.
+  bool peer = true;
+  for (;;) {
+    struct pollfd p[2] = {{done[0], POLLIN, 0}, {fd, POLLIN, 0}};
+    if (poll(p, peer ? 2 : 1, -1) < 0 && errno != EINTR) break;
+    if (p[0].revents) break;
+    if (!peer || !p[1].revents) continue;
+    json msg;
+    if (!ReceiveMessage(fd, &msg)) {
+      peer = false;
+      continue;
+    }
+    int sig = msg.value("signal", 0);
+    std::lock_guard lock(k.mu);
+    if (sig > 0 && sig < NSIG && !tg->zombie)
+      k.SignalGroup(*tg, MakeSigInfo(sig, SI_USER));
+  }
+  int status;
+  {
+    std::lock_guard lock(k.mu);
+    tg->exit_events.Remove(&exited);
+    status = tg->group_exit_status;
+    if (tg->zombie && !tg->reaped) {
+      tg->reaped = true;
+      k.UnregisterGroup(*tg);
+    }
+  }
+  close(done[0]);
+  close(done[1]);
+  SendMessage(fd, {{"exit", ExitCode(status)}});
+}
+
+}  // namespace moat::oci

@@ -1,0 +1,276 @@
+// create, start and run: the sandbox of a container is started by a
+// monitor process, which stays behind when `moat create` exits. The pid
+// file names the monitor. It lives as long as the container's init, exits
+// with its status and passes on the signals it receives. Engines (conmon,
+// the containerd shim) wait on it and signal it as they do runc's init.
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <ctime>
+#include <filesystem>
+
+#include "oci/cli.h"
+#include "oci/state.h"
+#include "oci/terminal.h"
+#include "util/log.h"
+
+namespace moat::oci {
+namespace {
+
+// The descriptors of the spec and the control socket sit this high in the
+// monitor, clear of the fixed numbers `moat boot` uses.
+constexpr int kHighFd = 100;
+
+std::string Now3339() {
+  char buf[64];
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  struct tm tm;
+  gmtime_r(&ts.tv_sec, &tm);
+  size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(buf + n, sizeof buf - n, ".%09ldZ", ts.tv_nsec);
+  return buf;
+}
+
+// A descriptor the kernel inherits across exec.
+int Inheritable(int fd) {
+  int high = fcntl(fd, F_DUPFD, kHighFd);
+  close(fd);
+  return high;
+}
+
+int SpecFd(const Spec& spec) {
+  int fd = memfd_create("moat-oci-spec", MFD_CLOEXEC);
+  if (fd < 0) return -1;
+  std::string text = ToJson(spec).dump();
+  for (size_t off = 0; off < text.size();) {
+    ssize_t n = write(fd, text.data() + off, text.size() - off);
+    if (n <= 0) {
+      close(fd);
+      return -1;
+    }
+    off += n;
+  }
+  return Inheritable(fd);
+}
+
+// The gofer's roots: the root filesystem, then each directory bind.
+std::vector<gofer::Root> Roots(const Spec& spec) {
+  std::vector<gofer::Root> roots = {{spec.root_path, spec.root_readonly}};
+  for (const MountSpec& m : spec.mounts)
+    if (m.gofer_root >= 0) roots.push_back({m.source, m.read_only});
+  return roots;
+}
+
+// The monitor: becomes the front end of the sandbox and exits with its
+// status. `report` learns the kernel's pid.
+[[noreturn]] void Monitor(SandboxOptions opts, const Spec& spec,
+                          bool own_session, int slave, int report) {
+  if (own_session) setsid();
+  if (slave >= 0) {
+    ioctl(slave, TIOCSCTTY, 0);
+    for (int fd = 0; fd < 3; fd++) dup2(slave, fd);
+    close(slave);
+  }
+  // opts.rootfs stays "/": the kernel, which cannot see the host, would
+  // check a path given there; the gofer serves the bundle's root.
+  opts.cwd = spec.process.cwd;
+  if (!spec.hostname.empty()) opts.hostname = spec.hostname;
+  opts.argv = spec.process.args;
+  int status = RunFrontEnd(opts, Roots(spec), [&](pid_t kernel) {
+    // From here the kernel has the only copies.
+    close(opts.oci_spec_fd);
+    close(opts.control_fd);
+    (void)!write(report, &kernel, sizeof kernel);
+    close(report);
+  });
+  spdlog::default_logger()->flush();
+  _exit(status);
+}
+
+struct Launched {
+  pid_t monitor = -1;
+  pid_t kernel = -1;
+};
+
+// Starts the monitor and waits until the kernel serves its control
+// socket, with init loaded and waiting for `start`.
+std::string Launch(const SandboxOptions& sandbox, const Spec& spec,
+                   const std::string& dir, const LaunchOptions& o,
+                   bool own_session, Launched* out) {
+  SandboxOptions opts = sandbox;
+  opts.oci_spec_fd = SpecFd(spec);
+  int control = ListenControl(dir);
+  opts.control_fd = control >= 0 ? Inheritable(control) : -1;
+  if (opts.oci_spec_fd < 0 || opts.control_fd < 0)
+    return fmt::format("{}: cannot make the control socket: {}", dir,
+                       strerror(errno));
+  int slave = -1;
+  if (spec.process.terminal && !o.console_socket.empty()) {
+    std::string e = SendConsole(o.console_socket, spec.process.rows,
+                                spec.process.cols, &slave);
+    if (!e.empty()) return e;
+  }
+  int report[2];
+  if (pipe2(report, O_CLOEXEC) != 0) return strerror(errno);
+  fflush(nullptr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(report[0]);
+    Monitor(opts, spec, own_session, slave, report[1]);
+  }
+  close(report[1]);
+  close(opts.oci_spec_fd);
+  close(opts.control_fd);
+  if (slave >= 0) close(slave);
+  if (pid < 0) return fmt::format("fork: {}", strerror(errno));
+  out->monitor = pid;
+  ssize_t n = read(report[0], &out->kernel, sizeof out->kernel);
+  close(report[0]);
+  nlohmann::json reply;
+  std::string e = n == sizeof out->kernel
+                      ? Request(dir, {{"op", "ping"}}, &reply)
+                      : "the sandbox did not start";
+  if (e.empty()) return "";
+  int status = 0;
+  waitpid(pid, &status, 0);
+  int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  if (code == 127)
+    return fmt::format("exec: \"{}\": executable file not found in $PATH "
+                       "or no such file or directory",
+                       spec.process.args[0]);
+  return fmt::format("the sandbox ended before the container started (exit "
+                     "status {}); see the log for why",
+                     code);
+}
+
+std::string Prepare(const Globals& g, const LaunchOptions& o, bool detached,
+                    Spec* spec) {
+  if (std::string e = ValidateId(o.id); !e.empty()) return e;
+  if (std::string e = LoadBundle(o.bundle, spec); !e.empty()) return e;
+  if (spec->process.terminal && o.console_socket.empty() && detached)
+    return "process.terminal is true: give --console-socket to receive the "
+           "terminal, or use `moat run` in the foreground";
+  if (std::string e = ResolveMounts(spec); !e.empty()) return e;
+  if (o.preserve_fds > 0)
+    return "--preserve-fds: moat passes no extra descriptors yet";
+  std::error_code ec;
+  std::filesystem::create_directories(g.root, ec);
+  if (ec) return fmt::format("--root {}: {}", g.root, ec.message());
+  std::string dir = StateDir(g.root, o.id);
+  if (mkdir(dir.c_str(), 0700) != 0)
+    return errno == EEXIST
+               ? fmt::format("container \"{}\" already exists", o.id)
+               : fmt::format("{}: {}", dir, strerror(errno));
+  return "";
+}
+
+// create, and run's first half. `own_session` detaches the monitor from
+// the caller's session.
+int CreateContainer(const Globals& g, const SandboxOptions& sandbox,
+                    const LaunchOptions& o, bool own_session,
+                    pid_t* monitor) {
+  Spec spec;
+  if (std::string e = Prepare(g, o, own_session, &spec); !e.empty())
+    return Fail(e);
+  std::string dir = StateDir(g.root, o.id);
+  Launched l;
+  std::string e = Launch(sandbox, spec, dir, o, own_session, &l);
+  State s;
+  s.id = o.id;
+  s.bundle = spec.bundle;
+  s.pid = l.monitor;
+  s.pid_start = ProcessStartTime(l.monitor);
+  s.kernel_pid = l.kernel;
+  s.created = Now3339();
+  s.annotations = spec.annotations;
+  if (e.empty()) e = SaveState(g.root, s);
+  if (e.empty()) e = RunHooks(HooksOf(spec.hooks, "prestart"),
+                              HookState(s, "created"));
+  if (e.empty()) e = RunHooks(HooksOf(spec.hooks, "createRuntime"),
+                              HookState(s, "creating"));
+  if (e.empty() && !o.pid_file.empty() &&
+      !WriteFileAtomic(o.pid_file, std::to_string(l.monitor)))
+    e = o.pid_file + ": cannot be written";
+  if (!e.empty()) {
+    if (l.kernel > 0) kill(l.kernel, SIGKILL);
+    if (l.monitor > 0) waitpid(l.monitor, nullptr, 0);
+    std::filesystem::remove_all(dir);
+    return Fail(e);
+  }
+  *monitor = l.monitor;
+  return 0;
+}
+
+// Waits for the monitor, our child, passing on the signals we get.
+int WaitMonitor(pid_t pid) {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2,
+                  SIGWINCH, SIGCONT, SIGCHLD})
+    sigaddset(&set, sig);
+  sigprocmask(SIG_BLOCK, &set, nullptr);
+  for (;;) {
+    int status;
+    if (waitpid(pid, &status, WNOHANG) == pid)
+      return WIFEXITED(status) ? WEXITSTATUS(status)
+                               : 128 + WTERMSIG(status);
+    siginfo_t info;
+    struct timespec tick = {0, 200 * 1000 * 1000};
+    int sig = sigtimedwait(&set, &info, &tick);
+    if (sig <= 0 || sig == SIGCHLD || info.si_code == SI_KERNEL) continue;
+    kill(pid, sig);
+  }
+}
+
+}  // namespace
+
+int Create(const Globals& g, const SandboxOptions& sandbox,
+           const LaunchOptions& o) {
+  pid_t monitor;
+  return CreateContainer(g, sandbox, o, true, &monitor);
+}
+
+int Start(const Globals& g, const std::string& id) {
+  State s;
+  if (std::string e = LoadState(g.root, id, &s); !e.empty()) return Fail(e);
+  std::string status = CurrentStatus(s);
+  if (status != "created")
+    return Fail(fmt::format("container {} is {}, not created: it cannot be "
+                            "started",
+                            id, status));
+  nlohmann::json reply;
+  if (std::string e = Request(StateDir(g.root, id), {{"op", "start"}}, &reply);
+      !e.empty())
+    return Fail(e);
+  s.status = "running";
+  if (std::string e = SaveState(g.root, s); !e.empty()) return Fail(e);
+  // A poststart hook that fails is logged only, as the spec says.
+  std::string e = RunHooks(HooksOf(BundleHooks(s.bundle), "poststart"),
+                           HookState(s, "running"));
+  if (!e.empty()) spdlog::warn("container {}: {}", id, e);
+  return 0;
+}
+
+int Run(const Globals& g, const SandboxOptions& sandbox,
+        const LaunchOptions& o) {
+  pid_t monitor;
+  if (int rc = CreateContainer(g, sandbox, o, o.detach, &monitor); rc != 0)
+    return rc;
+  if (int rc = Start(g, o.id); rc != 0) {
+    kill(monitor, SIGKILL);
+    return rc;
+  }
+  if (o.detach) return 0;
+  return WaitMonitor(monitor);
+}
+
+}  // namespace moat::oci
