@@ -70,6 +70,27 @@ std::vector<gofer::Root> Roots(const Spec& spec) {
   return roots;
 }
 
+// The sandbox-wide limits in linux.resources: memory.limit, pids.limit and
+// cpu.quota over cpu.period, applied as --memory, --pids and --cpus are.
+// A missing, zero or negative value means no limit, as in the spec.
+SandboxLimits LimitsOf(const nlohmann::json& resources) {
+  SandboxLimits limits;
+  auto number = [&](const char* group, const char* field) -> int64_t {
+    if (!resources.is_object() || !resources.contains(group)) return 0;
+    const auto& g = resources[group];
+    if (!g.is_object() || !g.contains(field) || !g[field].is_number()) return 0;
+    return g[field].get<int64_t>();
+  };
+  if (int64_t memory = number("memory", "limit"); memory > 0)
+    limits.memory = static_cast<uint64_t>(memory);
+  if (int64_t pids = number("pids", "limit"); pids > 0)
+    limits.pids = static_cast<uint64_t>(pids);
+  int64_t quota = number("cpu", "quota");
+  int64_t period = number("cpu", "period");
+  if (quota > 0) limits.cpus = double(quota) / double(period > 0 ? period : 100000);
+  return limits;
+}
+
 // The monitor: becomes the front end of the sandbox and exits with its
 // status. `report` learns the kernel's pid.
 [[noreturn]] void Monitor(SandboxOptions opts, const Spec& spec,
@@ -85,6 +106,7 @@ std::vector<gofer::Root> Roots(const Spec& spec) {
   opts.cwd = spec.process.cwd;
   if (!spec.hostname.empty()) opts.hostname = spec.hostname;
   opts.argv = spec.process.args;
+  opts.limits = LimitsOf(spec.resources);
   int status = RunFrontEnd(opts, Roots(spec), [&](pid_t kernel) {
     // From here the kernel has the only copies.
     close(opts.oci_spec_fd);

@@ -189,7 +189,11 @@ void LogIgnored(const json& j) {
       {"/linux/gidMappings", "the kernel has its own user namespace"},
       {"/linux/rootfsPropagation", "the kernel's mounts are its own"},
       {"/linux/mountLabel", "host LSM label"},
-      {"/linux/resources", "recorded for the limits code, not applied yet"},
+      {"/linux/resources/blockIO", "no block devices inside"},
+      {"/linux/resources/hugepageLimits", "no huge pages inside"},
+      {"/linux/resources/network", "no network classes inside"},
+      {"/linux/resources/rdma", "no RDMA inside"},
+      {"/linux/resources/devices", "moat's /dev has its own fixed devices"},
   };
   for (auto& [pointer, why] : kIgnored)
     if (j.contains(json::json_pointer(pointer)))
