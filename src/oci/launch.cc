@@ -234,23 +234,8 @@ int CreateContainer(const Globals& g, const SandboxOptions& sandbox,
 
 // Waits for the monitor, our child, passing on the signals we get.
 int WaitMonitor(pid_t pid) {
-  sigset_t set;
-  sigemptyset(&set);
-  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2,
-                  SIGWINCH, SIGCONT, SIGCHLD})
-    sigaddset(&set, sig);
-  sigprocmask(SIG_BLOCK, &set, nullptr);
-  for (;;) {
-    int status;
-    if (waitpid(pid, &status, WNOHANG) == pid)
-      return WIFEXITED(status) ? WEXITSTATUS(status)
-                               : 128 + WTERMSIG(status);
-    siginfo_t info;
-    struct timespec tick = {0, 200 * 1000 * 1000};
-    int sig = sigtimedwait(&set, &info, &tick);
-    if (sig <= 0 || sig == SIGCHLD || info.si_code == SI_KERNEL) continue;
-    kill(pid, sig);
-  }
+  int status = WaitPassingSignals(pid);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 }  // namespace

@@ -156,9 +156,9 @@ pid_t StartKernel(const SandboxOptions& opts, int gofer_fd,
   return pid;
 }
 
-// Waits for the kernel, passing on the signals a user or a supervisor
-// sends to moat. Signals from the terminal reach the kernel directly.
-int WaitForKernel(pid_t kernel) {
+}  // namespace
+
+int WaitPassingSignals(pid_t kernel) {
   sigset_t set;
   sigemptyset(&set);
   for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2,
@@ -177,6 +177,8 @@ int WaitForKernel(pid_t kernel) {
     kill(kernel, sig);
   }
 }
+
+namespace {
 
 // The caller's terminal, as moat found it.
 struct HostTerminal {
@@ -288,7 +290,7 @@ int RunFrontEnd(const SandboxOptions& opts,
     return 125;
   }
   if (started) started(kernel);
-  int status = WaitForKernel(kernel);
+  int status = WaitPassingSignals(kernel);
   gofer->Stop();
   RestoreTerminal(terminal);
   if (WIFEXITED(status)) return WEXITSTATUS(status);

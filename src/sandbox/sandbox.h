@@ -57,4 +57,10 @@ std::vector<std::string> BootArguments(const SandboxOptions& opts);
 std::string FindProgram(Task& t, const std::string& cmd,
                         const std::vector<std::string>& env);
 
+// Waits for the child `pid` and returns its wait status, passing on the
+// signals a user or a supervisor sends to this process meanwhile (SIGINT,
+// SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT). Signals
+// from the terminal (SI_KERNEL) reach the child's group directly.
+int WaitPassingSignals(pid_t pid);
+
 }  // namespace moat
