@@ -20,6 +20,7 @@
 
 #include "mm/memory_file.h"
 #include "platform/stub_filter.h"
+#include "platform/stub_process.h"
 #include "util/log.h"
 #include "util/host_info.h"
 
@@ -108,31 +109,13 @@ bool IsVsyscallTrap(const siginfo_t& info) {
 // allocate.
 [[noreturn]] void BecomeStub(int memory_fd,
                              const std::vector<sock_filter>& filter) {
-  setsid();  // leave the terminal's process group: ^C is the kernel's
+  ShedInheritedState(memory_fd);
   struct sigaction sa = {};
-  sa.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; sig++) sigaction(sig, &sa, nullptr);
   sa.sa_handler = SIG_IGN;
-  sigaction(SIGCHLD, &sa, nullptr);  // stubs are reaped by the host
   sigaction(kInterruptSignal, &sa, nullptr);
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-  // glibc registered an rseq area in this thread's TLS, which is about to
-  // be unmapped; the host would fault writing it on the next preemption.
-  if (__rseq_size > 0) {
-    auto* area = reinterpret_cast<char*>(__builtin_thread_pointer()) +
-                 __rseq_offset;
-    // glibc 2.36 registers 32 bytes but exports the feature size (20) as
-    // __rseq_size; the kernel wants the registered length back.
-    if (syscall(SYS_rseq, area, 32, RSEQ_FLAG_UNREGISTER, RSEQ_SIG) != 0)
-      syscall(SYS_rseq, area, __rseq_size, RSEQ_FLAG_UNREGISTER, RSEQ_SIG);
-  }
-
-  // Keep only the MemoryFile, which stubs map application memory from.
-  if (memory_fd > 0) syscall(SYS_close_range, 0, memory_fd - 1, 0);
-  syscall(SYS_close_range, memory_fd + 1, ~0u, 0);
 
   void* code = mmap(reinterpret_cast<void*>(kStubBase), kStubCodeSize,
                     PROT_READ | PROT_WRITE,

@@ -22,6 +22,7 @@
 
 #include "mm/memory_file.h"
 #include "platform/stub_filter.h"
+#include "platform/stub_process.h"
 #include "util/host_info.h"
 #include "util/log.h"
 
@@ -58,12 +59,7 @@ void InstallTrapHandler() {
 // Runs in the child of fork(): becomes the master stub and never returns.
 [[noreturn]] void BecomeTrapStub(int memory_fd,
                                  const std::vector<sock_filter>& filter) {
-  setsid();  // leave the terminal's process group: ^C is the kernel's
-  struct sigaction sa = {};
-  sa.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; sig++) sigaction(sig, &sa, nullptr);
-  sa.sa_handler = SIG_IGN;
-  sigaction(SIGCHLD, &sa, nullptr);  // stub threads are reaped by the host
+  ShedInheritedState(memory_fd);
   InstallTrapHandler();
   // The interrupt signal waits until a thread has its signal stack: the
   // kernel unblocks it in the first frame it resumes.
@@ -71,16 +67,6 @@ void InstallTrapHandler() {
   sigemptyset(&mask);
   sigaddset(&mask, kTrapInterruptSignal);
   sigprocmask(SIG_SETMASK, &mask, nullptr);
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-  // glibc's rseq area is about to be unmapped (see ptrace_platform.cc).
-  if (__rseq_size > 0) {
-    auto* area = reinterpret_cast<char*>(__builtin_thread_pointer()) +
-                 __rseq_offset;
-    if (syscall(SYS_rseq, area, 32, RSEQ_FLAG_UNREGISTER, RSEQ_SIG) != 0)
-      syscall(SYS_rseq, area, __rseq_size, RSEQ_FLAG_UNREGISTER, RSEQ_SIG);
-  }
-  if (memory_fd > 0) syscall(SYS_close_range, 0, memory_fd - 1, 0);
-  syscall(SYS_close_range, memory_fd + 1, ~0u, 0);
 
   void* code = mmap(reinterpret_cast<void*>(kTrapBase), kCodeSize,
                     PROT_READ | PROT_WRITE,
