@@ -119,6 +119,12 @@ Result<Pte*> MemoryManager::EnsurePage(Vma& vma, uint64_t page, bool write) {
   }
   Pte& pte = it->second;
   if (write && !vma.shared && !PrivateExclusive(vma, pte)) {
+    // TODO: a write from another process (process_vm_writev, ptrace, a
+    // write to /proc/PID/mem) to a copy-on-write page that the host maps
+    // would need this address space's mapping replaced from a thread that
+    // does not run in it, which the platforms cannot do; it fails with
+    // EFAULT instead of the write Linux makes.
+    if (pte.host_prot != 0 && !as_->ChangeableHere()) return Err(EFAULT);
     MemoryFile& mf = MemoryFile::Get();
     uint64_t copy = TRY(mf.Allocate(1));
     memcpy(mf.Map(copy), mf.Map(pte.frame), kPageSize);

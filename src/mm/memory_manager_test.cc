@@ -159,6 +159,29 @@ TEST_F(MemoryManagerTest, FaultMapsTheWindowAroundObjectPages) {
     EXPECT_TRUE(as_->pages.count(b + i * 4096)) << "page " << i;
 }
 
+// A write from outside the process to a copy-on-write page the host maps
+// fails with EFAULT; it must neither write the page the parent shares nor
+// change the host's mapping from a thread that does not run there (the
+// fuzzer killed the kernel that way).
+TEST_F(MemoryManagerTest, OutsideWriteToMappedCowPageFails) {
+  uint64_t a = MapAnon(4096);
+  uint32_t v = 1;
+  ASSERT_TRUE(mm_.CopyOut(a, &v, 4).ok());
+  auto child_as = std::make_shared<FakeAddressSpace>();
+  auto child = mm_.Fork(child_as);
+  ASSERT_TRUE(child.ok());
+  ASSERT_EQ(child.value()->HandleFault(a, false), FaultResult::kHandled);
+  ASSERT_TRUE(child_as->pages.count(a));
+  child_as->changeable = false;
+  int calls = child_as->map_calls;
+  uint32_t w = 2;
+  EXPECT_EQ(child.value()->CopyOut(a, &w, 4).error(), EFAULT);
+  EXPECT_EQ(child_as->map_calls, calls);
+  uint32_t parent_sees = 0;
+  ASSERT_TRUE(mm_.CopyIn(a, &parent_sees, 4).ok());
+  EXPECT_EQ(parent_sees, 1u);
+}
+
 TEST_F(MemoryManagerTest, ForkIsCopyOnWrite) {
   uint64_t a = MapAnon(4096);
   uint32_t v = 1;

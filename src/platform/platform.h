@@ -33,6 +33,10 @@ class AddressSpace {
   virtual Status Unmap(uint64_t addr, uint64_t length) = 0;
   virtual Status Protect(uint64_t addr, uint64_t length, int prot) = 0;
 
+  // Whether the calling thread may change the host's mappings here: it
+  // runs a context in this address space, or no thread has run in it yet.
+  virtual bool ChangeableHere() const { return true; }
+
   // Prepares a thread for a later Context::Switch into this address space,
   // for clone(CLONE_VM). Called by a Context that runs in it.
   virtual Status PrepareThread() = 0;

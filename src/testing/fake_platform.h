@@ -36,8 +36,10 @@ class FakeAddressSpace : public AddressSpace {
     return Ok();
   }
   Status PrepareThread() override { return Ok(); }
+  bool ChangeableHere() const override { return changeable; }
 
   std::map<uint64_t, Mapping> pages;  // page address -> mapping
+  bool changeable = true;  // false: the caller runs in another process
   int map_calls = 0;
   int unmap_calls = 0;
   int protect_calls = 0;

@@ -290,6 +290,13 @@ pid_t PtraceAddressSpace::TakeSpareThread() {
   return t;
 }
 
+bool PtraceAddressSpace::ChangeableHere() const {
+  PtraceContext* ctx = CurrentPtraceContext();
+  if (ctx != nullptr && ctx->as_id_ == id_ && ctx->thread_) return true;
+  std::lock_guard lock(mu_);
+  return !spare_threads_.empty() && spare_threads_.front() == first_thread_;
+}
+
 Result<int64_t> PtraceAddressSpace::InjectHere(
     uint64_t entry, int64_t nr, std::initializer_list<uint64_t> args) {
   PtraceContext* ctx = CurrentPtraceContext();

@@ -66,6 +66,7 @@ class PtraceAddressSpace : public AddressSpace {
   Status Unmap(uint64_t addr, uint64_t length) override;
   Status Protect(uint64_t addr, uint64_t length, int prot) override;
   Status PrepareThread() override;
+  bool ChangeableHere() const override;
 
   // Takes a host thread of this address space that no context runs yet.
   pid_t TakeSpareThread();
@@ -76,7 +77,7 @@ class PtraceAddressSpace : public AddressSpace {
   Result<int64_t> InjectHere(uint64_t entry, int64_t nr,
                              std::initializer_list<uint64_t> args);
 
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::vector<pid_t> spare_threads_;  // guarded by mu_
   pid_t first_thread_;
   uint64_t id_;

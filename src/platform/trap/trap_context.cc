@@ -383,6 +383,13 @@ Result<TrapInfo> TrapContext::ReadTrap() {
 
 // ---- TrapAddressSpace's memory calls, made by the current context ----
 
+bool TrapAddressSpace::ChangeableHere() const {
+  TrapContext* ctx = CurrentTrapContext();
+  if (ctx != nullptr && ctx->as_id() == id_ && ctx->started()) return true;
+  std::lock_guard lock(mu_);
+  return !ran_;
+}
+
 Status TrapAddressSpace::Request(int64_t nr,
                                  std::initializer_list<uint64_t> args) {
   TrapContext* ctx = CurrentTrapContext();

@@ -56,6 +56,7 @@ class TrapAddressSpace : public AddressSpace {
   Status Unmap(uint64_t addr, uint64_t length) override;
   Status Protect(uint64_t addr, uint64_t length, int prot) override;
   Status PrepareThread() override;
+  bool ChangeableHere() const override;
 
   // Takes a thread that PrepareThread made and no context runs yet.
   std::optional<TrapThread> TakeSpareThread();
@@ -71,7 +72,7 @@ class TrapAddressSpace : public AddressSpace {
   pid_t process_;  // idles, traced by the factory; never runs the program
   uint64_t id_;
   bool ran_ = false;  // a thread has run: faults may have mapped memory
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::vector<TrapThread> spare_;  // guarded by mu_
   // Frames behind each slot (0: none yet); a slot keeps its frames and its
   // mapping in the stub for the next thread. Guarded by mu_.
