@@ -21,9 +21,9 @@
 namespace moat::gofer {
 namespace {
 
-// Where the new root is assembled before pivot_root. The mount lives only
-// in the gofer's mount namespace, and the roots are cloned before it
-// exists, so a root under /tmp is not hidden by it.
+// The directory the new root is assembled on before pivot_root. The mount
+// lives only in the gofer's mount namespace, and the roots are cloned
+// before it exists, so a root under /tmp is not hidden by it.
 constexpr const char* kStagingDir = "/tmp";
 
 Status Fail(const char* what) {

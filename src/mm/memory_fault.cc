@@ -119,11 +119,10 @@ Result<Pte*> MemoryManager::EnsurePage(Vma& vma, uint64_t page, bool write) {
   }
   Pte& pte = it->second;
   if (write && !vma.shared && !PrivateExclusive(vma, pte)) {
-    // TODO: a write from another process (process_vm_writev, ptrace, a
-    // write to /proc/PID/mem) to a copy-on-write page that the host maps
-    // would need this address space's mapping replaced from a thread that
-    // does not run in it, which the platforms cannot do; it fails with
-    // EFAULT instead of the write Linux makes.
+    // TODO: a write from another process (process_vm_writev, ptrace or
+    // /proc/PID/mem) to a copy-on-write page that the host maps fails with
+    // EFAULT, where Linux writes. Replacing the mapping needs a thread that
+    // runs in this address space, and the platforms have none here.
     if (pte.host_prot != 0 && !as_->ChangeableHere()) return Err(EFAULT);
     MemoryFile& mf = MemoryFile::Get();
     uint64_t copy = TRY(mf.Allocate(1));

@@ -160,9 +160,8 @@ TEST_F(MemoryManagerTest, FaultMapsTheWindowAroundObjectPages) {
 }
 
 // A write from outside the process to a copy-on-write page the host maps
-// fails with EFAULT; it must neither write the page the parent shares nor
-// change the host's mapping from a thread that does not run there (the
-// fuzzer killed the kernel that way).
+// fails with EFAULT. It must not write the page the parent shares, and it
+// must not change the host's mapping from a thread that runs elsewhere.
 TEST_F(MemoryManagerTest, OutsideWriteToMappedCowPageFails) {
   uint64_t a = MapAnon(4096);
   uint32_t v = 1;

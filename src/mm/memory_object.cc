@@ -212,7 +212,7 @@ struct CacheKey {
 // make, a shell's commands) finds its pages in memory. This many pages at
 // most are kept that way, the least recently mapped files going first.
 constexpr uint64_t kRetainedPages = (64 << 20) / kPageSize;
-// And at most this many files, each of which holds a host descriptor.
+// At most this many files are kept, since each keeps a host descriptor.
 constexpr size_t kRetainedFiles = 256;
 
 std::mutex g_cache_mu;

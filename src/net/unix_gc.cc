@@ -1,8 +1,8 @@
 // Collecting AF_UNIX sockets that only files in flight keep alive, after
-// Linux net/unix/garbage.c. A socket whose receive queue holds, through
-// SCM_RIGHTS, a descriptor of itself, or of a socket whose queue holds it,
-// stays alive after the program closes every descriptor: nothing could
-// ever receive those messages. Without a collector such cycles keep their
+// Linux net/unix/garbage.c. A socket whose receive queue contains, through
+// SCM_RIGHTS, a descriptor of itself, or of a socket whose queue contains
+// it, stays alive after the program closes every descriptor, although no
+// process can ever receive those messages. Without a collector such cycles keep their
 // memory, and every file they hold, until the sandbox ends.
 #include "net/unix_gc.h"
 
@@ -164,8 +164,8 @@ void CollectUnixGarbage() {
     r.collecting = true;
     garbage = FindGarbage(r.sockets);
   }
-  // The queues are emptied while `garbage` holds every socket in them, so
-  // none is freed while its queue is being emptied.
+  // `garbage` keeps a reference to every socket while the queues are
+  // emptied, so no socket is freed while its own queue is being emptied.
   std::vector<UnixMessage> dropped;
   for (auto& file : garbage) {
     UnixEndpoint& e = static_cast<UnixSocket&>(*file).endpoint();

@@ -41,18 +41,18 @@ static int reads_eof(int reader) {
   return read(reader, &c, 1) == 0;
 }
 
-/* Makes a cycle of `type` sockets that holds the write end of a pipe, and
+/* Makes a cycle of `type` sockets that contains the write end of a pipe, and
  * closes everything but the pipe's read end. */
 static int cycle_holding_pipe(int type, int self_only) {
   int pair[2], pipe_fds[2];
   CHECK_OK(socketpair(AF_UNIX, type, 0, pair));
   CHECK_OK(pipe(pipe_fds));
   if (self_only) {
-    /* pair[1]'s queue holds pair[1] itself. */
+    /* pair[1]'s queue contains pair[1] itself. */
     int fds[2] = {pair[1], pipe_fds[1]};
     send_fds(pair[0], fds, 2);
   } else {
-    /* Each queue holds the other end. */
+    /* Each queue contains the other end. */
     int to_one[2] = {pair[0], pipe_fds[1]};
     send_fds(pair[0], to_one, 2);
     int to_zero[1] = {pair[1]};

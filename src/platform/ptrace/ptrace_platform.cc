@@ -66,11 +66,11 @@ void InstallFaultHandler() {
 constexpr uint64_t kStubThreadFlags = CLONE_VM | CLONE_FS | CLONE_FILES |
                                       CLONE_SIGHAND | CLONE_SYSVSEM | SIGCHLD;
 
-// The calls the stub's code makes, from the place it makes each. Under
-// PTRACE_SYSEMU no call of the application reaches this filter; only the
-// calls the kernel injects and calls through the vsyscall page, which the
-// host emulates after asking seccomp, do. The latter trap, and the kernel
-// serves them like any other call.
+// Builds the stub's filter: the calls the stub's code makes, each from its
+// own place. Under PTRACE_SYSEMU no call of the application reaches the
+// filter. Only the calls the kernel injects reach it, and calls through
+// the vsyscall page, which the host emulates after running the filter.
+// Those trap, and the kernel serves them like any other call.
 std::vector<sock_filter> StubProgram(int memory_fd) {
   const uint64_t all = ~uint64_t{0};
   auto at = [](const char* label) { return StubAddress(label); };
@@ -94,8 +94,8 @@ std::vector<sock_filter> StubProgram(int memory_fd) {
 }
 
 // Whether `info` is the SIGSYS of a call through the vsyscall page. Only
-// seccomp raises SIGSYS with SYS_SECCOMP, and only the host's vsyscall
-// emulation asks seccomp on behalf of application code.
+// seccomp raises SIGSYS with SYS_SECCOMP, and under PTRACE_SYSEMU only the
+// host's vsyscall emulation runs the filter for application code.
 bool IsVsyscallTrap(const siginfo_t& info) {
   constexpr uint64_t kVsyscallPage = 0xffffffffff600000;
   constexpr int kSysSeccomp = 1;  // asm-generic/siginfo.h, not in glibc
