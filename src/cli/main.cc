@@ -37,11 +37,22 @@ void AddLimitOptions(CLI::App* run, moat::SandboxLimits& limits) {
       "host CPU time the sandbox may use, in CPUs, such as 1.5");
 }
 
+// --syscall-patching on|off, for `moat do` and the OCI commands.
+void AddPatchingOption(CLI::App* app, bool& patching) {
+  app->add_option_function<std::string>(
+         "--syscall-patching",
+         [&patching](const std::string& v) { patching = v == "on"; },
+         "on the trap platform, rewrite hot system call sites to enter the "
+         "kernel without a signal: on (default) or off")
+      ->check(CLI::IsMember({"on", "off"}));
+}
+
 // The options of `moat do`, which `moat boot` takes too.
 void AddSandboxOptions(CLI::App* run, moat::SandboxOptions& opts) {
   run->add_option("--platform", opts.platform,
                   "how system calls are intercepted: ptrace or trap")
       ->check(CLI::IsMember({"ptrace", "trap"}));
+  AddPatchingOption(run, opts.syscall_patching);
   run->add_option("--rootfs", opts.rootfs,
                   "host directory shown read-only as / (default: /)")
       ->check(CLI::ExistingDirectory);

@@ -259,6 +259,7 @@ void Task::HandleSyscall() {
     ret = -ENOSYS;
   } else {
     MemoryManager* mm = mm_.get();
+    if (mm) mm->MaybePatchSyscall(regs.rip, uint64_t(nr));
     uint64_t before = mm ? mm->populated_pages : 0;
     ret = info->handler(*this, args);
     if (mm && mm == mm_.get()) rusage.minflt += mm->populated_pages - before;

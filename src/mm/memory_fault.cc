@@ -318,6 +318,7 @@ Result<std::shared_ptr<MemoryManager>> MemoryManager::Fork(
     pte.host_prot = prot;
   }
   TRY_STATUS(flush());
+  child->patches_ = patches_;
   child->brk_start = brk_start;
   child->brk = brk;
   child->stack_top = stack_top;

@@ -83,6 +83,7 @@ void MemoryManager::DropPtes(uint64_t start, uint64_t end) {
 }
 
 void MemoryManager::RemoveRange(uint64_t start, uint64_t end) {
+  PatchesChanging(start, end, false);
   SplitAt(start);
   SplitAt(end);
   auto it = vmas_.lower_bound(start);
@@ -134,6 +135,7 @@ Result<uint64_t> MemoryManager::Mmap(const MmapRequest& req) {
     if (Overflows(addr, length)) return Err(ENOMEM);
     if (addr < kMinAddr) return Err(EPERM);
     if (req.flags & MAP_FIXED_NOREPLACE) {
+      ReleasePatchArea(addr, addr + length);
       auto it = vmas_.lower_bound(addr);
       bool overlap = (it != vmas_.end() && it->first < addr + length) ||
                      (it != vmas_.begin() && std::prev(it)->second.end > addr);
@@ -188,6 +190,7 @@ Status MemoryManager::Mprotect(uint64_t addr, uint64_t length, int prot) {
       return Err(EACCES);
     a = v->end;
   }
+  PatchesChanging(addr, end, true);
   SplitAt(addr);
   SplitAt(end);
   for (auto it = vmas_.lower_bound(addr);
@@ -214,6 +217,7 @@ Result<uint64_t> MemoryManager::Brk(uint64_t addr) {
   uint64_t new_end = PageUp(addr);
   if (new_end > old_end) {
     if (Overflows(old_end, new_end - old_end)) return brk;
+    ReleasePatchArea(old_end, new_end);
     auto it = vmas_.lower_bound(old_end);
     if (it != vmas_.end() && it->first < new_end) return brk;
     Vma* heap = old_end > brk_start ? FindVma(old_end - 1) : nullptr;
@@ -255,6 +259,7 @@ Status MemoryManager::Madvise(uint64_t addr, uint64_t length, int advice) {
     default:
       return Err(EINVAL);
   }
+  PatchesChanging(addr, addr + length, false);
   for (uint64_t a = addr; a < addr + length;) {
     Vma* v = FindVma(a);
     if (v == nullptr) return Err(ENOMEM);

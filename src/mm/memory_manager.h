@@ -5,6 +5,7 @@
 
 #include <sys/mman.h>
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -132,6 +133,16 @@ class MemoryManager {
     return CopyOut(addr, &v, sizeof(T));
   }
 
+  // Syscall patching (syscall_patch.cc). Called for a system call that
+  // trapped with its return address at `ret`: rewrites a `mov $nr, %eax;
+  // syscall` site ending there, so that later calls enter the kernel
+  // through the platform's PatchedSyscallEntry without a trap.
+  void MaybePatchSyscall(uint64_t ret, uint64_t nr);
+  // Puts back every patched site and patches no more in this address
+  // space: its threads may stop running with their slot as GS base.
+  void StopPatching();
+  size_t PatchedSites() const { return patches_.sites.size(); }
+
   // Marks `inode` as running in this address space until it goes away,
   // which keeps writers out (ETXTBSY).
   void SetExecutable(std::shared_ptr<Inode> inode);
@@ -192,7 +203,29 @@ class MemoryManager {
   Status CopyPages(uint64_t addr, size_t length, bool write, void* buf,
                    const void* src);
 
+  // Patched call sites, with the bytes they held before, and the state of
+  // the trampoline area they jump through.
+  struct SyscallPatches {
+    std::map<uint64_t, std::array<uint8_t, 7>> sites;
+    uint32_t trampolines = 0;  // trampolines written so far
+    bool area = false;         // the area is mapped
+    bool stopped = false;      // no more patching here
+  };
+  // Called before a change to [start, end): puts back the sites in it when
+  // `restore` (their pages stay), else forgets them (their pages go). A
+  // change that touches the trampoline area stops patching first.
+  void PatchesChanging(uint64_t start, uint64_t end, bool restore);
+  bool ReservePatchArea();
+  // Gives the trampoline area up if it lies in [start, end), for a mapping
+  // that the program wants there and Linux would have room for.
+  void ReleasePatchArea(uint64_t start, uint64_t end);
+  // Writes `n` bytes at `addr`, in one page of a private VMA, whatever its
+  // protection, the way ptrace's POKETEXT does: `swap` builds the new page
+  // aside and maps it in one step, for code that other threads may run.
+  Status WriteText(uint64_t addr, const void* src, size_t n, bool swap);
+
   std::shared_ptr<AddressSpace> as_;
+  SyscallPatches patches_;
   std::shared_ptr<Inode> exe_inode_;
   std::map<uint64_t, Vma> vmas_;  // keyed by start
   std::map<uint64_t, Pte> ptes_;  // keyed by page address

@@ -23,8 +23,10 @@ Result<uint64_t> MemoryManager::Mremap(uint64_t old_addr, uint64_t old_length,
   }
   old_length = PageUp(old_length);
   new_length = PageUp(new_length);
+  if (FindVma(old_addr) == nullptr) return Err(EFAULT);
+  // Moved code would return from its trampolines to the old place.
+  PatchesChanging(old_addr, old_addr + old_length, true);
   Vma* vma = FindVma(old_addr);
-  if (vma == nullptr) return Err(EFAULT);
   if (to_new)
     return MremapTo(old_addr, old_length, new_length, flags, new_addr);
 

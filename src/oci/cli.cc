@@ -228,8 +228,15 @@ void AddCommands(CLI::App& app, Globals& g, SandboxOptions& sandbox) {
   app.add_flag("--systemd-cgroup", g.systemd_cgroup,
                "accepted; moat makes no cgroups");
   app.add_option("--rootless", g.rootless, "auto, true or false");
-  app.add_option("--platform", sandbox.platform, "ptrace")
-      ->check(CLI::IsMember({"ptrace"}));
+  app.add_option("--platform", sandbox.platform, "ptrace or trap")
+      ->check(CLI::IsMember({"ptrace", "trap"}));
+  app.add_option_function<std::string>(
+         "--syscall-patching",
+         [&sandbox](const std::string& v) {
+           sandbox.syscall_patching = v == "on";
+         },
+         "on or off: trap platform call-site patching")
+      ->check(CLI::IsMember({"on", "off"}));
   app.add_option("--network", sandbox.network, "none or host")
       ->check(CLI::IsMember({"none", "host"}));
   app.add_flag("--strace", sandbox.strace, "trace system calls");

@@ -5,13 +5,14 @@
 
 namespace moat {
 
-Result<std::unique_ptr<Platform>> NewPlatform(const std::string& name) {
+Result<std::unique_ptr<Platform>> NewPlatform(const std::string& name,
+                                              bool patching) {
   if (name == "ptrace") {
     auto p = TRY(PtracePlatform::Create());
     return std::unique_ptr<Platform>(std::move(p));
   }
   if (name == "trap") {
-    auto p = TRY(TrapPlatform::Create());
+    auto p = TRY(TrapPlatform::Create(patching));
     return std::unique_ptr<Platform>(std::move(p));
   }
   return Err(EINVAL);

@@ -37,6 +37,10 @@ class AddressSpace {
   // runs a context in this address space, or no thread has run in it yet.
   virtual bool ChangeableHere() const { return true; }
 
+  // Where a patched system call site may jump to enter the kernel without
+  // a trap (mm/syscall_patch.cc), or 0 when the platform has no such entry.
+  virtual uint64_t PatchedSyscallEntry() const { return 0; }
+
   // Prepares a thread for a later Context::Switch into this address space,
   // for clone(CLONE_VM). Called by a Context that runs in it.
   virtual Status PrepareThread() = 0;
@@ -100,6 +104,8 @@ class Platform {
 };
 
 // Creates the named platform; must run before the kernel starts threads.
-Result<std::unique_ptr<Platform>> NewPlatform(const std::string& name);
+// `patching` lets the trap platform patch system call sites.
+Result<std::unique_ptr<Platform>> NewPlatform(const std::string& name,
+                                              bool patching = true);
 
 }  // namespace moat

@@ -232,6 +232,7 @@ std::vector<std::string> BootArguments(const SandboxOptions& opts) {
     a.insert(a.end(), {"--default-cwd", opts.default_cwd});
   for (const std::string& kv : opts.env) a.insert(a.end(), {"--env", kv});
   if (opts.strace) a.push_back("--strace");
+  if (!opts.syscall_patching) a.insert(a.end(), {"--syscall-patching", "off"});
   a.insert(a.end(), {"--network", opts.network});
   // The limits go in forms that `moat boot` parses back to the same values.
   if (opts.limits.memory)

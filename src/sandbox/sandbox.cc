@@ -347,7 +347,7 @@ int RunSandbox(const SandboxOptions& opts) {
     return 125;
   // The first stub is forked before the filter exists, since a stub would
   // inherit it; later stubs are cloned from that one.
-  auto platform = NewPlatform(opts.platform);
+  auto platform = NewPlatform(opts.platform, opts.syscall_patching);
   if (!platform.ok()) {
     spdlog::error("--platform {}: unknown or unusable here; use ptrace or "
                   "trap", opts.platform);

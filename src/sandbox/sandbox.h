@@ -13,6 +13,9 @@ namespace moat {
 
 struct SandboxOptions {
   std::string platform = "ptrace";
+  // Whether the trap platform rewrites hot system call sites to enter the
+  // kernel without a signal.
+  bool syscall_patching = true;
   std::string rootfs = "/";  // host directory shown read-only as the root
   std::string cwd;           // inside; empty: the caller's, if it exists
   std::vector<std::string> env;  // K=V overrides

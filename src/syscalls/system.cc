@@ -158,6 +158,9 @@ int64_t ArchPrctl(Task& t, const SyscallArgs& args) {
       return ToReturn(t.mm().Write<uint64_t>(args[1], t.regs.fs_base));
     case ARCH_SET_GS:
       if (args[1] >= kUserEnd) return -EPERM;
+      // Patched call sites find their way into the kernel through the GS
+      // base, which is now the program's (mm/syscall_patch.cc).
+      if (args[1] != 0) t.mm().StopPatching();
       t.regs.gs_base = args[1];
       return 0;
     case ARCH_GET_GS:

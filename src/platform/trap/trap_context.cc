@@ -182,6 +182,9 @@ bool TrapContext::ReadFrame() {
   uint64_t info = Load64(area, MOAT_TC_SIGINFO);
   fs_base_ = Load64(area, MOAT_TC_FS_BASE);
   gs_base_ = Load64(area, MOAT_TC_GS_BASE);
+  // A thread without a GS base of its own runs with its slot's, which a
+  // patched call finds its frame by.
+  if (gs_base_ == base) gs_base_ = 0;
   auto inside = [&](uint64_t p, uint64_t size) {
     return p >= base + kControlSize && p <= base + kTrapSlotSize - size;
   };
@@ -224,7 +227,8 @@ void TrapContext::WriteFrame(const Registers& regs) {
   // The stub runs application code with no host signal blocked.
   Store64(area, uc_offset_ + kSigmaskOffset, 0);
   Store64(area, MOAT_TC_NEW_FS_BASE, regs.fs_base);
-  Store64(area, MOAT_TC_NEW_GS_BASE, regs.gs_base);
+  Store64(area, MOAT_TC_NEW_GS_BASE,
+          regs.gs_base != 0 ? regs.gs_base : thread_->slot_addr);
 }
 
 SwitchReason TrapContext::Classify(Registers& regs, siginfo_t& info) {

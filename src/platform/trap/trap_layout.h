@@ -36,9 +36,27 @@
 #define MOAT_TC_REQUEST 72  // number and six arguments of a host call
 #define MOAT_TC_RESULT 128
 #define MOAT_TC_ALTSTACK 136  // the stack_t a new thread passes to sigaltstack
+#define MOAT_TC_PATCH_RSP 160  // the application's %rsp at a patched call
+#define MOAT_TC_PATCH_RIP 168  // where a patched call returns to
+#define MOAT_TC_XFEATURES 176  // the host's XCR0, for the frame's FPU state
+
+// A patched call (see syscall_patch.cc) builds its own frame in the slot, at
+// fixed offsets from the slot's start, shaped like the host's signal frame:
+// the ucontext, the siginfo, then the FPU state, which XSAVE needs aligned
+// to 64 bytes. Its stack, and the frame of an interrupt that lands while
+// it runs, grow down from the ucontext.
+#define MOAT_TRAP_PATCH_UC 0x2400
+#define MOAT_TRAP_PATCH_INFO 0x2780
+#define MOAT_TRAP_PATCH_FP 0x2800
 
 #define MOAT_TRAP_RUNNING 0
 #define MOAT_TRAP_TRAPPED 1
 #define MOAT_TRAP_RESUME 2
 #define MOAT_TRAP_REQUEST 3
 #define MOAT_TRAP_DONE 4
+
+// Offsets in the ucontext of the frame: the general registers in
+// REG_* order, then the pointer to the FPU state.
+#define MOAT_UC_GREGS 40
+#define MOAT_UC_REG(i) (MOAT_UC_GREGS + 8 * (i))
+#define MOAT_UC_FPREGS 224

@@ -208,6 +208,8 @@ Status TrapAddressSpace::PrepareThread() {
   t.slot_addr = kTrapBase + slot * kTrapSlotSize;
   t.area = MemoryFile::Get().Map(slot_frames_[slot]);
   memset(t.area, 0, MOAT_TRAP_CONTROL_SIZE);
+  uint64_t xfeatures = platform_.xfeatures();
+  memcpy(t.area + MOAT_TC_XFEATURES, &xfeatures, sizeof xfeatures);
   stack_t altstack = {};
   altstack.ss_sp = reinterpret_cast<void*>(t.slot_addr +
                                            MOAT_TRAP_CONTROL_SIZE);
@@ -232,9 +234,13 @@ Status TrapAddressSpace::PrepareThread() {
   return Ok();
 }
 
+uint64_t TrapAddressSpace::PatchedSyscallEntry() const {
+  return platform_.patching() ? TrapStubAddress(moat_trap_patched) : 0;
+}
+
 // ---- TrapPlatform ----
 
-Result<std::unique_ptr<TrapPlatform>> TrapPlatform::Create() {
+Result<std::unique_ptr<TrapPlatform>> TrapPlatform::Create(bool patching) {
   if ((getauxval(AT_HWCAP2) & kHwcap2Fsgsbase) == 0) {
     spdlog::error("the trap platform needs the FSGSBASE instructions, which "
                   "this host does not enable");
@@ -251,6 +257,16 @@ Result<std::unique_ptr<TrapPlatform>> TrapPlatform::Create() {
                   "CPU's signal frames ({} bytes)", need);
     return Err(ENOTSUP);
   }
+  uint32_t xcr0_low, xcr0_high;
+  asm volatile("xgetbv" : "=a"(xcr0_low), "=d"(xcr0_high) : "c"(0));
+  p->xfeatures_ = (uint64_t{xcr0_high} << 32) | xcr0_low;
+  // A patched call's frame holds the FPU state above the ucontext, and an
+  // interrupt's signal frame must fit below it.
+  p->patching_ = patching &&
+                 ebx + 4 <= kTrapSlotSize - MOAT_TRAP_PATCH_FP &&
+                 need + 512 <= MOAT_TRAP_PATCH_UC - MOAT_TRAP_CONTROL_SIZE;
+  if (patching && !p->patching_)
+    SPDLOG_INFO("trap: this CPU's FPU state is too large to patch calls");
   p->cpus_ = std::max<long>(1, HostCpuCount());
   p->spin_iterations_ = CalibratePause(20000);
 

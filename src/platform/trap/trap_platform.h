@@ -57,6 +57,7 @@ class TrapAddressSpace : public AddressSpace {
   Status Protect(uint64_t addr, uint64_t length, int prot) override;
   Status PrepareThread() override;
   bool ChangeableHere() const override;
+  uint64_t PatchedSyscallEntry() const override;
 
   // Takes a thread that PrepareThread made and no context runs yet.
   std::optional<TrapThread> TakeSpareThread();
@@ -152,7 +153,7 @@ class TrapContext : public Context {
 
 class TrapPlatform : public Platform {
  public:
-  static Result<std::unique_ptr<TrapPlatform>> Create();
+  static Result<std::unique_ptr<TrapPlatform>> Create(bool patching);
   ~TrapPlatform() override;
   std::string Name() const override { return "trap"; }
   Result<std::shared_ptr<AddressSpace>> NewAddressSpace() override;
@@ -169,6 +170,10 @@ class TrapPlatform : public Platform {
   void KillProcess(pid_t process);
 
   uint32_t xstate_size() const { return xstate_size_; }
+  // The host's XCR0: the FPU state components XSAVE stores.
+  uint64_t xfeatures() const { return xfeatures_; }
+  // Whether call sites may be patched to enter through moat_trap_patched.
+  bool patching() const { return patching_; }
   // Pause iterations in the stub's longest spin.
   uint32_t spin_iterations() const { return spin_iterations_; }
   // Whether spinning may pay: not when more threads want to run than
@@ -187,6 +192,8 @@ class TrapPlatform : public Platform {
 
   pid_t master_ = -1;
   uint32_t xstate_size_ = 0;
+  uint64_t xfeatures_ = 0;
+  bool patching_ = false;
   uint32_t spin_iterations_ = 0;
   long cpus_ = 1;
   std::thread factory_;
@@ -206,6 +213,7 @@ extern "C" char moat_trap_begin[], moat_trap_end[], moat_trap_idle[],
     moat_trap_idle_end[], moat_trap_syscall[], moat_trap_fork[],
     moat_trap_clone[], moat_trap_first[], moat_trap_handler[],
     moat_trap_restorer[], moat_trap_wake_return[], moat_trap_wait_return[],
-    moat_trap_request_return[], moat_trap_sigreturn_return[];
+    moat_trap_request_return[], moat_trap_sigreturn_return[],
+    moat_trap_patched[];
 
 }  // namespace moat

@@ -78,6 +78,21 @@ moat_trap_first:
   // stack. It may clobber every register: rt_sigreturn restores them.
   .globl moat_trap_handler
 moat_trap_handler:
+  // The kernel's interrupt finds the thread in the hand-off code only on
+  // the way into the kernel through a patched call (the handler's own
+  // hand-off blocks it): the thread is about to trap anyway, so it goes
+  // on. A program that jumps there itself gets no further than that.
+  cmp $23, %edi                          // SIGURG, kTrapInterruptSignal
+  jne 1f
+  mov MOAT_UC_REG(16)(%rdx), %rax        // the interrupted %rip
+  lea moat_trap_report(%rip), %rcx
+  cmp %rcx, %rax
+  jb 1f
+  lea moat_trap_patched_end(%rip), %rcx
+  cmp %rcx, %rax
+  jae 1f
+  ret
+1:
   mov %rsp, %r12
   and $-MOAT_TRAP_SLOT_SIZE, %r12        // the slot's control page
   mov %rdx, MOAT_TC_UCONTEXT(%r12)
@@ -163,6 +178,112 @@ moat_trap_restorer:
   .globl moat_trap_sigreturn_return
 moat_trap_sigreturn_return:
   ud2
+
+  // A patched call site jumps here through its trampoline with the call's
+  // number in %eax and its return address in %rcx, as if it had executed
+  // `syscall`, and with the slot's address as its GS base. The entry saves
+  // the registers and the FPU state in a frame of the slot's shape (see
+  // trap_layout.h), reports a SIGSYS trap the way the handler does, and
+  // loads back what the kernel wrote, without a signal or rt_sigreturn.
+  .globl moat_trap_patched
+moat_trap_patched:
+  mov %rsp, %gs:MOAT_TC_PATCH_RSP
+  rdgsbase %rsp
+  lea MOAT_TRAP_PATCH_UC(%rsp), %rsp     // the frame's ucontext
+  pushfq                                 // flags first: nothing above
+  pop %r11                               // changed them; `syscall` puts
+  mov %r8, MOAT_UC_REG(0)(%rsp)          // them in %r11
+  mov %r9, MOAT_UC_REG(1)(%rsp)
+  mov %r10, MOAT_UC_REG(2)(%rsp)
+  mov %r11, MOAT_UC_REG(3)(%rsp)
+  mov %r12, MOAT_UC_REG(4)(%rsp)
+  mov %r13, MOAT_UC_REG(5)(%rsp)
+  mov %r14, MOAT_UC_REG(6)(%rsp)
+  mov %r15, MOAT_UC_REG(7)(%rsp)
+  mov %rdi, MOAT_UC_REG(8)(%rsp)
+  mov %rsi, MOAT_UC_REG(9)(%rsp)
+  mov %rbp, MOAT_UC_REG(10)(%rsp)
+  mov %rbx, MOAT_UC_REG(11)(%rsp)
+  mov %rdx, MOAT_UC_REG(12)(%rsp)
+  mov %rax, MOAT_UC_REG(13)(%rsp)
+  mov %rcx, MOAT_UC_REG(14)(%rsp)
+  mov %gs:MOAT_TC_PATCH_RSP, %rbx
+  mov %rbx, MOAT_UC_REG(15)(%rsp)
+  mov %rcx, MOAT_UC_REG(16)(%rsp)        // %rip
+  mov %r11, MOAT_UC_REG(17)(%rsp)        // eflags
+  movabs $0x002b000000000033, %rbx       // user %cs and %ss
+  mov %rbx, MOAT_UC_REG(18)(%rsp)
+  movq $0, MOAT_UC_REG(19)(%rsp)         // err, trapno, oldmask, cr2
+  movq $0, MOAT_UC_REG(20)(%rsp)
+  movq $0, MOAT_UC_REG(21)(%rsp)
+  movq $0, MOAT_UC_REG(22)(%rsp)
+  rdgsbase %r12                          // the slot's control page
+  lea MOAT_TRAP_PATCH_FP(%r12), %rbx
+  mov %rbx, MOAT_UC_FPREGS(%rsp)
+  // XSAVE leaves the header's reserved bytes alone, which an earlier
+  // signal frame may have filled; XRSTOR refuses them unless zero.
+  xor %eax, %eax
+  mov %rax, 520(%rbx)
+  mov %rax, 528(%rbx)
+  mov %rax, 536(%rbx)
+  mov %rax, 544(%rbx)
+  mov %rax, 552(%rbx)
+  mov %rax, 560(%rbx)
+  mov %rax, 568(%rbx)
+  mov $-1, %eax
+  mov $-1, %edx
+  xsave64 (%rbx)
+  mov MOAT_TC_XFEATURES(%r12), %rax      // what the kernel may restore
+  mov %rax, 472(%rbx)
+  lea MOAT_TRAP_PATCH_INFO(%r12), %rbx   // siginfo of a seccomp trap
+  movl $31, (%rbx)                       // SIGSYS
+  movl $0, 4(%rbx)
+  movl $1, 8(%rbx)                       // SYS_SECCOMP
+  mov %rcx, 16(%rbx)                     // si_call_addr
+  mov MOAT_UC_REG(13)(%rsp), %rax
+  mov %eax, 24(%rbx)                     // si_syscall
+  movl $0xc000003e, 28(%rbx)             // AUDIT_ARCH_X86_64
+  mov %rsp, MOAT_TC_UCONTEXT(%r12)
+  mov %rbx, MOAT_TC_SIGINFO(%r12)
+  movq $31, MOAT_TC_SIGNO(%r12)
+  rdfsbase %rax
+  mov %rax, MOAT_TC_FS_BASE(%r12)
+  mov %r12, MOAT_TC_GS_BASE(%r12)        // the slot: no GS base of its own
+  lea moat_trap_patched_resume(%rip), %rax
+  push %rax                              // where moat_trap_report returns
+  mov $MOAT_TRAP_TRAPPED, %ebx
+  jmp moat_trap_report
+
+  // The kernel wrote the registers to resume with into the frame, and the
+  // report code loaded the FS and GS bases; %rsp is the ucontext again.
+moat_trap_patched_resume:
+  lea (MOAT_TRAP_PATCH_FP - MOAT_TRAP_PATCH_UC)(%rsp), %rbx
+  mov $-1, %eax
+  mov $-1, %edx
+  xrstor64 (%rbx)
+  mov MOAT_UC_REG(16)(%rsp), %rax
+  mov %rax, MOAT_TC_PATCH_RIP(%r12)
+  pushq MOAT_UC_REG(17)(%rsp)
+  popfq                                  // nothing below changes flags
+  mov MOAT_UC_REG(0)(%rsp), %r8
+  mov MOAT_UC_REG(1)(%rsp), %r9
+  mov MOAT_UC_REG(2)(%rsp), %r10
+  mov MOAT_UC_REG(3)(%rsp), %r11
+  mov MOAT_UC_REG(4)(%rsp), %r12
+  mov MOAT_UC_REG(5)(%rsp), %r13
+  mov MOAT_UC_REG(6)(%rsp), %r14
+  mov MOAT_UC_REG(7)(%rsp), %r15
+  mov MOAT_UC_REG(8)(%rsp), %rdi
+  mov MOAT_UC_REG(9)(%rsp), %rsi
+  mov MOAT_UC_REG(10)(%rsp), %rbp
+  mov MOAT_UC_REG(11)(%rsp), %rbx
+  mov MOAT_UC_REG(12)(%rsp), %rdx
+  mov MOAT_UC_REG(13)(%rsp), %rax
+  mov MOAT_UC_REG(14)(%rsp), %rcx
+  mov MOAT_UC_REG(15)(%rsp), %rsp
+  jmp *%gs:MOAT_TC_PATCH_RIP
+  .globl moat_trap_patched_end
+moat_trap_patched_end:
 
   .globl moat_trap_end
 moat_trap_end:

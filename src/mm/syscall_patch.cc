@@ -1,0 +1,199 @@
+// Syscall patching: on a platform whose threads take a host signal for
+// every system call (trap), a hot `mov $nr, %eax; syscall` site is
+// rewritten to jump into the stub's PatchedSyscallEntry, which hands the
+// call to the kernel without the signal.
+//
+// The site's seven bytes become `jmp *ADDR`, an indirect jump through a
+// table at a fixed low address (ff 24 25 and a 32-bit address). The table
+// starts at 0x050f0000, so the address's two high bytes are 0f 05 and the
+// old `syscall` stays where it was. A thread stopped between the two old
+// instructions, or code that jumps straight to the `syscall`, still makes
+// its call through the trap. Each table entry points to the site's
+// trampoline, which loads the number and the return address into %eax and
+// %rcx, as `syscall` would leave them, and jumps to the entry. A jump, not
+// a call: a call would push into the program's red zone.
+//
+// The new bytes go into a private copy of the page, built aside and mapped
+// in one step, so a `read` of the file still shows the original bytes and
+// no thread sees half a patch. Sites in writable memory are never patched,
+// and a change of protection, a move or an unmapping puts back the sites
+// it touches first.
+#include <sys/syscall.h>
+
+#include <cstring>
+
+#include "mm/memory_file.h"
+#include "mm/memory_manager.h"
+#include "util/log.h"
+
+namespace moat {
+namespace {
+
+constexpr uint64_t kPatchTable = 0x050f0000;
+constexpr uint64_t kTableEntries = 0x10000 / 8;
+constexpr uint64_t kTrampolines = kPatchTable + 0x10000;
+constexpr uint64_t kTrampolineSize = 32;
+constexpr uint64_t kPatchAreaEnd =
+    kTrampolines + kTableEntries * kTrampolineSize;
+constexpr size_t kSiteSize = 7;
+
+bool Overlaps(uint64_t start, uint64_t end, uint64_t other_start,
+              uint64_t other_end) {
+  return start < other_end && other_start < end;
+}
+
+// Returns whether `byte`, right before the site, could be a prefix of its
+// `mov`. The site would then be the tail of another instruction, as in
+// 41 b8, a move into %r8d.
+bool MaybePrefix(uint8_t byte) {
+  if (byte >= 0x40 && byte <= 0x4f) return true;  // REX
+  switch (byte) {
+    case 0x26: case 0x2e: case 0x36: case 0x3e: case 0x64: case 0x65:
+    case 0x66: case 0x67: case 0xf0: case 0xf2: case 0xf3:
+      return true;
+  }
+  return false;
+}
+
+void Put32(uint8_t* p, uint32_t v) { memcpy(p, &v, 4); }
+void Put64(uint8_t* p, uint64_t v) { memcpy(p, &v, 8); }
+
+}  // namespace
+
+void MemoryManager::MaybePatchSyscall(uint64_t ret, uint64_t nr) {
+  uint64_t entry = as_->PatchedSyscallEntry();
+  if (entry == 0 || patches_.stopped) return;
+  // arch_prctl may give the thread a GS base of its own, and then the
+  // entry could not find its slot on the way back.
+  if (nr == SYS_arch_prctl || nr > INT32_MAX) return;
+  if (patches_.trampolines >= kTableEntries) return;
+  uint64_t site = ret - kSiteSize;
+  if (ret < kSiteSize + 1 || PageDown(site) != PageDown(ret - 1)) return;
+  Vma* vma = FindVma(site);
+  if (vma == nullptr || vma->shared || (vma->prot & PROT_WRITE) ||
+      !(vma->prot & PROT_EXEC) || patches_.sites.count(site))
+    return;
+  uint8_t bytes[kSiteSize + 1];
+  if (!CopyIn(site - 1, bytes, sizeof bytes).ok()) return;
+  uint32_t imm;
+  memcpy(&imm, bytes + 2, 4);
+  if (bytes[1] != 0xb8 || imm != nr || bytes[6] != 0x0f || bytes[7] != 0x05 ||
+      MaybePrefix(bytes[0]))
+    return;
+  if (!patches_.area && !ReservePatchArea()) return;
+
+  uint32_t index = patches_.trampolines;
+  uint64_t trampoline = kTrampolines + index * kTrampolineSize;
+  uint8_t code[kTrampolineSize];
+  memset(code, 0xcc, sizeof code);  // int3
+  code[0] = 0xb8;                   // mov $nr, %eax
+  Put32(code + 1, uint32_t(nr));
+  code[5] = 0x48;                   // movabs $ret, %rcx
+  code[6] = 0xb9;
+  Put64(code + 7, ret);
+  code[15] = 0xff;                  // jmp *0(%rip)
+  code[16] = 0x25;
+  Put32(code + 17, 0);
+  Put64(code + 21, entry);
+  uint64_t slot = kPatchTable + index * 8;
+  uint8_t jump[kSiteSize] = {0xff, 0x24, 0x25};  // jmp *slot
+  Put32(jump + 3, uint32_t(slot));
+  if (!WriteText(trampoline, code, sizeof code, false).ok() ||
+      !WriteText(slot, &trampoline, 8, false).ok())
+    return;
+  patches_.trampolines++;
+  if (!WriteText(site, jump, sizeof jump, true).ok()) return;
+  std::array<uint8_t, kSiteSize> old;
+  memcpy(old.data(), bytes + 1, kSiteSize);
+  patches_.sites.emplace(site, old);
+  SPDLOG_DEBUG("patched system call {} at {:#x}", nr, site);
+}
+
+// Maps the table and the trampolines, private and read-only to the
+// program, if nothing is there yet. Their pages fill as sites are patched.
+bool MemoryManager::ReservePatchArea() {
+  auto it = vmas_.lower_bound(kPatchTable);
+  bool occupied = (it != vmas_.end() && it->first < kPatchAreaEnd) ||
+               (it != vmas_.begin() && std::prev(it)->second.end > kPatchTable);
+  if (occupied) {
+    patches_.stopped = true;
+    return false;
+  }
+  Vma vma;
+  vma.start = kPatchTable;
+  vma.end = kPatchAreaEnd;
+  vma.prot = PROT_READ | PROT_EXEC;
+  vmas_.emplace(kPatchTable, std::move(vma));
+  patches_.area = true;
+  return true;
+}
+
+Status MemoryManager::WriteText(uint64_t addr, const void* src, size_t n,
+                                bool swap) {
+  uint64_t page = PageDown(addr);
+  Vma* vma = FindVma(addr);
+  if (vma == nullptr || vma->shared || PageDown(addr + n - 1) != page)
+    return Err(EFAULT);
+  MemoryFile& mf = MemoryFile::Get();
+  if (!swap) {
+    Pte* pte = TRY(EnsurePage(*vma, page, true));
+    memcpy(mf.Map(pte->frame) + (addr - page), src, n);
+    return Ok();
+  }
+  Pte* pte = TRY(EnsurePage(*vma, page, false));
+  if (pte->host_prot != 0 && !as_->ChangeableHere()) return Err(EFAULT);
+  uint64_t copy = TRY(mf.Allocate(1));
+  memcpy(mf.Map(copy), mf.Map(pte->frame), kPageSize);
+  memcpy(mf.Map(copy) + (addr - page), src, n);
+  if (pte->host_prot != 0) {
+    Status mapped = as_->MapFile(page, kPageSize, copy, vma->prot);
+    if (!mapped.ok()) {
+      mf.DecRef(copy);
+      return mapped;
+    }
+    pte->host_prot = vma->prot;
+  }
+  mf.DecRef(pte->frame);
+  pte->frame = copy;
+  return Ok();
+}
+
+void MemoryManager::PatchesChanging(uint64_t start, uint64_t end,
+                                    bool restore) {
+  if (patches_.area && Overlaps(start, end, kPatchTable, kPatchAreaEnd)) {
+    // The program maps over the area or changes it: its entries can no
+    // longer be trusted to lead to the trampolines.
+    StopPatching();
+    patches_.area = false;
+    return;
+  }
+  if (patches_.sites.empty()) return;
+  auto it = patches_.sites.lower_bound(start >= kSiteSize ? start - kSiteSize
+                                                           : 0);
+  while (it != patches_.sites.end() && it->first < end) {
+    if (it->first + kSiteSize <= start) {
+      ++it;
+      continue;
+    }
+    // A site whose page is no longer resident shows the file's bytes.
+    if (restore && ptes_.count(PageDown(it->first)))
+      (void)WriteText(it->first, it->second.data(), kSiteSize, true);
+    it = patches_.sites.erase(it);
+  }
+}
+
+void MemoryManager::ReleasePatchArea(uint64_t start, uint64_t end) {
+  if (!patches_.area || !Overlaps(start, end, kPatchTable, kPatchAreaEnd))
+    return;
+  RemoveRange(kPatchTable, kPatchAreaEnd);  // stops patching first
+}
+
+void MemoryManager::StopPatching() {
+  patches_.stopped = true;
+  for (auto& [site, bytes] : patches_.sites)
+    if (ptes_.count(PageDown(site)))
+      (void)WriteText(site, bytes.data(), kSiteSize, true);
+  patches_.sites.clear();
+}
+
+}  // namespace moat
