@@ -50,8 +50,9 @@ void AddPatchingOption(CLI::App* app, bool& patching) {
 // The options of `moat do`, which `moat boot` takes too.
 void AddSandboxOptions(CLI::App* run, moat::SandboxOptions& opts) {
   run->add_option("--platform", opts.platform,
-                  "how system calls are intercepted: ptrace or trap")
-      ->check(CLI::IsMember({"ptrace", "trap"}));
+                  "how system calls are intercepted: trap, ptrace, or auto "
+                  "(default: trap where the host allows it, else ptrace)")
+      ->check(CLI::IsMember({"auto", "trap", "ptrace"}));
   AddPatchingOption(run, opts.syscall_patching);
   run->add_option("--rootfs", opts.rootfs,
                   "host directory shown read-only as / (default: /)")

@@ -228,8 +228,8 @@ void AddCommands(CLI::App& app, Globals& g, SandboxOptions& sandbox) {
   app.add_flag("--systemd-cgroup", g.systemd_cgroup,
                "accepted; moat makes no cgroups");
   app.add_option("--rootless", g.rootless, "auto, true or false");
-  app.add_option("--platform", sandbox.platform, "ptrace or trap")
-      ->check(CLI::IsMember({"ptrace", "trap"}));
+  app.add_option("--platform", sandbox.platform, "auto, trap or ptrace")
+      ->check(CLI::IsMember({"auto", "trap", "ptrace"}));
   app.add_option_function<std::string>(
          "--syscall-patching",
          [&sandbox](const std::string& v) {

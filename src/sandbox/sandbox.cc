@@ -347,7 +347,13 @@ int RunSandbox(const SandboxOptions& opts) {
     return 125;
   // The first stub is forked before the filter exists, since a stub would
   // inherit it; later stubs are cloned from that one.
-  auto platform = NewPlatform(opts.platform, opts.syscall_patching);
+  std::string name = opts.platform == "auto" ? "trap" : opts.platform;
+  auto platform = NewPlatform(name, opts.syscall_patching);
+  if (!platform.ok() && opts.platform == "auto") {
+    spdlog::warn("the trap platform cannot run here; using ptrace, which "
+                 "is slower");
+    platform = NewPlatform("ptrace");
+  }
   if (!platform.ok()) {
     spdlog::error("--platform {}: unknown or unusable here; use ptrace or "
                   "trap", opts.platform);

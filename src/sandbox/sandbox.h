@@ -12,7 +12,8 @@
 namespace moat {
 
 struct SandboxOptions {
-  std::string platform = "ptrace";
+  // "auto" is trap, or ptrace where the trap platform cannot run.
+  std::string platform = "auto";
   // Whether the trap platform rewrites hot system call sites to enter the
   // kernel without a signal.
   bool syscall_patching = true;
