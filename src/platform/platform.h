@@ -18,8 +18,10 @@ namespace moat {
 // The application's general registers, in the layout of ptrace(2).
 using Registers = user_regs_struct;
 
-// Highest application address plus one. The stub's code lives above it.
-inline constexpr uint64_t kUserEnd = 0x7fffffe00000;
+// Highest application address plus one. The stub's code lives above it,
+// at kStubCode, and the trap platform's thread slots lie in between.
+inline constexpr uint64_t kUserEnd = 0x7fffc0000000;
+inline constexpr uint64_t kStubCode = 0x7fffffe00000;
 
 class AddressSpace {
  public:

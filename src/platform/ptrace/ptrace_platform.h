@@ -19,7 +19,7 @@
 namespace moat {
 
 inline constexpr uint64_t kStubBase = MOAT_STUB_BASE;
-static_assert(kStubBase == kUserEnd);
+static_assert(kStubBase == kStubCode);
 
 class PtraceAddressSpace;
 

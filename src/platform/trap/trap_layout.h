@@ -12,12 +12,16 @@
 
 // Every stub thread has a slot of its own: the control page the kernel and
 // the stub hand off through, then the thread's signal stack. Slot i starts
-// at BASE + i * SLOT_SIZE for i in [1, MAX_SLOT]; slot 0 is the code and
-// the filter. Slots are aligned to their size, so that the handler finds
-// its control page by rounding its stack pointer down.
+// at SLOT_BASE + (i - 1) * SLOT_SIZE for i in [1, MAX_SLOT], in the 1 GiB
+// below the code that ends at TASK_SIZE (the stub filter pins futex
+// addresses to that GiB). Slots are aligned to their size, so that the
+// handler finds its control page by rounding its stack pointer down.
+#define MOAT_TRAP_SLOT_BASE 0x7fffc0000000
+#define MOAT_TRAP_STUB_AREA_MASK (~0x3fffffffull)
 #define MOAT_TRAP_SLOT_SIZE 0x4000
 #define MOAT_TRAP_CONTROL_SIZE 0x1000
-#define MOAT_TRAP_MAX_SLOT 126
+#define MOAT_TRAP_MAX_SLOT \
+  ((MOAT_TRAP_BASE - MOAT_TRAP_SLOT_BASE) / MOAT_TRAP_SLOT_SIZE)
 
 // The control page. The kernel writes RESUME or REQUEST into STATE; the
 // stub answers with TRAPPED or DONE. Each side sets its SLEEPING word

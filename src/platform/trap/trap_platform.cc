@@ -98,16 +98,18 @@ void InstallTrapHandler() {
 // process, where the factory checks them, and fail with ENOSYS elsewhere.
 std::vector<StubCall> TrapStubCalls(int memory_fd) {
   auto at = [](const char* label) { return TrapStubAddress(label); };
-  const uint64_t area_mask = ~uint64_t{0x1fffff};  // the stub's 2 MiB
+  const uint64_t area_mask = MOAT_TRAP_STUB_AREA_MASK;  // slots and code
   const uint64_t fd = static_cast<uint32_t>(memory_fd);
   const uint64_t low_half = 0xffffffff;  // the host reads an int
   std::vector<StubCall> calls = {
       {at(moat_trap_idle_end), SYS_pause, {}},
       {at(moat_trap_first), SYS_sigaltstack, {}},
       {at(moat_trap_wake_return), SYS_futex,
-       {{1, low_half, FUTEX_WAKE}, {0, area_mask, kTrapBase}}},
+       {{1, low_half, FUTEX_WAKE}, {0, area_mask, MOAT_TRAP_SLOT_BASE}}},
       {at(moat_trap_wait_return), SYS_futex,
-       {{1, low_half, FUTEX_WAIT}, {0, area_mask, kTrapBase}, {3, ~0ull, 0}}},
+       {{1, low_half, FUTEX_WAIT},
+        {0, area_mask, MOAT_TRAP_SLOT_BASE},
+        {3, ~0ull, 0}}},
       {at(moat_trap_request_return), SYS_mmap,
        {{3, ~0ull, MAP_SHARED | MAP_FIXED}, {4, low_half, fd}}, kUserEnd},
       {at(moat_trap_request_return), SYS_munmap, {}, kUserEnd},
@@ -189,6 +191,7 @@ void TrapAddressSpace::ReturnSlot(int slot) {
 
 Status TrapAddressSpace::PrepareThread() {
   int slot;
+  uint64_t frame;
   bool map = false;
   {
     std::lock_guard lock(mu_);
@@ -196,17 +199,18 @@ Status TrapAddressSpace::PrepareThread() {
       slot = free_slots_.back();
       free_slots_.pop_back();
     } else if (next_slot_ <= MOAT_TRAP_MAX_SLOT) {
+      slot_frames_.push_back(TRY(MemoryFile::Get().Allocate(kSlotPages)));
       slot = next_slot_++;
-      slot_frames_[slot] = TRY(MemoryFile::Get().Allocate(kSlotPages));
       map = true;
     } else {
-      return Err(EAGAIN);  // TODO: more threads than slots per process
+      return Err(EAGAIN);  // 65,408 threads in one address space
     }
+    frame = slot_frames_[slot];
   }
   TrapThread t;
   t.slot = slot;
-  t.slot_addr = kTrapBase + slot * kTrapSlotSize;
-  t.area = MemoryFile::Get().Map(slot_frames_[slot]);
+  t.slot_addr = MOAT_TRAP_SLOT_BASE + (slot - 1) * kTrapSlotSize;
+  t.area = MemoryFile::Get().Map(frame);
   memset(t.area, 0, MOAT_TRAP_CONTROL_SIZE);
   uint64_t xfeatures = platform_.xfeatures();
   memcpy(t.area + MOAT_TC_XFEATURES, &xfeatures, sizeof xfeatures);
@@ -218,8 +222,7 @@ Status TrapAddressSpace::PrepareThread() {
 
   Result<pid_t> tid = Err(EAGAIN);
   platform_.RunOnFactory([&] {
-    tid = platform_.CloneThread(process_, t.slot_addr, slot_frames_[slot],
-                                map);
+    tid = platform_.CloneThread(process_, t.slot_addr, frame, map);
   });
   if (!tid.ok()) {
     SPDLOG_WARN("trap: cannot make a stub thread: errno {}", tid.error());

@@ -25,7 +25,8 @@
 namespace moat {
 
 inline constexpr uint64_t kTrapBase = MOAT_TRAP_BASE;
-static_assert(kTrapBase == kUserEnd);
+static_assert(kTrapBase == kStubCode);
+static_assert(MOAT_TRAP_SLOT_BASE == kUserEnd);
 inline constexpr uint64_t kTrapSlotSize = MOAT_TRAP_SLOT_SIZE;
 // PIDFD_GET_INFO and PIDFD_INFO_EXIT (linux/pidfd.h, Linux 6.15), for the
 // signal that killed a stub thread.
@@ -75,9 +76,10 @@ class TrapAddressSpace : public AddressSpace {
   bool ran_ = false;  // a thread has run: faults may have mapped memory
   mutable std::mutex mu_;
   std::vector<TrapThread> spare_;  // guarded by mu_
-  // Frames behind each slot (0: none yet); a slot keeps its frames and its
-  // mapping in the stub for the next thread. Guarded by mu_.
-  uint64_t slot_frames_[MOAT_TRAP_MAX_SLOT + 1] = {};
+  // Frames behind each slot, by slot number (0: none yet); a slot keeps
+  // its frames and its mapping in the stub for the next thread. Guarded by
+  // mu_.
+  std::vector<uint64_t> slot_frames_ = std::vector<uint64_t>(1, 0);
   std::vector<int> free_slots_;  // mapped and unused, guarded by mu_
   int next_slot_ = 1;            // guarded by mu_
 };
