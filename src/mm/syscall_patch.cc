@@ -15,9 +15,9 @@
 //
 // The new bytes go into a private copy of the page, built aside and mapped
 // in one step, so a `read` of the file still shows the original bytes and
-// no thread sees half a patch. Sites in writable memory are never patched,
-// and a change of protection, a move or an unmapping puts back the sites
-// it touches first.
+// no thread runs half a patch. Sites in writable memory are never patched.
+// A change of protection or a move puts back the sites it touches first,
+// and an unmapping forgets them.
 #include <sys/syscall.h>
 
 #include <cstring>

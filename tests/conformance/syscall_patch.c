@@ -1,10 +1,11 @@
-/* System calls made from `mov $nr, %eax; syscall` sites, the shape that
- * moat's trap platform patches into a jump after the first call: results,
- * registers and vector state across the call, a jump straight to the
- * `syscall` with another number, restarts after a signal, threads, fork,
- * the file's bytes, code made writable, and a GS base of the program's own.
- * Natively these are plain system calls; each case makes the same site
- * trap many times so that inside moat its later calls take the patch. */
+/* System calls made from `mov $nr, %eax; syscall` sites, which moat's trap
+ * platform patches into a jump after their first call. The cases check
+ * results, registers and vector state across the call, and a jump straight
+ * to the `syscall` with another number. They also check restarts after a
+ * signal, threads, fork, the file's bytes, code made writable, and a GS
+ * base of the program's own. Natively these are plain system calls. Each
+ * case calls the same site many times, so that inside moat its later calls
+ * take the patch. */
 #include "check.h"
 
 #include <asm/prctl.h>
@@ -57,9 +58,9 @@ static void case_results(void) {
   CHECK_EQ(site_getpid(), pid);
 }
 
-/* Every register but %rax, %rcx and %r11 keeps its value across the call;
- * %rcx holds the address after the `syscall`; vector registers, upper
- * halves included, and MXCSR keep theirs. */
+/* Every register but %rax, %rcx and %r11 keeps its value across the call,
+ * and %rcx contains the address after the `syscall`. Vector registers,
+ * upper halves included, and MXCSR keep their values too. */
 static void case_registers(void) {
   CASE("registers");
   /* r8 r9 r10 r12 r13 r14 r15 rbx rdi rsi rdx */
@@ -134,8 +135,9 @@ static void on_alarm(int sig) {
 }
 
 /* A read blocked in a patched site is interrupted by a handler that
- * writes to the pipe: with SA_RESTART it starts again (at the `syscall`,
- * which the patch left in place) and reads the byte; without, EINTR. */
+ * writes to the pipe. With SA_RESTART the read starts again at the
+ * `syscall`, which the patch left in place, and reads the byte. Without
+ * it, the read fails with EINTR. */
 static void restart_case(int flags, long expected) {
   int p[2];
   CHECK_OK(pipe(p));
@@ -285,8 +287,8 @@ static void case_gs_base(void) {
   CHECK_OK(syscall(SYS_arch_prctl, ARCH_SET_GS, 0UL));
 }
 
-/* Low addresses stay the program's: a mapping it asks for there, even
- * one that must not replace anything, succeeds, and calls go on working. */
+/* Low addresses stay the program's. A mapping it requests there succeeds,
+ * even one that must not replace anything, and calls go on working. */
 static void case_low_mapping(void) {
   CASE("low mapping");
   for (int i = 0; i < 100; i++) site_getpid();

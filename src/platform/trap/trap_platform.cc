@@ -263,7 +263,7 @@ Result<std::unique_ptr<TrapPlatform>> TrapPlatform::Create(bool patching) {
   uint32_t xcr0_low, xcr0_high;
   asm volatile("xgetbv" : "=a"(xcr0_low), "=d"(xcr0_high) : "c"(0));
   p->xfeatures_ = (uint64_t{xcr0_high} << 32) | xcr0_low;
-  // A patched call's frame holds the FPU state above the ucontext, and an
+  // A patched call's frame keeps the FPU state above the ucontext, and an
   // interrupt's signal frame must fit below it.
   p->patching_ = patching &&
                  ebx + 4 <= kTrapSlotSize - MOAT_TRAP_PATCH_FP &&
