@@ -105,6 +105,8 @@ void TrapContext::Release() {
   as_id_ = 0;
   started_ = false;
   have_trap_ = false;
+  fp_saved_ = true;
+  fp_changed_ = false;
   if (t_current == this) t_current = nullptr;
 }
 
@@ -196,6 +198,10 @@ bool TrapContext::ReadFrame() {
   memcpy(&info_, area + (info - base), sizeof info_);
   auto fp = reinterpret_cast<uint64_t>(uc_.uc_mcontext.fpregs);
   fp_offset_ = inside(fp, platform_.xstate_size() + 4) ? fp - base : 0;
+  // A patched call leaves the FPU state in the registers until the kernel
+  // needs it (SaveFpState).
+  fp_saved_ = Word(thread_->area, MOAT_TC_PATCHED).load() != 1;
+  if (!fp_saved_) fp_offset_ = MOAT_TRAP_PATCH_FP;
   have_trap_ = true;
   return true;
 }
@@ -226,6 +232,8 @@ void TrapContext::WriteFrame(const Registers& regs) {
   memcpy(area + uc_offset_ + kGregsOffset, g, sizeof g);
   // The stub runs application code with no host signal blocked.
   Store64(area, uc_offset_ + kSigmaskOffset, 0);
+  Word(area, MOAT_TC_FP_RESTORE).store(fp_changed_ ? 1 : 0);
+  fp_changed_ = false;
   Store64(area, MOAT_TC_NEW_FS_BASE, regs.fs_base);
   Store64(area, MOAT_TC_NEW_GS_BASE,
           regs.gs_base != 0 ? regs.gs_base : thread_->slot_addr);
@@ -345,6 +353,7 @@ Result<FpState> TrapContext::GetFpState() {
     return Err(ESRCH);
   }
   if (fp_offset_ == 0) return Err(EFAULT);
+  TRY_STATUS(SaveFpState());
   FpState state(platform_.xstate_size());
   memcpy(state.data(), thread_->area + fp_offset_, state.size());
   return state;
@@ -356,6 +365,9 @@ Status TrapContext::SetFpState(const FpState& state) {
     return Ok();
   }
   if (fp_offset_ == 0) return Err(EFAULT);
+  // The frame's MXCSR mask and feature words must be there to keep.
+  TRY_STATUS(SaveFpState());
+  fp_changed_ = true;
   uint8_t* dst = thread_->area + fp_offset_;
   size_t size = std::min<size_t>(state.size(), platform_.xstate_size());
   if (size < 576) return Err(EINVAL);
@@ -375,6 +387,13 @@ Status TrapContext::SetFpState(const FpState& state) {
   memcpy(dst + 24, &mxcsr, 4);
   Store64(dst, 512, Load64(dst, 512) & host_features);
   memset(dst + 520, 0, 56);  // XCOMP_BV and the reserved header bytes
+  return Ok();
+}
+
+Status TrapContext::SaveFpState() {
+  if (fp_saved_) return Ok();
+  TRY(Request(MOAT_TRAP_SAVE_FP_REQUEST, {}));
+  fp_saved_ = true;
   return Ok();
 }
 

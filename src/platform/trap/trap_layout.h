@@ -43,6 +43,11 @@
 #define MOAT_TC_PATCH_RSP 160  // the application's %rsp at a patched call
 #define MOAT_TC_PATCH_RIP 168  // where a patched call returns to
 #define MOAT_TC_XFEATURES 176  // the host's XCR0, for the frame's FPU state
+#define MOAT_TC_PATCHED 184     // 1: the trap came through a patched call
+#define MOAT_TC_FP_RESTORE 188  // 1: load the frame's FPU state on resuming
+// The request number that makes the stub save its FPU state into the
+// frame of a patched call, which leaves it in the registers until then.
+#define MOAT_TRAP_SAVE_FP_REQUEST (-1)
 
 // A patched call (see syscall_patch.cc) builds its own frame in the slot, at
 // fixed offsets from the slot's start, shaped like the host's signal frame:

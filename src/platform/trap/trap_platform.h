@@ -129,6 +129,7 @@ class TrapContext : public Context {
   Wait WaitWhile(uint32_t published, bool may_spin);
   void Publish(uint32_t state);
   bool ReadFrame();
+  Status SaveFpState();
   void WriteFrame(const Registers& regs);
   bool Bind(AddressSpace& as);
   SwitchReason Classify(Registers& regs, siginfo_t& info);
@@ -148,6 +149,10 @@ class TrapContext : public Context {
   siginfo_t info_{};
   uint64_t fs_base_ = 0, gs_base_ = 0;
   bool have_trap_ = false;
+  // The FPU state of the last trap is in the frame: always after a signal,
+  // after a patched call only once SaveFpState asked the stub for it.
+  bool fp_saved_ = true;
+  bool fp_changed_ = false;  // SetFpState wrote it: the stub must load it
   bool fault_ = false;  // the last Switch returned kFault
   SpinBudget kernel_spin_;  // nanoseconds
   SpinBudget stub_spin_;    // pause iterations

@@ -95,6 +95,7 @@ moat_trap_handler:
 1:
   mov %rsp, %r12
   and $-MOAT_TRAP_SLOT_SIZE, %r12        // the slot's control page
+  movl $0, MOAT_TC_PATCHED(%r12)
   mov %rdx, MOAT_TC_UCONTEXT(%r12)
   mov %rsi, MOAT_TC_SIGINFO(%r12)
   mov %rdi, MOAT_TC_SIGNO(%r12)
@@ -152,6 +153,8 @@ moat_trap_wait_return:
   cmp $MOAT_TRAP_REQUEST, %eax
   jne moat_trap_report                   // not the kernel's: publish again
   mov MOAT_TC_REQUEST(%r12), %rax        // a host call for the kernel
+  cmp $MOAT_TRAP_SAVE_FP_REQUEST, %rax
+  je moat_trap_save_fp
   mov MOAT_TC_REQUEST+8(%r12), %rdi
   mov MOAT_TC_REQUEST+16(%r12), %rsi
   mov MOAT_TC_REQUEST+24(%r12), %rdx
@@ -220,21 +223,7 @@ moat_trap_patched:
   rdgsbase %r12                          // the slot's control page
   lea MOAT_TRAP_PATCH_FP(%r12), %rbx
   mov %rbx, MOAT_UC_FPREGS(%rsp)
-  // XSAVE leaves the header's reserved bytes alone, which an earlier
-  // signal frame may have filled; XRSTOR refuses them unless zero.
-  xor %eax, %eax
-  mov %rax, 520(%rbx)
-  mov %rax, 528(%rbx)
-  mov %rax, 536(%rbx)
-  mov %rax, 544(%rbx)
-  mov %rax, 552(%rbx)
-  mov %rax, 560(%rbx)
-  mov %rax, 568(%rbx)
-  mov $-1, %eax
-  mov $-1, %edx
-  xsave64 (%rbx)
-  mov MOAT_TC_XFEATURES(%r12), %rax      // what the kernel may restore
-  mov %rax, 472(%rbx)
+  movl $1, MOAT_TC_PATCHED(%r12)         // the FPU state is still live
   lea MOAT_TRAP_PATCH_INFO(%r12), %rbx   // siginfo of a seccomp trap
   movl $31, (%rbx)                       // SIGSYS
   movl $0, 4(%rbx)
@@ -257,10 +246,13 @@ moat_trap_patched:
   // The kernel wrote the registers to resume with into the frame, and the
   // report code loaded the FS and GS bases; %rsp is the ucontext again.
 moat_trap_patched_resume:
-  lea (MOAT_TRAP_PATCH_FP - MOAT_TRAP_PATCH_UC)(%rsp), %rbx
+  cmpl $0, MOAT_TC_FP_RESTORE(%r12)
+  je 1f
+  lea MOAT_TRAP_PATCH_FP(%r12), %rbx     // the kernel changed the state
   mov $-1, %eax
   mov $-1, %edx
   xrstor64 (%rbx)
+1:
   mov MOAT_UC_REG(16)(%rsp), %rax
   mov %rax, MOAT_TC_PATCH_RIP(%r12)
   pushq MOAT_UC_REG(17)(%rsp)
@@ -282,6 +274,27 @@ moat_trap_patched_resume:
   mov MOAT_UC_REG(14)(%rsp), %rcx
   mov MOAT_UC_REG(15)(%rsp), %rsp
   jmp *%gs:MOAT_TC_PATCH_RIP
+  // The kernel's request to save the FPU state of a patched call, which
+  // only it needs (for a signal frame, a fork or a state it replaces).
+  // XSAVE leaves the header's reserved bytes alone, which an earlier
+  // signal frame may have filled, and XRSTOR rejects them unless zero.
+moat_trap_save_fp:
+  lea MOAT_TRAP_PATCH_FP(%r12), %rbx
+  xor %eax, %eax
+  mov %rax, 520(%rbx)
+  mov %rax, 528(%rbx)
+  mov %rax, 536(%rbx)
+  mov %rax, 544(%rbx)
+  mov %rax, 552(%rbx)
+  mov %rax, 560(%rbx)
+  mov %rax, 568(%rbx)
+  mov $-1, %eax
+  mov $-1, %edx
+  xsave64 (%rbx)
+  mov MOAT_TC_XFEATURES(%r12), %rax      // what the kernel may restore
+  mov %rax, 472(%rbx)
+  xor %eax, %eax
+  jmp moat_trap_request_return
   .globl moat_trap_patched_end
 moat_trap_patched_end:
 
