@@ -175,7 +175,7 @@ std::string AddRule(void* ctx, const json& rule, const std::string& where,
 }
 
 // Writes the filter as BPF to a memory file and reads it back.
-std::string Export(void* ctx, std::vector<uint64_t>* out) {
+std::string ExportOnce(void* ctx, std::vector<uint64_t>* out) {
   int fd = memfd_create("moat-seccomp", MFD_CLOEXEC);
   if (fd < 0)
     return fmt::format("linux.seccomp: memfd_create failed: {}",
@@ -194,11 +194,27 @@ std::string Export(void* ctx, std::vector<uint64_t>* out) {
         "linux.seccomp: libseccomp failed to export the "
         "filter: {}",
         strerror(-rc));
+  out->clear();
   for (size_t off = 0; off + sizeof(sock_filter) <= bytes.size();
        off += sizeof(sock_filter)) {
     sock_filter insn;
     memcpy(&insn, bytes.data() + off, sizeof insn);
     out->push_back(PackInstruction(insn));
+  }
+  return "";
+}
+
+// Exports the filter as a binary tree of call numbers, which makes the
+// same decisions as libseccomp's default linear list: a call of Podman's
+// default profile then runs tens of instructions instead of hundreds. A
+// tree past the kernel's limit of 4096 instructions falls back to the
+// list, which is shorter.
+std::string Export(void* ctx, std::vector<uint64_t>* out) {
+  bool tree = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2) == 0;
+  if (auto e = ExportOnce(ctx, out); !e.empty()) return e;
+  if (tree && out->size() > BPF_MAXINSNS &&
+      seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 1) == 0) {
+    if (auto e = ExportOnce(ctx, out); !e.empty()) return e;
   }
   if (out->size() > BPF_MAXINSNS)
     return fmt::format(
