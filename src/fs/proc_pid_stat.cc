@@ -7,6 +7,7 @@
 #include "fs/proc_internal.h"
 #include "util/host_info.h"
 #include "kernel/kernel.h"
+#include "kernel/seccomp.h"
 #include "kernel/task.h"
 #include "vfs/fd_table.h"
 
@@ -161,20 +162,28 @@ std::string StatusSignals(ThreadGroup& tg, Task* task) {
       tg.shared_pending.set(), blocked, ign, cgt);
 }
 
+int SeccompFilterCount(Task* task) {
+  if (task == nullptr || !task->seccomp_filter) return 0;
+  return task->seccomp_filter->count;
+}
+
 std::string StatusRest(Task* task) {
   const Credentials& c = task ? task->creds : Credentials();
   int ncpu = SandboxCpuCount();
   Rusage r = task ? task->rusage : Rusage();
   return fmt::format(
       "CapInh:\t{:016x}\nCapPrm:\t{:016x}\nCapEff:\t{:016x}\n"
-      "CapBnd:\t{:016x}\nCapAmb:\t{:016x}\nNoNewPrivs:\t0\nSeccomp:\t0\n"
-      "Seccomp_filters:\t0\nSpeculation_Store_Bypass:\tunknown\n"
+      "CapBnd:\t{:016x}\nCapAmb:\t{:016x}\nNoNewPrivs:\t{:d}\nSeccomp:\t{}\n"
+      "Seccomp_filters:\t{}\nSpeculation_Store_Bypass:\tunknown\n"
       "SpeculationIndirectBranch:\tunknown\nCpus_allowed:\t{}\n"
       "Cpus_allowed_list:\t{}\nMems_allowed:\t00000001\n"
       "Mems_allowed_list:\t0\nvoluntary_ctxt_switches:\t{}\n"
       "nonvoluntary_ctxt_switches:\t{}\n",
       c.cap_inheritable & kCapMask, c.cap_permitted & kCapMask,
-      c.cap_effective & kCapMask, c.cap_bounding & kCapMask, 0, CpuMask(ncpu),
+      c.cap_effective & kCapMask, c.cap_bounding & kCapMask, 0,
+      task != nullptr && task->no_new_privs,
+      task != nullptr ? task->seccomp_mode : 0, SeccompFilterCount(task),
+      CpuMask(ncpu),
       ncpu > 1 ? fmt::format("0-{}", ncpu - 1) : "0", r.nvcsw, r.nivcsw);
 }
 

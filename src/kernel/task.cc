@@ -1,12 +1,14 @@
 #include "kernel/task.h"
 
 #include <linux/futex.h>
+#include <linux/seccomp.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <system_error>
 
 #include "kernel/kernel.h"
+#include "kernel/seccomp.h"
 #include "kernel/signal_delivery.h"
 #include "mm/memory_file.h"
 #include "syscalls/table.h"
@@ -241,10 +243,20 @@ void Task::HandleSyscall() {
   int64_t nr = static_cast<int64_t>(regs.orig_rax);
   SyscallArgs args{{regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8,
                     regs.r9}};
-  const SyscallInfo* info = LookupSyscall(nr);
+  bool int80 = EnteredThroughInt80();
   current_syscall = nr;
-  int64_t ret;
-  if (EnteredThroughInt80()) {
+  // The only cost of seccomp for a task without filters is this branch.
+  std::optional<int64_t> ret;
+  if (seccomp_mode != SECCOMP_MODE_DISABLED) [[unlikely]]
+    ret = CheckSeccomp(*this, int80);
+  if (!ret) ret = RunHandler(nr, args, int80);
+  current_syscall = -1;
+  if (kernel_.config().strace) TraceSyscall(*this, nr, args, *ret);
+  if (*ret != kNoReturnValue) regs.rax = static_cast<uint64_t>(*ret);
+}
+
+int64_t Task::RunHandler(int64_t nr, const SyscallArgs& args, bool int80) {
+  if (int80) {
     // The i386 entry carries i386 call numbers, which moat does not serve.
     // Running the x86-64 call of the same number would be the wrong call.
     static bool reported = false;  // once per sandbox, under the kernel lock
@@ -253,20 +265,19 @@ void Task::HandleSyscall() {
                    "returning ENOSYS", tg().tgid, tid, nr);
       reported = true;
     }
-    ret = -ENOSYS;
-  } else if (info == nullptr || info->handler == nullptr) {
-    kernel_.ReportUnimplemented(*this, nr);
-    ret = -ENOSYS;
-  } else {
-    MemoryManager* mm = mm_.get();
-    if (mm) mm->MaybePatchSyscall(regs.rip, uint64_t(nr));
-    uint64_t before = mm ? mm->populated_pages : 0;
-    ret = info->handler(*this, args);
-    if (mm && mm == mm_.get()) rusage.minflt += mm->populated_pages - before;
+    return -ENOSYS;
   }
-  current_syscall = -1;
-  if (kernel_.config().strace) TraceSyscall(*this, nr, args, ret);
-  if (ret != kNoReturnValue) regs.rax = static_cast<uint64_t>(ret);
+  const SyscallInfo* info = LookupSyscall(nr);
+  if (info == nullptr || info->handler == nullptr) {
+    kernel_.ReportUnimplemented(*this, nr);
+    return -ENOSYS;
+  }
+  MemoryManager* mm = mm_.get();
+  if (mm) mm->MaybePatchSyscall(regs.rip, uint64_t(nr));
+  uint64_t before = mm ? mm->populated_pages : 0;
+  int64_t ret = info->handler(*this, args);
+  if (mm && mm == mm_.get()) rusage.minflt += mm->populated_pages - before;
+  return ret;
 }
 
 bool Task::EnteredThroughInt80() {

@@ -33,6 +33,8 @@ class ThreadGroup;
 class FdTable;
 class ProcessGroup;
 class Session;
+struct SeccompFilter;
+struct SyscallArgs;
 using Clock = std::chrono::steady_clock;
 
 struct Rusage {
@@ -142,6 +144,11 @@ class Task : public std::enable_shared_from_this<Task> {
   uint64_t nice = 0;
   int sched_policy = 0;           // SCHED_OTHER
   bool no_new_privs = false;      // inherited, never cleared
+  // seccomp(2): SECCOMP_MODE_DISABLED, _STRICT or _FILTER, and in filter
+  // mode the newest filter, which links to the older ones. Inherited by
+  // clone, kept by execve.
+  int seccomp_mode = 0;
+  std::shared_ptr<const SeccompFilter> seccomp_filter;
   uint64_t timer_slack_ns = 50000;
   int pdeath_signal = 0;          // sent when the parent exits
   std::array<uint64_t, 32> sched_affinity{};
@@ -164,6 +171,8 @@ class Task : public std::enable_shared_from_this<Task> {
   // Whether the current system call came through `int $0x80`.
   bool EnteredThroughInt80();
   void HandleSyscall();
+  // Serves the call after seccomp let it run: its return value or -errno.
+  int64_t RunHandler(int64_t nr, const SyscallArgs& args, bool int80);
   void HandleFault(const siginfo_t& info);
   bool WaitForMemory();
   void RecordTrap(const siginfo_t& info);

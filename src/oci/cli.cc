@@ -193,7 +193,7 @@ int Features() {
         {"capabilities", {"CAP_CHOWN", "CAP_KILL", "CAP_SETUID",
                           "CAP_SETGID", "CAP_NET_BIND_SERVICE"}},
         {"cgroup", {{"v1", false}, {"v2", false}, {"systemd", false}}},
-        {"seccomp", {{"enabled", false}}},
+        {"seccomp", SeccompFeatures()},
         {"apparmor", {{"enabled", false}}},
         {"selinux", {{"enabled", false}}}}},
       {"annotations", {{"org.opencontainers.runc.version", "none"},

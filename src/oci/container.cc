@@ -1,5 +1,6 @@
 #include "oci/container.h"
 
+#include <linux/seccomp.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -10,6 +11,8 @@
 #include "fs/gofer_fs.h"
 #include "fs/proc.h"
 #include "fs/tmpfs.h"
+#include "kernel/seccomp.h"
+#include "kernel/seccomp_bpf.h"
 #include "util/log.h"
 
 namespace moat::oci {
@@ -198,7 +201,33 @@ void ApplyProcess(const Process& p, Task& t) {
     t.tg().rlimits[r.resource] = {r.soft, r.hard};
 }
 
-void Container::SetupInit(Task& init) { ApplyProcess(spec_.process, init); }
+Status ApplySeccomp(const SeccompProgram& seccomp, Task& t) {
+  if (seccomp.instructions.empty()) return Ok();
+  std::vector<sock_filter> program;
+  for (uint64_t packed : seccomp.instructions)
+    program.push_back(UnpackInstruction(packed));
+  if (Status s = CheckSeccompProgram(program); !s.ok()) {
+    spdlog::error("linux.seccomp: the kernel rejected the filter that the "
+                  "front end compiled, which is a bug in moat");
+    return s;
+  }
+  // Attached as runc attaches it, whether or not the process has
+  // no_new_privs, because runc still has CAP_SYS_ADMIN at that point. The
+  // process has no other threads yet, so TSYNC has nothing to do.
+  int64_t ret = AttachSeccompFilter(
+      t, std::move(program), seccomp.flags & ~SECCOMP_FILTER_FLAG_TSYNC);
+  if (ret != 0) {
+    spdlog::error("linux.seccomp: attaching the filter failed: {}",
+                  strerror(int(-ret)));
+    return Err(int(-ret));
+  }
+  return Ok();
+}
+
+Status Container::SetupInit(Task& init) {
+  ApplyProcess(spec_.process, init);
+  return ApplySeccomp(spec_.seccomp, init);
+}
 
 int Container::WaitForStart(Kernel& k) {
   std::thread([this, &k] { ServeLoop(k); }).detach();

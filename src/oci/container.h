@@ -25,9 +25,9 @@ class Container {
   // the config's mounts, masked and read-only paths. Kernel lock held.
   Status SetupMounts(Kernel& k, Task& init, InodePtr root,
                      std::shared_ptr<gofer::Client> client);
-  // Gives init the process's user, groups, capabilities, rlimits, umask
-  // and no_new_privs. Kernel lock held.
-  void SetupInit(Task& init);
+  // Gives init the process's user, groups, capabilities, rlimits, umask,
+  // no_new_privs and the seccomp filter. Kernel lock held.
+  Status SetupInit(Task& init);
 
   // Serves the control socket from now on, and waits for `start`.
   // Returns -1 to start init, or the exit status of a sandbox that was
@@ -51,5 +51,8 @@ class Container {
 
 // Applies an OCI process's identity and limits to a new task.
 void ApplyProcess(const Process& p, Task& t);
+// Attaches the container's seccomp filter, if it has one, to a new task.
+// Kernel lock held.
+Status ApplySeccomp(const SeccompProgram& seccomp, Task& t);
 
 }  // namespace moat::oci

@@ -54,8 +54,10 @@ void InstallStdio(Task& t, std::vector<int>& fds) {
 
 // A new process in the sandbox for `moat exec`: a session of its own and
 // no parent, like a process that entered the namespaces from outside. Its
-// exit is collected by the control thread. Kernel lock held.
+// exit is collected by the control thread. It gets the container's
+// seccomp filter, as runc exec does. Kernel lock held.
 Result<std::shared_ptr<ThreadGroup>> Spawn(Kernel& k, const Process& p,
+                                           const SeccompProgram& seccomp,
                                            std::vector<int>& fds) {
   auto init = k.init();
   auto leader = init ? init->Leader() : nullptr;
@@ -78,6 +80,7 @@ Result<std::shared_ptr<ThreadGroup>> Spawn(Kernel& k, const Process& p,
   task->fs = std::make_shared<FsContext>(*leader->fs);
   task->creds = leader->creds;
   ApplyProcess(p, *task);
+  TRY_STATUS(ApplySeccomp(seccomp, *task));
   auto cwd = ResolvePath(*task, task->fs->root, p.cwd, {});
   if (!cwd.ok()) return Err(cwd.error());
   task->fs->cwd = cwd.value();
@@ -190,7 +193,7 @@ void Container::Exec(Kernel& k, int fd, const json& req,
   Waiter exited([&](uint32_t) { (void)!write(done[1], "x", 1); }, kEventIn);
   {
     std::lock_guard lock(k.mu);
-    auto spawned = Spawn(k, p, fds);
+    auto spawned = Spawn(k, p, spec_.seccomp, fds);
     if (spawned.ok()) {
       tg = spawned.value();
       tg->exit_events.Add(&exited);

@@ -182,7 +182,6 @@ void LogIgnored(const json& j) {
       {"/process/apparmorProfile", "host LSM profile; moat confines itself"},
       {"/process/selinuxLabel", "host LSM label; moat confines itself"},
       {"/process/oomScoreAdj", "host OOM score"},
-      {"/linux/seccomp", "programs never reach the host kernel"},
       {"/linux/sysctl", "not applied inside yet"},
       {"/linux/cgroupsPath", "moat makes no cgroups"},
       {"/linux/uidMappings", "the kernel has its own user namespace"},
@@ -212,6 +211,8 @@ std::string ParseLinux(const json& j, Spec* out) {
   out->masked_paths = l.value("maskedPaths", std::vector<std::string>{});
   out->readonly_paths = l.value("readonlyPaths", std::vector<std::string>{});
   if (l.contains("resources")) out->resources = l["resources"];
+  if (l.contains("seccomp") && !l["seccomp"].is_null())
+    return CompileSeccompProfile(l["seccomp"], &out->seccomp);
   return "";
 }
 

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "oci/seccomp_profile.h"
+
 namespace moat::oci {
 
 struct Rlimit {
@@ -68,6 +70,8 @@ struct Spec {
   std::map<std::string, std::string> annotations;
   nlohmann::json resources;  // linux.resources, for the limits code
   nlohmann::json hooks;      // run on the host by the front end
+  // linux.seccomp, compiled; no instructions when the config has none.
+  SeccompProgram seccomp;
 };
 
 // The hooks of one kind ("prestart", "poststop", ...) in `hooks`.

@@ -12,12 +12,14 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(MountSpec, destination, kind,
                                                 source, read_only, nosuid,
                                                 nodev, noexec, mode,
                                                 gofer_root, contents)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(SeccompProgram,
+                                                instructions, flags)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Spec, bundle, process,
                                                 root_path, root_readonly,
                                                 hostname, domainname, mounts,
                                                 masked_paths, readonly_paths,
                                                 annotations, resources,
-                                                hooks)
+                                                hooks, seccomp)
 
 nlohmann::json ToJson(const Spec& s) { return s; }
 Spec SpecFromJson(const nlohmann::json& j) { return j.get<Spec>(); }

@@ -68,6 +68,13 @@ TEST_F(BundleTest, BadFieldsAreNamed) {
       {"/hooks", {{"createContainer", {{{"path", "/bin/true"}}}}},
        "hooks.createContainer"},
       {"/linux/devices", {{{"path", "/dev/sda"}}}, "/dev/sda"},
+      {"/linux/seccomp",
+       {{"defaultAction", "SCMP_ACT_ALLOW"},
+        {"syscalls",
+         {{{"names", {"mkdir"}},
+           {"action", "SCMP_ACT_ERRNO"},
+           {"args", {{{"index", 0}, {"op", "SCMP_CMP_BOGUS"}}}}}}}},
+       "SCMP_CMP_BOGUS"},
   };
   for (const Case& c : cases) {
     nlohmann::json config = DefaultSpec();
@@ -94,6 +101,29 @@ TEST_F(BundleTest, SpecSurvivesJson) {
   EXPECT_EQ(copy.process.additional_gids, (std::vector<uint32_t>{5, 6}));
   EXPECT_EQ(copy.annotations.at("a"), "b");
   EXPECT_EQ(copy.mounts.size(), spec.mounts.size());
+}
+
+TEST_F(BundleTest, SeccompProfileSurvivesJson) {
+  nlohmann::json config = DefaultSpec();
+  config["linux"]["seccomp"] = {
+      {"defaultAction", "SCMP_ACT_ALLOW"},
+      {"flags", {"SECCOMP_FILTER_FLAG_LOG"}},
+      {"syscalls",
+       {{{"names", {"mkdir"}}, {"action", "SCMP_ACT_ERRNO"}}}}};
+  Write(config);
+  Spec spec;
+  ASSERT_EQ(LoadBundle(bundle_, &spec), "");
+  EXPECT_FALSE(spec.seccomp.instructions.empty());
+  Spec copy = SpecFromJson(ToJson(spec));
+  EXPECT_EQ(copy.seccomp.instructions, spec.seccomp.instructions);
+  EXPECT_EQ(copy.seccomp.flags, spec.seccomp.flags);
+}
+
+TEST_F(BundleTest, NoSeccompProfileNoProgram) {
+  Write(DefaultSpec());
+  Spec spec;
+  ASSERT_EQ(LoadBundle(bundle_, &spec), "");
+  EXPECT_TRUE(spec.seccomp.instructions.empty());
 }
 
 TEST(SignalTest, NamesAndNumbers) {

@@ -395,7 +395,7 @@ int RunSandbox(const SandboxOptions& opts) {
     init = created.value();
     if (!container) {
       SetupMounts(k, *init, lower.value());
-    } else if (container->SetupInit(*init);
+    } else if (!container->SetupInit(*init).ok() ||
                !container->SetupMounts(k, *init, lower.value(), client).ok()) {
       return 125;
     }

@@ -56,6 +56,8 @@ Result<int> DoClone(Task& t, uint64_t flags, uint64_t stack, uint64_t ptid,
   child->sched_affinity = t.sched_affinity;
   child->sched_policy = t.sched_policy;
   child->no_new_privs = t.no_new_privs;
+  child->seccomp_mode = t.seccomp_mode;
+  child->seccomp_filter = t.seccomp_filter;
   child->timer_slack_ns = t.timer_slack_ns;
   child->nice = t.nice;
   if ((flags & (CLONE_VM | CLONE_VFORK)) != CLONE_VM)

@@ -214,7 +214,9 @@ int64_t Prctl(Task& t, const SyscallArgs& args) {
       if (args[1] || args[2] || args[3] || args[4]) return -EINVAL;
       return t.no_new_privs ? 1 : 0;
     case PR_GET_SECCOMP:
-      return 0;
+      return t.seccomp_mode;
+    case PR_SET_SECCOMP:
+      return PrctlSetSeccomp(t, args[1], args[2]);
     case PR_SET_CHILD_SUBREAPER:
       t.tg().child_subreaper = args[1] != 0;
       return 0;

@@ -53,4 +53,8 @@ Clock::time_point DeadlineFromTimespec(const struct timespec& ts);
 // Converts an InodeAttr to struct stat.
 struct stat ToStat(const InodeAttr& a);
 
+// prctl(PR_SET_SECCOMP, mode, filter), which is seccomp(2) with the mode's
+// operation and no flags.
+int64_t PrctlSetSeccomp(Task& t, uint64_t mode, uint64_t filter);
+
 }  // namespace moat
