@@ -219,6 +219,9 @@ void Task::RunLoop() {
       case SwitchReason::kSyscall:
         HandleSyscall();
         break;
+      case SwitchReason::kVsyscall:
+        HandleVsyscall(info);
+        break;
       case SwitchReason::kFault:
         HandleFault(info);
         break;
@@ -237,14 +240,14 @@ void Task::RunLoop() {
   }
 }
 
-void Task::HandleSyscall() {
+void Task::HandleSyscall(bool vsyscall) {
   int64_t nr = static_cast<int64_t>(regs.orig_rax);
   SyscallArgs args{{regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8,
                     regs.r9}};
   const SyscallInfo* info = LookupSyscall(nr);
   current_syscall = nr;
   int64_t ret;
-  if (EnteredThroughInt80()) {
+  if (!vsyscall && EnteredThroughInt80()) {
     // The i386 entry carries i386 call numbers, which moat does not serve.
     // Running the x86-64 call of the same number would be the wrong call.
     static bool reported = false;  // once per sandbox, under the kernel lock
@@ -266,6 +269,20 @@ void Task::HandleSyscall() {
   current_syscall = -1;
   if (kernel_.config().strace) TraceSyscall(*this, nr, args, ret);
   if (ret != kNoReturnValue) regs.rax = static_cast<uint64_t>(ret);
+}
+
+// Serves a call through the vsyscall page. The host has checked its
+// pointers against the user address range and emulated the return to the
+// caller. A pointer that faults raises SIGSEGV at the vsyscall entry, with
+// the return undone and rax still -ENOSYS, as Linux does in
+// arch/x86/entry/vsyscall/vsyscall_64.c:emulate_vsyscall.
+void Task::HandleVsyscall(const siginfo_t& info) {
+  HandleSyscall(/*vsyscall=*/true);
+  if (static_cast<int64_t>(regs.rax) != -EFAULT) return;
+  regs.rip = reinterpret_cast<uint64_t>(info.si_call_addr);
+  regs.rsp -= 8;  // back onto the return address that the host popped
+  regs.rax = static_cast<uint64_t>(-ENOSYS);
+  ForceSignal(*this, MakeSigInfo(SIGSEGV, SI_KERNEL));
 }
 
 bool Task::EnteredThroughInt80() {

@@ -257,6 +257,10 @@ SwitchReason TrapContext::Classify(Registers& regs, siginfo_t& info) {
       if (info_.si_code != 1) break;  // SYS_SECCOMP: the filter trapped
       regs.orig_rax = static_cast<uint32_t>(info_.si_syscall);
       regs.rax = static_cast<uint64_t>(-ENOSYS);
+      if (IsVsyscallAddress(info_.si_call_addr)) {
+        info = info_;
+        return SwitchReason::kVsyscall;
+      }
       return SwitchReason::kSyscall;
     case SIGSEGV:
     case SIGBUS:
