@@ -116,6 +116,13 @@ class TmpfsInode : public Inode {
   std::shared_ptr<TmpfsFs> fs_;
 };
 
+// The internal tmpfs of memfd_create(2) files. Linux sets it no size
+// limit, but there each page is real memory. A moat frame takes host
+// memory only once touched, so without a limit fallocate on a memfd could
+// take the whole memory file, and every later page fault in the sandbox
+// would raise SIGBUS. It gets the default limit of half of RAM instead.
+std::shared_ptr<TmpfsFs> MemfdFs();
+
 // A new empty tmpfs with the default limits; returns its root directory.
 std::shared_ptr<TmpfsInode> NewTmpfs(uint32_t mode = 01777);
 // The root directory of a new empty tmpfs for `fs`.

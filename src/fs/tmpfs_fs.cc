@@ -121,6 +121,11 @@ Status ParseTmpfsOptions(const std::vector<std::string>& list,
   return Ok();
 }
 
+std::shared_ptr<TmpfsFs> MemfdFs() {
+  static auto fs = std::make_shared<TmpfsFs>(DefaultTmpfsOptions());
+  return fs;
+}
+
 TmpfsFs::TmpfsFs(const TmpfsOptions& options)
     : dev(NewAnonDev()),
       quota(std::make_shared<PageQuota>()),

@@ -221,6 +221,9 @@ void Task::RunLoop() {
       case SwitchReason::kSyscall:
         HandleSyscall();
         break;
+      case SwitchReason::kVsyscall:
+        HandleVsyscall(info);
+        break;
       case SwitchReason::kFault:
         HandleFault(info);
         break;
@@ -239,11 +242,11 @@ void Task::RunLoop() {
   }
 }
 
-void Task::HandleSyscall() {
+void Task::HandleSyscall(bool vsyscall) {
   int64_t nr = static_cast<int64_t>(regs.orig_rax);
   SyscallArgs args{{regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8,
                     regs.r9}};
-  bool int80 = EnteredThroughInt80();
+  bool int80 = !vsyscall && EnteredThroughInt80();
   current_syscall = nr;
   // The only cost of seccomp for a task without filters is this branch.
   std::optional<int64_t> ret;
@@ -278,6 +281,20 @@ int64_t Task::RunHandler(int64_t nr, const SyscallArgs& args, bool int80) {
   int64_t ret = info->handler(*this, args);
   if (mm && mm == mm_.get()) rusage.minflt += mm->populated_pages - before;
   return ret;
+}
+
+// Serves a call through the vsyscall page. The host has checked its
+// pointers against the user address range and emulated the return to the
+// caller. A pointer that faults raises SIGSEGV at the vsyscall entry, with
+// the return undone and rax still -ENOSYS, as Linux does in
+// arch/x86/entry/vsyscall/vsyscall_64.c:emulate_vsyscall.
+void Task::HandleVsyscall(const siginfo_t& info) {
+  HandleSyscall(/*vsyscall=*/true);
+  if (static_cast<int64_t>(regs.rax) != -EFAULT) return;
+  regs.rip = reinterpret_cast<uint64_t>(info.si_call_addr);
+  regs.rsp -= 8;  // back onto the return address that the host popped
+  regs.rax = static_cast<uint64_t>(-ENOSYS);
+  ForceSignal(*this, MakeSigInfo(SIGSEGV, SI_KERNEL));
 }
 
 bool Task::EnteredThroughInt80() {

@@ -170,7 +170,10 @@ class Task : public std::enable_shared_from_this<Task> {
   void RunLoop();
   // Whether the current system call came through `int $0x80`.
   bool EnteredThroughInt80();
-  void HandleSyscall();
+  // Serves the call in regs. `vsyscall` marks a call through the vsyscall
+  // page, which skips the check for `int $0x80`.
+  void HandleSyscall(bool vsyscall = false);
+  void HandleVsyscall(const siginfo_t& info);
   // Serves the call after seccomp let it run: its return value or -errno.
   int64_t RunHandler(int64_t nr, const SyscallArgs& args, bool int80);
   void HandleFault(const siginfo_t& info);

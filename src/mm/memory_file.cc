@@ -104,6 +104,7 @@ Status MemoryFile::Resident(uint64_t frame, uint64_t pages,
 void MemoryFile::Free(uint64_t frame, uint64_t pages) {
   fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, frame,
             pages * kPageSize);
+  holes_punched_++;
   used_pages_ -= pages;
   // Merge with the neighbouring free runs.
   auto next = free_runs_.lower_bound(frame);

@@ -50,6 +50,9 @@ class MemoryFile {
 
   // Bytes of frames in use, for /proc/meminfo and the memory limit.
   uint64_t UsedBytes() const { return used_pages_ * kPageSize; }
+  // The number of host fallocate(PUNCH_HOLE) calls that freed frames, for
+  // tests that check that freeing goes by runs.
+  uint64_t holes_punched() const { return holes_punched_; }
 
   // Sets the --memory limit, which every frame counts against, whatever
   // uses it: process memory, tmpfs files, System V shared memory, mapped
@@ -80,6 +83,7 @@ class MemoryFile {
   uint64_t size_ = 0;
   uint64_t next_ = 0;
   uint64_t used_pages_ = 0;
+  uint64_t holes_punched_ = 0;
   uint64_t limit_pages_ = UINT64_MAX;
   std::function<void()> limit_handler_;
   std::vector<uint32_t> refs_;             // indexed by frame / kPageSize

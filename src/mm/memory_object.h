@@ -77,13 +77,15 @@ class MemoryObject {
   // page below `end_page`, even past the end of the object.
   Result<uint64_t> FindOrAllocate(uint64_t index, uint64_t end_page,
                                   uint64_t* run);
+  using FrameMap = std::map<uint64_t, uint64_t>;
+  void ReleaseFrames(FrameMap::iterator begin, FrameMap::iterator end);
   bool HasRoom(uint64_t pages) const;
   Status Charge(uint64_t pages);
   void Uncharge(uint64_t pages);
 
   uint64_t size_;
   uint64_t chunk_pages_;
-  std::map<uint64_t, uint64_t> frames_;  // page index -> frame
+  FrameMap frames_;                   // page index -> frame
   std::shared_ptr<PageQuota> quota_;     // null means no limit
 };
 

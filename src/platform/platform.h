@@ -23,6 +23,15 @@ using Registers = user_regs_struct;
 inline constexpr uint64_t kUserEnd = 0x7fffc0000000;
 inline constexpr uint64_t kStubCode = 0x7fffffe00000;
 
+// The host's legacy vsyscall page, whose calls the host emulates after its
+// seccomp filter ran (Linux arch/x86/entry/vsyscall/vsyscall_64.c).
+inline constexpr uint64_t kVsyscallPage = 0xffffffffff600000;
+
+inline bool IsVsyscallAddress(const void* address) {
+  auto a = reinterpret_cast<uint64_t>(address);
+  return a >= kVsyscallPage && a < kVsyscallPage + 4096;
+}
+
 class AddressSpace {
  public:
   virtual ~AddressSpace() = default;
@@ -51,6 +60,9 @@ class AddressSpace {
 // The reason Switch returned.
 enum class SwitchReason {
   kSyscall,      // regs.orig_rax contains the number
+  kVsyscall,     // a call through the vsyscall page: regs.orig_rax contains
+                 // the number, regs the host's emulated return to the
+                 // caller, info.si_call_addr the vsyscall entry
   kFault,        // info contains the signal the application raised
   kInterrupted,  // Context::Interrupt, or a host signal to the stub
   kDied,         // the host process died; info.si_signo is the signal

@@ -62,9 +62,7 @@ int64_t MemfdCreate(Task& t, const SyscallArgs& args) {
   if (flags & MFD_HUGETLB) return -EINVAL;
   auto name = t.mm().CopyInString(args[0], 250);
   if (!name.ok()) return name.error() == ENAMETOOLONG ? -EINVAL : -EFAULT;
-  // Linux keeps memfds on an internal tmpfs mount without limits.
-  static auto memfd_fs = std::make_shared<TmpfsFs>(TmpfsOptions{});
-  auto inode = std::make_shared<TmpfsInode>(memfd_fs, S_IFREG | 0777,
+  auto inode = std::make_shared<TmpfsInode>(MemfdFs(), S_IFREG | 0777,
                                             t.creds.fsuid, t.creds.fsgid);
   auto f = inode->Open(O_RDWR);
   if (!f.ok()) return -f.error();

@@ -97,11 +97,8 @@ std::vector<sock_filter> StubProgram(int memory_fd) {
 // seccomp raises SIGSYS with SYS_SECCOMP, and under PTRACE_SYSEMU only the
 // host's vsyscall emulation runs the filter for application code.
 bool IsVsyscallTrap(const siginfo_t& info) {
-  constexpr uint64_t kVsyscallPage = 0xffffffffff600000;
   constexpr int kSysSeccomp = 1;  // asm-generic/siginfo.h, not in glibc
-  auto addr = reinterpret_cast<uint64_t>(info.si_call_addr);
-  return info.si_code == kSysSeccomp && addr >= kVsyscallPage &&
-         addr < kVsyscallPage + 4096;
+  return info.si_code == kSysSeccomp && IsVsyscallAddress(info.si_call_addr);
 }
 
 // Runs in the child of fork(): becomes the master stub and never returns.
@@ -429,11 +426,9 @@ SwitchReason PtraceContext::Switch(AddressSpace& as, Registers& regs,
       // A call through the vsyscall page, trapped by the stub's filter.
       // The host has already emulated the return to the caller; the call
       // itself is the kernel's to serve.
-      // TODO: Linux raises SIGSEGV when a vsyscall's pointer is bad
-      // (vsyscall_64.c:write_ok_or_segv); here the call returns EFAULT.
       if (IsVsyscallTrap(info)) {
         regs.orig_rax = static_cast<uint64_t>(info.si_syscall);
-        return SwitchReason::kSyscall;
+        return SwitchReason::kVsyscall;
       }
       return SwitchReason::kInterrupted;
     case SIGSEGV:

@@ -32,6 +32,11 @@ static_assert(kSigmaskOffset == 296);
 constexpr size_t kHostUcontextSize = kSigmaskOffset + 8;
 // How long the kernel sleeps before it checks whether the stub still lives.
 constexpr long kDeathCheckNs = 100'000'000;
+// How long a thread that runs application code may leave the kernel's
+// interrupt signal without a trap. A stub traps within microseconds once it
+// runs, so only a thread that blocked the signal through a forged
+// rt_sigreturn frame (or one stopped on the host) takes longer.
+constexpr int64_t kInterruptAnswerNs = 2'000'000'000;
 
 thread_local TrapContext* t_current = nullptr;
 
@@ -52,6 +57,12 @@ void Store64(uint8_t* area, size_t offset, uint64_t v) {
 long Futex(std::atomic<uint32_t>& word, int op, uint32_t value,
            const timespec* timeout) {
   return syscall(SYS_futex, &word, op, value, timeout, nullptr, 0);
+}
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
 
 bool Dead(int pidfd) {
@@ -101,6 +112,7 @@ void TrapContext::Release() {
     if (gone && as_ != nullptr) as_->ReturnSlot(thread_->slot);
     thread_.reset();
   }
+  interrupt_sent_ns_.store(0);  // the next thread never got the signal
   as_ = nullptr;
   as_id_ = 0;
   started_ = false;
@@ -112,9 +124,29 @@ void TrapContext::Release() {
 
 void TrapContext::Interrupt() {
   std::lock_guard lock(mu_);
-  if (thread_)
-    syscall(SYS_pidfd_send_signal, thread_->pidfd, kTrapInterruptSignal,
-            nullptr, 0);
+  if (!thread_) return;
+  syscall(SYS_pidfd_send_signal, thread_->pidfd, kTrapInterruptSignal,
+          nullptr, 0);
+  int64_t none = 0;
+  interrupt_sent_ns_.compare_exchange_strong(none, NowNs());
+}
+
+// Kills the stub thread when it has left an interrupt unanswered for
+// kInterruptAnswerNs while running application code. A program can block
+// the interrupt signal on the host by jumping to the stub's rt_sigreturn
+// with a forged frame. Without this check, a group exit or a kill would
+// wait for it forever. The task then ends as if killed with SIGKILL.
+// NOTE: a stub stopped on the host (SIGSTOP from outside the sandbox) that
+// long while interrupted is killed too.
+void TrapContext::KillIfInterruptIgnored() {
+  int64_t sent = interrupt_sent_ns_.load();
+  if (sent == 0 || NowNs() - sent < kInterruptAnswerNs) return;
+  // spdlog::debug, not SPDLOG_DEBUG, which the build compiles out.
+  spdlog::debug("trap: stub thread {} left the interrupt unanswered for {} "
+                "ms; killing it",
+                thread_->tid, (NowNs() - sent) / 1'000'000);
+  syscall(SYS_pidfd_send_signal, thread_->pidfd, SIGKILL, nullptr, 0);
+  interrupt_sent_ns_.store(0);
 }
 
 bool TrapContext::Bind(AddressSpace& as) {
@@ -165,10 +197,12 @@ TrapContext::Wait TrapContext::WaitWhile(uint32_t published, bool may_spin) {
     if (state.load() != published) break;
     timespec timeout = {0, kDeathCheckNs};
     long r = Futex(state, FUTEX_WAIT, published, &timeout);
-    if (r != 0 && errno == ETIMEDOUT && state.load() == published &&
-        Dead(thread_->pidfd)) {
-      sleeping.store(0);
-      return Wait::kDied;
+    if (r != 0 && errno == ETIMEDOUT && state.load() == published) {
+      if (Dead(thread_->pidfd)) {
+        sleeping.store(0);
+        return Wait::kDied;
+      }
+      if (published == MOAT_TRAP_RESUME) KillIfInterruptIgnored();
     }
   }
   sleeping.store(0);
@@ -269,6 +303,10 @@ SwitchReason TrapContext::Classify(Registers& regs, siginfo_t& info) {
       if (info_.si_code != 1) break;  // SYS_SECCOMP: the filter trapped
       regs.orig_rax = static_cast<uint32_t>(info_.si_syscall);
       regs.rax = static_cast<uint64_t>(-ENOSYS);
+      if (IsVsyscallAddress(info_.si_call_addr)) {
+        info = info_;
+        return SwitchReason::kVsyscall;
+      }
       return SwitchReason::kSyscall;
     case SIGSEGV:
     case SIGBUS:
@@ -320,8 +358,10 @@ SwitchReason TrapContext::Switch(AddressSpace& as, Registers& regs,
   WriteFrame(regs);
   Word(area, MOAT_TC_SPIN)
       .store(platform_.StubMaySpin() ? stub_spin_.Get() : 0);
+  if (interrupt_sent_ns_.load() != 0) interrupt_sent_ns_.store(NowNs());
   Publish(MOAT_TRAP_RESUME);
   if (WaitWhile(MOAT_TRAP_RESUME, true) != Wait::kChanged) return die();
+  interrupt_sent_ns_.store(0);  // any trap brings the task back to signals
   if (Word(area, MOAT_TC_STATE).load() != MOAT_TRAP_TRAPPED || !ReadFrame())
     return die();
   return Classify(regs, info);

@@ -127,6 +127,7 @@ class TrapContext : public Context {
  private:
   enum class Wait { kChanged, kDied };
   Wait WaitWhile(uint32_t published, bool may_spin);
+  void KillIfInterruptIgnored();
   void Publish(uint32_t state);
   bool ReadFrame();
   Status SaveFpState();
@@ -137,6 +138,10 @@ class TrapContext : public Context {
   TrapPlatform& platform_;
   std::mutex mu_;  // guards thread_.pidfd against Interrupt
   std::optional<TrapThread> thread_;
+  // When Interrupt signalled the thread that has not trapped since, in
+  // steady_clock nanoseconds; 0 if none. Switch restarts the clock when
+  // it resumes the thread, whose interrupt signal is then unblocked.
+  std::atomic<int64_t> interrupt_sent_ns_{0};
   TrapAddressSpace* as_ = nullptr;
   uint64_t as_id_ = 0;
   bool started_ = false;  // the thread has taken its first trap
