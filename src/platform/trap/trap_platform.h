@@ -84,18 +84,21 @@ class TrapAddressSpace : public AddressSpace {
   int next_slot_ = 1;            // guarded by mu_
 };
 
-// A spin budget that halves each time spinning did not pay and grows
-// back when it did, so that a busy host or a program that computes long
-// between calls soon stops paying for spins. At zero it probes now and
-// then with a small budget.
+// A spin budget that halves each time spinning did not pay and comes back
+// whole as soon as it did, so that a busy host or a program that blocks or
+// computes long between calls soon stops paying for spins. At zero it
+// probes with the whole budget every 16th time. Growing back by steps was
+// worse: a budget below the kernel's time for a call never pays, so it
+// stayed too small for good, and every call then paid a futex wake-up of
+// tens of microseconds.
 class SpinBudget {
  public:
   explicit SpinBudget(uint32_t max) : max_(max), value_(max) {}
   uint32_t Get() {
-    if (value_ == 0 && ++idle_ % 64 == 0) return max_ / 8;
+    if (value_ == 0 && ++idle_ % 16 == 0) return max_;
     return value_;
   }
-  void Paid() { value_ = std::min(max_, value_ * 2 + max_ / 16); }
+  void Paid() { value_ = max_; }
   void Wasted() { value_ = value_ / 2 < max_ / 64 ? 0 : value_ / 2; }
 
  private:
