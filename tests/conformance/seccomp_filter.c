@@ -62,6 +62,17 @@ static long status_field(const char* name) {
   return value;
 }
 
+/* Forks a child that sets no_new_privs and installs install_for_getppid's
+ * filter with `action` and `flags`. Returns 0 in the child, like fork. */
+static pid_t fork_filtered(unsigned int action, unsigned int flags) {
+  pid_t pid = CHECK_OK(fork());
+  if (pid == 0) {
+    set_no_new_privs();
+    CHECK_EQ(install_for_getppid(action, flags), 0);
+  }
+  return pid;
+}
+
 /* Waits for `pid` and returns its wait status. */
 static int wait_status(pid_t pid) {
   int status = 0;
@@ -72,10 +83,8 @@ static int wait_status(pid_t pid) {
 
 static void check_errno_action(void) {
   CASE("ERRNO fails the call with its data");
-  pid_t pid = CHECK_OK(fork());
+  pid_t pid = fork_filtered(SECCOMP_RET_ERRNO | EPERM, 0);
   if (pid == 0) {
-    set_no_new_privs();
-    CHECK_EQ(install_for_getppid(SECCOMP_RET_ERRNO | EPERM, 0), 0);
     CHECK_ERR(syscall(SYS_getppid), EPERM);
     CHECK_OK(syscall(SYS_getpid));
     check_child_done();
@@ -83,10 +92,8 @@ static void check_errno_action(void) {
   CHECK_CHILD_EXIT(pid, 0);
 
   CASE("ERRNO data above 4095 is capped");
-  pid = CHECK_OK(fork());
+  pid = fork_filtered(SECCOMP_RET_ERRNO | 0xffff, 0);
   if (pid == 0) {
-    set_no_new_privs();
-    CHECK_EQ(install_for_getppid(SECCOMP_RET_ERRNO | 0xffff, 0), 0);
     CHECK_EQ(syscall(SYS_getppid), -1);
     CHECK_EQ(errno, 4095);
     check_child_done();
@@ -94,10 +101,8 @@ static void check_errno_action(void) {
   CHECK_CHILD_EXIT(pid, 0);
 
   CASE("ERRNO with data 0 skips the call and returns 0");
-  pid = CHECK_OK(fork());
+  pid = fork_filtered(SECCOMP_RET_ERRNO | 0, 0);
   if (pid == 0) {
-    set_no_new_privs();
-    CHECK_EQ(install_for_getppid(SECCOMP_RET_ERRNO | 0, 0), 0);
     CHECK_EQ(syscall(SYS_getppid), 0);
     check_child_done();
   }
@@ -220,10 +225,8 @@ static void check_kill_actions(void) {
   CHECK_EQ(WTERMSIG(status), SIGSYS);
 
   CASE("KILL_THREAD ends only the calling thread");
-  pid_t pid = CHECK_OK(fork());
+  pid_t pid = fork_filtered(SECCOMP_RET_KILL_THREAD, 0);
   if (pid == 0) {
-    set_no_new_privs();
-    CHECK_EQ(install_for_getppid(SECCOMP_RET_KILL_THREAD, 0), 0);
     pthread_t thread;
     CHECK_EQ(pthread_create(&thread, NULL, call_getppid, NULL), 0);
     CHECK_EQ(pthread_join(thread, NULL), 0);
@@ -234,21 +237,16 @@ static void check_kill_actions(void) {
 
 static void check_trace_and_log(void) {
   CASE("TRACE without a tracer fails with ENOSYS");
-  pid_t pid = CHECK_OK(fork());
+  pid_t pid = fork_filtered(SECCOMP_RET_TRACE, 0);
   if (pid == 0) {
-    set_no_new_privs();
-    CHECK_EQ(install_for_getppid(SECCOMP_RET_TRACE, 0), 0);
     CHECK_ERR(syscall(SYS_getppid), ENOSYS);
     check_child_done();
   }
   CHECK_CHILD_EXIT(pid, 0);
 
   CASE("LOG runs the call");
-  pid = CHECK_OK(fork());
+  pid = fork_filtered(SECCOMP_RET_LOG, SECCOMP_FILTER_FLAG_LOG);
   if (pid == 0) {
-    set_no_new_privs();
-    CHECK_EQ(install_for_getppid(SECCOMP_RET_LOG, SECCOMP_FILTER_FLAG_LOG),
-             0);
     CHECK_EQ(syscall(SYS_getppid), getppid());
     check_child_done();
   }
@@ -257,10 +255,8 @@ static void check_trace_and_log(void) {
 
 static void check_stacking(void) {
   CASE("the stricter of two filters wins, either order");
-  pid_t pid = CHECK_OK(fork());
+  pid_t pid = fork_filtered(SECCOMP_RET_ERRNO | EPERM, 0);
   if (pid == 0) {
-    set_no_new_privs();
-    CHECK_EQ(install_for_getppid(SECCOMP_RET_ERRNO | EPERM, 0), 0);
     CHECK_EQ(install_for_getppid(SECCOMP_RET_ALLOW, 0), 0);
     CHECK_ERR(syscall(SYS_getppid), EPERM);
     CHECK_EQ(install_for_getppid(SECCOMP_RET_LOG, 0), 0);
@@ -271,10 +267,8 @@ static void check_stacking(void) {
   CHECK_CHILD_EXIT(pid, 0);
 
   CASE("between two ERRNO filters the newer one's data wins");
-  pid = CHECK_OK(fork());
+  pid = fork_filtered(SECCOMP_RET_ERRNO | EPERM, 0);
   if (pid == 0) {
-    set_no_new_privs();
-    CHECK_EQ(install_for_getppid(SECCOMP_RET_ERRNO | EPERM, 0), 0);
     CHECK_EQ(install_for_getppid(SECCOMP_RET_ERRNO | EACCES, 0), 0);
     CHECK_ERR(syscall(SYS_getppid), EACCES);
     check_child_done();
@@ -317,10 +311,8 @@ static void check_stacking(void) {
 
 static void check_inheritance(void) {
   CASE("a forked child keeps the filters");
-  pid_t pid = CHECK_OK(fork());
+  pid_t pid = fork_filtered(SECCOMP_RET_ERRNO | EPERM, 0);
   if (pid == 0) {
-    set_no_new_privs();
-    CHECK_EQ(install_for_getppid(SECCOMP_RET_ERRNO | EPERM, 0), 0);
     pid_t grandchild = CHECK_OK(fork());
     if (grandchild == 0) {
       CHECK_ERR(syscall(SYS_getppid), EPERM);
@@ -334,10 +326,8 @@ static void check_inheritance(void) {
   CHECK_CHILD_EXIT(pid, 0);
 
   CASE("execve keeps the filters");
-  pid = CHECK_OK(fork());
+  pid = fork_filtered(SECCOMP_RET_ERRNO | EPERM, 0);
   if (pid == 0) {
-    set_no_new_privs();
-    CHECK_EQ(install_for_getppid(SECCOMP_RET_ERRNO | EPERM, 0), 0);
     CHECK_EQ(install_for_getppid(SECCOMP_RET_ALLOW, 0), 0);
     char* argv[] = {self_path, "exec-child", NULL};
     char* envp[] = {NULL};
@@ -348,10 +338,8 @@ static void check_inheritance(void) {
   CHECK_CHILD_EXIT(pid, 0);
 
   CASE("a new thread keeps the filters");
-  pid = CHECK_OK(fork());
+  pid = fork_filtered(SECCOMP_RET_KILL_THREAD, 0);
   if (pid == 0) {
-    set_no_new_privs();
-    CHECK_EQ(install_for_getppid(SECCOMP_RET_KILL_THREAD, 0), 0);
     pthread_t thread;
     void* result = NULL;
     CHECK_EQ(pthread_create(&thread, NULL, call_getppid, (void*)1), 0);
