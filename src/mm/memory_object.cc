@@ -53,12 +53,18 @@ bool MemoryObject::HasRoom(uint64_t pages) const {
 
 Status MemoryObject::Charge(uint64_t pages) {
   if (!HasRoom(pages)) return Err(ENOSPC);
-  if (quota_) quota_->used += pages;
+  if (quota_) {
+    quota_->used += pages;
+    PageQuota::all_used += pages;
+  }
   return Ok();
 }
 
 void MemoryObject::Uncharge(uint64_t pages) {
-  if (quota_) quota_->used -= pages;
+  if (quota_) {
+    quota_->used -= pages;
+    PageQuota::all_used -= pages;
+  }
 }
 
 Result<uint64_t> MemoryObject::FindOrAllocate(uint64_t index,

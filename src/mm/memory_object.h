@@ -19,6 +19,9 @@ namespace moat {
 struct PageQuota {
   uint64_t limit = UINT64_MAX;  // in pages
   uint64_t used = 0;
+  // Pages charged to every quota together: the data of all tmpfs files and
+  // memfds, which the resource log shows apart from the rest.
+  static inline uint64_t all_used = 0;
 };
 
 class MemoryObject {

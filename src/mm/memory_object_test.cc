@@ -59,5 +59,19 @@ TEST(MemoryObjectTest, PunchHoleKeepsSharedFrames) {
   EXPECT_EQ(mf.UsedBytes(), used - 64 * kPageSize);
 }
 
+TEST(MemoryObjectTest, QuotasCountTheirPagesTogether) {
+  uint64_t before = PageQuota::all_used;
+  auto quota = std::make_shared<PageQuota>();
+  auto object = std::make_unique<MemoryObject>(kPages * kPageSize);
+  object->set_quota(quota);
+  ASSERT_TRUE(object->Allocate(0, 16).ok());
+  EXPECT_EQ(quota->used, 16u);
+  EXPECT_EQ(PageQuota::all_used, before + 16);
+  object->Truncate(4 * kPageSize);
+  EXPECT_EQ(PageQuota::all_used, before + 4);
+  object.reset();
+  EXPECT_EQ(PageQuota::all_used, before);
+}
+
 }  // namespace
 }  // namespace moat

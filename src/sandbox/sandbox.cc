@@ -297,9 +297,10 @@ void LogResources(const char* when) {
   if (g_statm_fd >= 0 && pread(g_statm_fd, statm, sizeof statm - 1, 0) > 0 &&
       sscanf(statm, "%*ld %ld", &rss_pages) != 1)
     rss_pages = 0;
-  spdlog::debug("resources {}: fds {} rss_kb {} memory_file_kb {}", when, fds,
-                rss_pages * (sysconf(_SC_PAGESIZE) / 1024),
-                MemoryFile::Get().UsedBytes() / 1024);
+  spdlog::debug("resources {}: fds {} rss_kb {} memory_file_kb {} tmpfs_kb {}",
+                when, fds, rss_pages * (sysconf(_SC_PAGESIZE) / 1024),
+                MemoryFile::Get().UsedBytes() / 1024,
+                PageQuota::all_used * kPageSize / 1024);
 }
 
 // --memory and --cpus inside the kernel; --pids is in its config. The
