@@ -85,9 +85,9 @@ class TrapAddressSpace : public AddressSpace {
 };
 
 // A spin budget that halves each time spinning did not pay and comes back
-// whole as soon as it did, so that a busy host or a program that blocks or
-// computes long between calls soon stops paying for spins. At zero it
-// probes with the whole budget every 16th time. Growing back by steps was
+// whole as soon as it did. A busy host, or a program that blocks or
+// computes long between calls, soon stops paying for spins. At zero the
+// budget probes with its whole size every 16th time. Growing back by steps was
 // worse: a budget below the kernel's time for a call never pays, so it
 // stayed too small for good, and every call then paid a futex wake-up of
 // tens of microseconds.
@@ -157,10 +157,12 @@ class TrapContext : public Context {
   siginfo_t info_{};
   uint64_t fs_base_ = 0, gs_base_ = 0;
   bool have_trap_ = false;
-  // The FPU state of the last trap is in the frame: always after a signal,
-  // after a patched call only once SaveFpState asked the stub for it.
+  // Whether the frame contains the FPU state of the last trap. After a
+  // signal it always does. After a patched call it does only once
+  // SaveFpState has requested it from the stub.
   bool fp_saved_ = true;
-  bool fp_changed_ = false;  // SetFpState wrote it: the stub must load it
+  // Whether SetFpState wrote the state, which the stub must then load.
+  bool fp_changed_ = false;
   bool fault_ = false;  // the last Switch returned kFault
   SpinBudget kernel_spin_;  // nanoseconds
   SpinBudget stub_spin_;    // pause iterations
