@@ -211,11 +211,14 @@ class MemoryManager {
     bool area = false;         // the area is mapped
     bool stopped = false;      // no more patching here
   };
-  // Called before a change to [start, end): puts back the sites in it when
-  // `restore` (their pages stay), else forgets them (their pages go). A
-  // change that touches the trampoline area stops patching first.
+  // Updates the patched sites before a change to [start, end). With
+  // `restore` their pages stay, so their original bytes go back. Otherwise
+  // the pages go and only the records are dropped. A change that touches
+  // the trampoline area stops patching first.
   void PatchesChanging(uint64_t start, uint64_t end, bool restore);
   bool ReservePatchArea();
+  // Writes a site's original bytes back if its page is still resident.
+  void RestoreSite(uint64_t site, const std::array<uint8_t, 7>& bytes);
   // Gives the trampoline area up if it lies in [start, end), for a mapping
   // that the program wants there and Linux would have room for.
   void ReleasePatchArea(uint64_t start, uint64_t end);

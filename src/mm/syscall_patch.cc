@@ -17,7 +17,7 @@
 // in one step, so a `read` of the file still shows the original bytes and
 // no thread runs half a patch. Sites in writable memory are never patched.
 // A change of protection or a move puts back the sites it touches first,
-// and an unmapping forgets them.
+// and an unmapping drops their records.
 #include <sys/syscall.h>
 
 #include <cstring>
@@ -175,9 +175,7 @@ void MemoryManager::PatchesChanging(uint64_t start, uint64_t end,
       ++it;
       continue;
     }
-    // A site whose page is no longer resident shows the file's bytes.
-    if (restore && ptes_.count(PageDown(it->first)))
-      (void)WriteText(it->first, it->second.data(), kSiteSize, true);
+    if (restore) RestoreSite(it->first, it->second);
     it = patches_.sites.erase(it);
   }
 }
@@ -188,11 +186,16 @@ void MemoryManager::ReleasePatchArea(uint64_t start, uint64_t end) {
   RemoveRange(kPatchTable, kPatchAreaEnd);  // stops patching first
 }
 
+void MemoryManager::RestoreSite(uint64_t site,
+                                const std::array<uint8_t, 7>& bytes) {
+  // A site whose page is no longer resident shows the file's bytes.
+  if (ptes_.count(PageDown(site)))
+    (void)WriteText(site, bytes.data(), kSiteSize, true);
+}
+
 void MemoryManager::StopPatching() {
   patches_.stopped = true;
-  for (auto& [site, bytes] : patches_.sites)
-    if (ptes_.count(PageDown(site)))
-      (void)WriteText(site, bytes.data(), kSiteSize, true);
+  for (auto& [site, bytes] : patches_.sites) RestoreSite(site, bytes);
   patches_.sites.clear();
 }
 
