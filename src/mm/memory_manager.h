@@ -133,13 +133,12 @@ class MemoryManager {
     return CopyOut(addr, &v, sizeof(T));
   }
 
-  // Syscall patching (syscall_patch.cc). Called for a system call that
-  // trapped with its return address at `ret`: rewrites a `mov $nr, %eax;
-  // syscall` site ending there, so that later calls enter the kernel
-  // through the platform's PatchedSyscallEntry without a trap.
+  // Rewrites the `mov $nr, %eax; syscall` site that ends at `ret`, the
+  // return address of a call that trapped, so that later calls enter the
+  // kernel through the platform's PatchedSyscallEntry (syscall_patch.cc).
   void MaybePatchSyscall(uint64_t ret, uint64_t nr);
-  // Puts back every patched site and patches no more in this address
-  // space: its threads may stop running with their slot as GS base.
+  // Puts back every patched site and stops patching in this address space,
+  // because its threads may no longer run with their slot as GS base.
   void StopPatching();
   size_t PatchedSites() const { return patches_.sites.size(); }
 
@@ -203,7 +202,7 @@ class MemoryManager {
   Status CopyPages(uint64_t addr, size_t length, bool write, void* buf,
                    const void* src);
 
-  // Patched call sites, with the bytes they held before, and the state of
+  // Record of the patched call sites, with their original bytes, and of
   // the trampoline area they jump through.
   struct SyscallPatches {
     std::map<uint64_t, std::array<uint8_t, 7>> sites;
@@ -219,12 +218,12 @@ class MemoryManager {
   bool ReservePatchArea();
   // Writes a site's original bytes back if its page is still resident.
   void RestoreSite(uint64_t site, const std::array<uint8_t, 7>& bytes);
-  // Gives the trampoline area up if it lies in [start, end), for a mapping
-  // that the program wants there and Linux would have room for.
+  // Unmaps the trampoline area if it lies in [start, end), for a mapping
+  // that the program requests there and Linux would have room for.
   void ReleasePatchArea(uint64_t start, uint64_t end);
   // Writes `n` bytes at `addr`, in one page of a private VMA, whatever its
-  // protection, the way ptrace's POKETEXT does: `swap` builds the new page
-  // aside and maps it in one step, for code that other threads may run.
+  // protection, as ptrace's POKETEXT does. With `swap` the new page is
+  // built aside and mapped in one step, for code other threads may run.
   Status WriteText(uint64_t addr, const void* src, size_t n, bool swap);
 
   std::shared_ptr<AddressSpace> as_;

@@ -218,8 +218,8 @@ bool TrapContext::ReadFrame() {
   uint64_t info = Load64(area, MOAT_TC_SIGINFO);
   fs_base_ = Load64(area, MOAT_TC_FS_BASE);
   gs_base_ = Load64(area, MOAT_TC_GS_BASE);
-  // A thread without a GS base of its own runs with its slot's, which a
-  // patched call finds its frame by.
+  // A thread without a GS base of its own runs with its slot's address as
+  // GS base, so that a patched call can find its frame.
   if (gs_base_ == base) gs_base_ = 0;
   auto inside = [&](uint64_t p, uint64_t size) {
     return p >= base + kControlSize && p <= base + kTrapSlotSize - size;
@@ -405,7 +405,8 @@ Status TrapContext::SetFpState(const FpState& state) {
     return Ok();
   }
   if (fp_offset_ == 0) return Err(EFAULT);
-  // The frame's MXCSR mask and feature words must be there to keep.
+  // SetFpState keeps the frame's MXCSR mask and feature words, so the
+  // frame must contain them first.
   TRY_STATUS(SaveFpState());
   fp_changed_ = true;
   uint8_t* dst = thread_->area + fp_offset_;
