@@ -123,6 +123,8 @@ int main(int argc, char** argv) {
   CLI::App* gofer = app.add_subcommand("gofer", "")->group("");
   gofer->add_option("--socket-fd", gofer_fd)->required();
   gofer->add_option("--root", gofer_roots)->required();
+  bool gofer_outlives_parent = false;
+  gofer->add_flag("--outlive-parent", gofer_outlives_parent);
 
   CLI11_PARSE(app, argc, argv);
 
@@ -138,7 +140,8 @@ int main(int argc, char** argv) {
       }
       roots.push_back(r);
     }
-    return moat::gofer::Main(gofer_fd, std::move(roots), log_file, debug);
+    return moat::gofer::Main(gofer_fd, std::move(roots), log_file, debug,
+                             gofer_outlives_parent);
   }
 
   moat::InitLogging(log_file, debug);

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <deque>
 
+#include "fs/pipe.h"
 #include "fs/tmpfs.h"
 
 namespace moat {
@@ -174,6 +175,20 @@ Result<InodePtr> GoferInode::Mkdir(const std::string& name, uint32_t mode,
   return NewChild(in);
 }
 
+Result<InodePtr> GoferInode::Mknod(const std::string& name, uint32_t mode,
+                                   uint64_t dev, const Credentials& creds) {
+  (void)dev;
+  if (!S_ISFIFO(mode)) return Err(EPERM);
+  Encoder e = Request(Op::kMknod, handle_);
+  e.Str(name);
+  e.U32(mode & (S_IFMT | 07777));
+  e.U32(creds.fsuid);
+  e.U32(creds.fsgid);
+  gofer::Reply r = TRY(client_->Call(e));
+  Decoder in = r.fields();
+  return NewChild(in);
+}
+
 Result<InodePtr> GoferInode::Symlink(const std::string& name,
                                      const std::string& target,
                                      const Credentials& creds) {
@@ -269,8 +284,17 @@ Result<FilePtr> GoferInode::Open(int flags) {
     f->inode = shared_from_this();
     return FilePtr(f);
   }
-  // Only regular files are opened on the host; devices, FIFOs and sockets
-  // found in a host tree are not reachable from the sandbox.
+  // A FIFO is a pipe in the kernel, shared by the inode's opens; the host
+  // FIFO is never opened, so nothing outside can feed or drain it.
+  if (S_ISFIFO(attr_.mode)) {
+    if (!fifo_) {
+      fifo_ = std::make_shared<Pipe>();
+      fifo_->inode = shared_from_this();
+    }
+    return OpenFifo(fifo_, flags);
+  }
+  // Only regular files are opened on the host; devices and sockets found
+  // in a host tree are not reachable from the sandbox.
   if (!S_ISREG(attr_.mode)) return Err(EACCES);
   bool reads = (flags & O_ACCMODE) == O_RDONLY && !(flags & O_TRUNC);
   auto fd = TRY(reads && read_only_ ? SharedReadFd() : OpenOnHost(flags));

@@ -46,6 +46,8 @@ class GoferInode : public Inode {
   Result<InodePtr> Lookup(const std::string& name) override;
   Result<InodePtr> Create(const std::string& name, uint32_t mode,
                           const Credentials& creds) override;
+  Result<InodePtr> Mknod(const std::string& name, uint32_t mode, uint64_t dev,
+                         const Credentials& creds) override;
   Result<InodePtr> Mkdir(const std::string& name, uint32_t mode,
                          const Credentials& creds) override;
   Result<InodePtr> Symlink(const std::string& name, const std::string& target,
@@ -85,6 +87,8 @@ class GoferInode : public Inode {
   // root. Guarded by the kernel lock, as every inode operation is.
   std::unordered_map<std::string, std::weak_ptr<Inode>> children_;
   std::unordered_set<std::string> missing_;
+  // A FIFO's data, in the kernel: every open of the inode shares it.
+  std::shared_ptr<class Pipe> fifo_;
 };
 
 // An open regular host file, read and written through a host descriptor:

@@ -71,6 +71,13 @@ Path ViewRoot(Kernel& k, Task* viewer) {
   return Path{root, root->root};
 }
 
+// The mounts `viewer` sees; the sandbox's first namespace for a process
+// that has exited.
+MountNamespace& ViewMounts(Kernel& k, Task* viewer) {
+  if (viewer && viewer->mount_ns) return *viewer->mount_ns;
+  return *k.mounts;
+}
+
 // CPU time used in the sandbox: every live or zombie process plus the
 // children each has reaped.
 struct CpuTotals {
@@ -258,7 +265,7 @@ std::chrono::nanoseconds SinceBoot(Clock::time_point t) {
 std::string FormatMounts(Kernel& k, Task* viewer) {
   Path root = ViewRoot(k, viewer);
   std::string out;
-  for (auto& m : k.mounts->Mounts()) {
+  for (auto& m : ViewMounts(k, viewer).Mounts()) {
     std::string at = m->parent ? PathName(Path{m, m->root}, root) : "/";
     std::string options = MountOptions(*m, m->ReadOnly());
     if (m->sb) options += m->sb->Options();
@@ -271,7 +278,7 @@ std::string FormatMounts(Kernel& k, Task* viewer) {
 std::string FormatMountInfo(Kernel& k, Task* viewer) {
   Path root = ViewRoot(k, viewer);
   std::string out;
-  for (auto& m : k.mounts->Mounts()) {
+  for (auto& m : ViewMounts(k, viewer).Mounts()) {
     std::string at = m->parent ? PathName(Path{m, m->root}, root) : "/";
     auto a = m->root->inode->Attr();
     uint64_t dev = a.ok() ? a->dev : 0;

@@ -49,7 +49,8 @@ constexpr uint32_t kCreateRulesetVersion = 1;
 enum : uint64_t {
   kExecute = 1 << 0, kWriteFile = 1 << 1, kReadFile = 1 << 2,
   kReadDir = 1 << 3, kRemoveDir = 1 << 4, kRemoveFile = 1 << 5,
-  kMakeDir = 1 << 7, kMakeReg = 1 << 8, kMakeSym = 1 << 12,
+  kMakeDir = 1 << 7, kMakeReg = 1 << 8, kMakeFifo = 1 << 10,
+  kMakeSym = 1 << 12,
   kRefer = 1 << 13,     // ABI 2
   kTruncate = 1 << 14,  // ABI 3
   kIoctlDev = 1 << 15,  // ABI 5
@@ -116,6 +117,9 @@ Status InstallGoferFilter(bool audit) {
     rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), 1,
                            SCMP_A1(SCMP_CMP_EQ, static_cast<scmp_datum_t>(cmd)));
   }
+  // FIFOs only (Server::Mknod): never a device or socket node.
+  rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mknodat), 1,
+                         SCMP_A2(SCMP_CMP_MASKED_EQ, S_IFMT, S_IFIFO));
   // No executable memory, ever.
   rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1,
                          SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
@@ -215,7 +219,7 @@ Status RestrictToRoots(const std::vector<Root>& roots) {
   if (ruleset < 0) return Fail("landlock_create_ruleset");
   const uint64_t read = kReadFile | kReadDir;
   const uint64_t write = kWriteFile | kRemoveDir | kRemoveFile | kMakeDir |
-                         kMakeReg | kMakeSym | kRefer | kTruncate;
+                         kMakeReg | kMakeFifo | kMakeSym | kRefer | kTruncate;
   Status status = Ok();
   for (const Root& root : roots) {
     PathBeneathAttr rule = {(root.read_only ? read : read | write) &

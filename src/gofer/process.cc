@@ -49,7 +49,7 @@ bool ParseRoot(const std::string& arg, Root* out) {
   return true;
 }
 
-Result<Process> Start(const std::vector<Root>& roots) {
+Result<Process> Start(const std::vector<Root>& roots, bool outlive_parent) {
   int pair[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0)
     return Err(errno);
@@ -63,6 +63,7 @@ Result<Process> Start(const std::vector<Root>& roots) {
   if (LogDebug()) args.push_back("--debug");
   if (LogJson()) args.insert(args.end(), {"--log-format", "json"});
   args.insert(args.end(), {"gofer", "--socket-fd", std::to_string(kSocketFd)});
+  if (outlive_parent) args.push_back("--outlive-parent");
   for (auto& r : roots) {
     args.push_back("--root");
     args.push_back(RootArg(r));
@@ -84,7 +85,7 @@ Result<Process> Start(const std::vector<Root>& roots) {
     return Err(error);
   }
   if (pid == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (!outlive_parent) prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != ((flags & CLONE_NEWPID) ? 0 : parent)) _exit(1);
     // Moved above kSocketFd first: dup2 onto itself would keep CLOEXEC.
     int sock = fcntl(pair[1], F_DUPFD_CLOEXEC, kSocketFd + 1);
@@ -100,8 +101,8 @@ Result<Process> Start(const std::vector<Root>& roots) {
 }
 
 int Main(int sock, std::vector<Root> roots, const std::string& log_path,
-         bool debug) {
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
+         bool debug, bool outlive_parent) {
+  if (!outlive_parent) prctl(PR_SET_PDEATHSIG, SIGKILL);
   // Every other inherited descriptor is closed: the gofer holds only its
   // socket and what it opens under its roots.
   if (sock != kSocketFd && dup2(sock, kSocketFd) < 0) return 1;

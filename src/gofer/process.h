@@ -23,8 +23,11 @@ struct Process {
 };
 
 // Starts `moat gofer` serving `roots`. The gofer ends when the kernel's end
-// of the connection closes or when its parent dies.
-Result<Process> Start(const std::vector<Root>& roots);
+// of the connection closes, or when its parent dies unless
+// `outlive_parent`: a pod member's gofer serves the files that member
+// shares with the pod for as long as the kernel holds them.
+Result<Process> Start(const std::vector<Root>& roots,
+                      bool outlive_parent = false);
 
 // Parses a --root argument, "PATH" or "PATH:ro" / "PATH:rw".
 bool ParseRoot(const std::string& arg, Root* out);
@@ -32,6 +35,6 @@ bool ParseRoot(const std::string& arg, Root* out);
 // The body of `moat gofer`: serves the kernel on `sock`, logging as
 // InitLogging(log_path, debug) does.
 int Main(int sock, std::vector<Root> roots, const std::string& log_path,
-         bool debug);
+         bool debug, bool outlive_parent);
 
 }  // namespace moat::gofer

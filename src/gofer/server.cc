@@ -159,6 +159,7 @@ int Server::Dispatch(uint32_t op, Decoder& in, Encoder& out, int* fd) {
     }
     case Op::kCreate: return Create(in, out, fd);
     case Op::kMkdir: return Mkdir(in, out);
+    case Op::kMknod: return Mknod(in, out);
     case Op::kSymlink: return Symlink(in, out);
     case Op::kLink: return Link(in, out);
     case Op::kUnlink: return Unlink(in, out);
@@ -393,6 +394,27 @@ int Server::Mkdir(Decoder& in, Encoder& out) {
   if (mkdirat(dir->fd, name.c_str(), mode & 07777) != 0) return errno;
   int fd = openat(dir->fd, name.c_str(),
                   O_PATH | O_NOFOLLOW | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  fchownat(fd, "", uid, gid, AT_EMPTY_PATH);
+  return AddNode(fd, dir->root, out);
+}
+
+// Only FIFOs: the kernel serves their data itself and never opens them
+// on the host; a device or socket node would be a host object.
+int Server::Mknod(Decoder& in, Encoder& out) {
+  int error = 0;
+  Node* dir = DirOf(in, &error);
+  std::string name;
+  uint32_t mode, uid, gid;
+  if (dir == nullptr) return error;
+  if (!in.Str(&name, kMaxName) || !in.U32(&mode) || !in.U32(&uid) ||
+      !in.U32(&gid) || !ValidName(name))
+    return EINVAL;
+  if (!S_ISFIFO(mode)) return EPERM;
+  if (!Writable(*dir)) return EROFS;
+  if (mknodat(dir->fd, name.c_str(), S_IFIFO | (mode & 07777), 0) != 0)
+    return errno;
+  int fd = openat(dir->fd, name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return errno;
   fchownat(fd, "", uid, gid, AT_EMPTY_PATH);
   return AddNode(fd, dir->root, out);

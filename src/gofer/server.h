@@ -56,6 +56,7 @@ class Server {
   int StatFs(Decoder& in, Encoder& out);
   int Create(Decoder& in, Encoder& out, int* fd);
   int Mkdir(Decoder& in, Encoder& out);
+  int Mknod(Decoder& in, Encoder& out);
   int Symlink(Decoder& in, Encoder& out);
   int Link(Decoder& in, Encoder& out);
   int Unlink(Decoder& in, Encoder& out);

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -114,6 +115,11 @@ class ServerTest : public ::testing::Test {
     ASSERT_TRUE(file.ok());
     ASSERT_TRUE(root->Mkdir("dir", 0755, creds).ok());
     ASSERT_TRUE(root->Symlink("link", "new", creds).ok());
+    // A FIFO, whose data the kernel keeps: a device node is refused.
+    ASSERT_TRUE(root->Mknod("fifo", S_IFIFO | 0600, 0, creds).ok());
+    auto device = root->Mknod("null", S_IFCHR | 0666, makedev(1, 3), creds);
+    ASSERT_FALSE(device.ok());
+    EXPECT_EQ(device.error(), EPERM);
     ASSERT_TRUE(root->Link("hard", made.value()).ok());
     ASSERT_TRUE(root->Rename("hard", *root, "moved", 0).ok());
     ASSERT_TRUE(root->Unlink("f").ok());
@@ -132,11 +138,13 @@ class ServerTest : public ::testing::Test {
     ASSERT_TRUE(entries.ok());
     std::set<std::string> names;
     for (auto& e : *entries) names.insert(e.name);
-    EXPECT_EQ(names, (std::set<std::string>{"new", "dir", "link", "moved",
-                                            "out", "up"}));
+    EXPECT_EQ(names, (std::set<std::string>{"new", "dir", "link", "fifo",
+                                            "moved", "out", "up"}));
+    struct stat st;
+    ASSERT_EQ(lstat((base_ / "root" / "fifo").c_str(), &st), 0);
+    EXPECT_TRUE(S_ISFIFO(st.st_mode));
     EXPECT_EQ(fs::read_symlink(base_ / "root" / "link"), "new");
     EXPECT_EQ(fs::hard_link_count(base_ / "root" / "new"), 2u);
-    struct stat st;
     ASSERT_EQ(stat((base_ / "root" / "new").c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 07777, 0640u);
     EXPECT_EQ(st.st_size, 5);

@@ -40,6 +40,7 @@ enum class Op : uint32_t {
   kUnlink,      // dir handle, name, flags (AT_REMOVEDIR) -> nothing
   kRename,      // dir handle, name, new dir handle, new name, flags
   kSetAttr,     // handle, SetAttr fields -> stat
+  kMknod,       // dir handle, name, mode (a FIFO's), uid, gid -> handle, stat
 };
 
 // The part of struct stat that crosses the wire.

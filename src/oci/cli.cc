@@ -95,10 +95,13 @@ int Kill(const Globals& g, const std::string& id, const std::string& name,
   if (CurrentStatus(s) == "stopped")
     return Fail("container " + id + " is not running");
   json reply;
-  std::string e = Request(StateDir(g.root, id), {{"op", "kill"},
-                          {"signal", sig}, {"all", all}}, &reply);
-  // SIGKILL also ends a kernel that does not reply.
-  if (sig == SIGKILL && s.kernel_pid > 0) kill(s.kernel_pid, SIGKILL);
+  std::string e = RequestFor(
+      g.root, s, {{"op", "kill"}, {"signal", sig}, {"all", all}}, &reply);
+  // SIGKILL also ends a kernel that does not reply, unless a pod's other
+  // containers share it: then the monitor's end ends the container.
+  if (sig == SIGKILL && s.sandbox.empty() && s.kernel_pid > 0)
+    kill(s.kernel_pid, SIGKILL);
+  if (sig == SIGKILL && !s.sandbox.empty() && !e.empty()) kill(s.pid, SIGKILL);
   if (!e.empty() && sig != SIGKILL) return Fail(e);
   return 0;
 }
@@ -127,7 +130,7 @@ int Delete(const Globals& g, const std::string& id, bool force) {
     return Fail("container " + id + " is running; stop it first or use "
                 "delete --force");
   if (status != "stopped") {
-    if (s.kernel_pid > 0) kill(s.kernel_pid, SIGKILL);
+    if (s.sandbox.empty() && s.kernel_pid > 0) kill(s.kernel_pid, SIGKILL);
     kill(s.pid, SIGKILL);
     WaitGone(s, std::chrono::seconds(5));
   }

@@ -60,6 +60,14 @@ struct ExecOptions {
 };
 int Exec(const Globals& g, const ExecOptions& o);
 
+// The host process of a process inside (an exec, or the first process of
+// a container that joined a pod): sends `request` with `fds` over the
+// control socket in `dir`, then passes on the signals it receives until
+// the process exits, and returns its exit status. `report`, if >= 0, gets
+// "" once the kernel accepted the request, or the error.
+int RelayProcess(const std::string& dir, const nlohmann::json& request,
+                 const std::vector<int>& fds, int report);
+
 // Writes `text` to `path` atomically (pid files).
 bool WriteFileAtomic(const std::string& path, const std::string& text);
 // Prints a one-line error as runc does and returns 1.

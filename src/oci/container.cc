@@ -67,6 +67,21 @@ Result<InodePtr> FileWith(Task& init, const std::string& contents) {
   return node.value();
 }
 
+// A bind of a host directory that the sandbox already serves through
+// `first`: another mount of the same dentries, as bind mounts are.
+Status BindAgain(Task& init, const MountSpec& m,
+                 const std::shared_ptr<Mount>& first) {
+  auto at = MountPoint(init, m.destination, false);
+  if (!at.ok()) return Err(at.error());
+  auto mount = std::make_shared<Mount>(*first);
+  mount->expiry_mark = false;
+  mount->nosuid = m.nosuid;
+  mount->nodev = m.nodev;
+  mount->noexec = m.noexec;
+  init.mount_ns->Attach(mount, at.value());
+  return {};
+}
+
 // The root inode and filesystem type of one mount entry.
 Result<std::pair<InodePtr, std::string>> MountSource(
     Kernel& k, Task& init, const MountSpec& m,
@@ -90,7 +105,11 @@ Result<std::pair<InodePtr, std::string>> MountSource(
 }
 
 Status MountEntry(Kernel& k, Task& init, const MountSpec& m,
-                  const std::shared_ptr<gofer::Client>& client) {
+                  const std::shared_ptr<gofer::Client>& client,
+                  SharedBinds& binds) {
+  std::shared_ptr<Mount>* shared = nullptr;
+  if (m.kind == "bind") shared = &binds[{m.source, m.read_only}];
+  if (shared && *shared) return BindAgain(init, m, *shared);
   auto source = MountSource(k, init, m, client);
   if (!source.ok()) {
     spdlog::error("mount {} on {}: {}", m.kind, m.destination,
@@ -106,17 +125,19 @@ Status MountEntry(Kernel& k, Task& init, const MountSpec& m,
   auto& [inode, fstype] = source.value();
   std::shared_ptr<SuperBlock> sb;
   if (auto* t = dynamic_cast<TmpfsInode*>(inode.get())) sb = t->fs();
-  auto mount = k.mounts->AddMount(at.value(), RootDentry(inode), fstype,
-                                  m.kind == "bind" ? m.source : fstype, sb);
+  auto mount =
+      init.mount_ns->AddMount(at.value(), RootDentry(inode), fstype,
+                              m.kind == "bind" ? m.source : fstype, sb);
   mount->read_only = m.read_only || m.kind == "cgroup";
   mount->nosuid = m.nosuid;
   mount->nodev = m.nodev;
   mount->noexec = m.noexec;
+  if (shared) *shared = mount;
   return {};
 }
 
 // maskedPaths: an empty directory or file over each one that exists.
-void MaskPath(Kernel& k, Task& init, const std::string& path) {
+void MaskPath(Task& init, const std::string& path) {
   auto p = ResolvePath(init, init.fs->root, path, {});
   if (!p.ok()) return;
   InodePtr cover;
@@ -126,19 +147,20 @@ void MaskPath(Kernel& k, Task& init, const std::string& path) {
     cover = f.value();
   }
   if (!cover) return;
-  auto m = k.mounts->AddMount(p.value(), RootDentry(cover), "tmpfs", "tmpfs");
+  auto m =
+      init.mount_ns->AddMount(p.value(), RootDentry(cover), "tmpfs", "tmpfs");
   m->read_only = true;
 }
 
 // readonlyPaths: a read-only bind of each one that exists onto itself.
-void MakeReadOnly(Kernel& k, Task& init, const std::string& path) {
+void MakeReadOnly(Task& init, const std::string& path) {
   auto p = ResolvePath(init, init.fs->root, path, {});
   if (!p.ok()) return;
   auto m = std::make_shared<Mount>(*p->mount);
   m->root = p->dentry;
   m->read_only = true;
   m->expiry_mark = false;
-  k.mounts->Attach(m, p.value());
+  init.mount_ns->Attach(m, p.value());
 }
 
 }  // namespace
@@ -165,20 +187,28 @@ std::unique_ptr<Container> Container::Load(int spec_fd, int control_fd) {
   return c;
 }
 
-Status Container::SetupMounts(Kernel& k, Task& init, InodePtr root,
-                              std::shared_ptr<gofer::Client> client) {
+Status BuildMounts(Kernel& k, Task& init, const Spec& spec, InodePtr root,
+                   const std::shared_ptr<gofer::Client>& client,
+                   SharedBinds& binds) {
   auto root_mount = std::make_shared<Mount>();
   root_mount->root = RootDentry(std::move(root));
   root_mount->fstype = "bind";
-  root_mount->source = spec_.root_path;
-  root_mount->read_only = spec_.root_readonly;
-  k.mounts = std::make_shared<MountNamespace>(root_mount);
+  root_mount->source = spec.root_path;
+  root_mount->read_only = spec.root_readonly;
+  init.mount_ns = std::make_shared<MountNamespace>(root_mount);
   init.fs->root = Path{root_mount, root_mount->root};
   init.fs->cwd = init.fs->root;
-  for (const MountSpec& m : spec_.mounts)
-    TRY_STATUS(MountEntry(k, init, m, client));
-  for (const auto& p : spec_.masked_paths) MaskPath(k, init, p);
-  for (const auto& p : spec_.readonly_paths) MakeReadOnly(k, init, p);
+  for (const MountSpec& m : spec.mounts)
+    TRY_STATUS(MountEntry(k, init, m, client, binds));
+  for (const auto& p : spec.masked_paths) MaskPath(init, p);
+  for (const auto& p : spec.readonly_paths) MakeReadOnly(init, p);
+  return {};
+}
+
+Status Container::SetupMounts(Kernel& k, Task& init, InodePtr root,
+                              std::shared_ptr<gofer::Client> client) {
+  TRY_STATUS(BuildMounts(k, init, spec_, std::move(root), client, binds_));
+  k.mounts = init.mount_ns;
   return {};
 }
 

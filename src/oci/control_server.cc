@@ -22,17 +22,6 @@ namespace {
 
 using nlohmann::json;
 
-// Whether a signal's default action ends the process.
-bool Terminates(int sig) {
-  switch (sig) {
-    case SIGCHLD: case SIGCONT: case SIGURG: case SIGWINCH:
-    case SIGSTOP: case SIGTSTP: case SIGTTIN: case SIGTTOU:
-      return false;
-    default:
-      return sig > 0 && sig < NSIG;
-  }
-}
-
 // Gives `t` the host descriptors it was sent as fds 0, 1 and 2. A
 // terminal among them becomes its session's controlling terminal.
 // NOTE: an exec'd process uses the host pty as it is, so it has no
@@ -52,16 +41,13 @@ void InstallStdio(Task& t, std::vector<int>& fds) {
   }
 }
 
-// A new process in the sandbox for `moat exec`: a session of its own and
-// no parent, like a process that entered the namespaces from outside. Its
-// exit is collected by the control thread. It gets the container's
-// seccomp filter, as runc exec does. Kernel lock held.
-Result<std::shared_ptr<ThreadGroup>> Spawn(Kernel& k, const Process& p,
-                                           const SeccompProgram& seccomp,
-                                           std::vector<int>& fds) {
+}  // namespace
+
+Result<std::shared_ptr<Task>> NewProcess(
+    Kernel& k, const Process& p, const SeccompProgram& seccomp,
+    std::vector<int>& fds, const std::function<Status(Task&)>& place) {
   auto init = k.init();
-  auto leader = init ? init->Leader() : nullptr;
-  if (!leader || init->zombie) return Err(ESRCH);
+  if (!init || init->zombie) return Err(ESRCH);
   auto tg = std::make_shared<ThreadGroup>();
   auto task = std::make_shared<Task>(k, tg);
   task->tid = k.AllocatePid();
@@ -77,8 +63,8 @@ Result<std::shared_ptr<ThreadGroup>> Spawn(Kernel& k, const Process& p,
   tg->pgrp->session = session;
   task->handlers = std::make_shared<SignalHandlers>();
   task->fds = std::make_shared<FdTable>();
-  task->fs = std::make_shared<FsContext>(*leader->fs);
-  task->creds = leader->creds;
+  task->fs = std::make_shared<FsContext>();
+  TRY_STATUS(place(*task));
   ApplyProcess(p, *task);
   TRY_STATUS(ApplySeccomp(seccomp, *task));
   auto cwd = ResolvePath(*task, task->fs->root, p.cwd, {});
@@ -91,16 +77,33 @@ Result<std::shared_ptr<ThreadGroup>> Spawn(Kernel& k, const Process& p,
   task->mm_ = image->mm;
   task->regs = image->regs;
   task->comm = program.substr(program.rfind('/') + 1).substr(0, 15);
-  k.RegisterProcessGroup(tg->pgrp);
-  k.RegisterGroup(tg);
-  k.RegisterTask(task);
-  task->Start();
-  return tg;
+  return task;
 }
 
-// The status `moat exec` exits with, from a wait status.
-int ExitCode(int status) {
-  return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+void StartProcess(Kernel& k, const std::shared_ptr<Task>& task) {
+  k.RegisterProcessGroup(task->tg().pgrp);
+  k.RegisterGroup(task->tg_ptr());
+  k.RegisterTask(task);
+  task->Start();
+}
+
+namespace {
+
+// A new process in a container for `moat exec`, beside `leader`, the
+// container's first process: its root, mounts and identity, then the
+// OCI process's. Kernel lock held.
+Result<std::shared_ptr<ThreadGroup>> Spawn(Kernel& k, Task& leader,
+                                           const Process& p,
+                                           const SeccompProgram& seccomp,
+                                           std::vector<int>& fds) {
+  auto task = TRY(NewProcess(k, p, seccomp, fds, [&](Task& t) {
+    *t.fs = *leader.fs;
+    t.mount_ns = leader.mount_ns;
+    t.creds = leader.creds;
+    return Ok();
+  }));
+  StartProcess(k, task);
+  return task->tg_ptr();
 }
 
 }  // namespace
@@ -130,29 +133,44 @@ void Container::HandleConnection(Kernel& k, int fd) {
   std::vector<int> fds;
   if (!ReceiveMessage(fd, &req, &fds)) return;
   std::string op = req.value("op", "");
+  if (op == "create") {
+    CreateMember(k, fd, req, std::move(fds));
+    return;
+  }
+  std::string error;
+  auto member = Addressed(req, &error);
+  int sig = req.value("signal", 0);
+  bool all = req.value("all", false);
   json reply = {{"ok", true}};
-  if (op == "start") {
-    std::lock_guard lock(mu_);
-    if (started_ || early_exit_ >= 0)
-      reply = {{"error", "the container was already started"}};
-    started_ = true;
-    cv_.notify_all();
+  if (!error.empty()) {
+    reply = {{"error", error}};
+  } else if (op == "start") {
+    reply = member ? StartMember(*member) : StartFirst();
   } else if (op == "kill") {
-    reply = Kill(k, req.value("signal", 0), req.value("all", false));
+    reply = member ? KillMember(k, *member, sig, all) : Kill(k, sig, all);
   } else if (op == "ps") {
     std::lock_guard lock(k.mu);
     std::vector<int> pids;
-    for (auto& g : k.Groups())
-      if (!g->zombie) pids.push_back(g->tgid);
+    auto mounts = member ? member->mounts : k.mounts;
+    for (auto& g : GroupsIn(k, mounts.get())) pids.push_back(g->tgid);
     reply["pids"] = pids;
   } else if (op == "exec") {
-    Exec(k, fd, req, std::move(fds));
+    Exec(k, fd, req, std::move(fds), member);
     return;
   } else if (op != "ping") {
     reply = {{"error", "unknown request " + op}};
   }
   for (int f : fds) close(f);
   SendMessage(fd, reply);
+}
+
+json Container::StartFirst() {
+  std::lock_guard lock(mu_);
+  if (started_ || early_exit_ >= 0)
+    return {{"error", "the container was already started"}};
+  started_ = true;
+  cv_.notify_all();
+  return {{"ok", true}};
 }
 
 json Container::Kill(Kernel& k, int sig, bool all) {
@@ -180,38 +198,16 @@ json Container::Kill(Kernel& k, int sig, bool all) {
   return {{"ok", true}};
 }
 
-void Container::Exec(Kernel& k, int fd, const json& req,
-                     std::vector<int> fds) {
-  Process p = ProcessFromJson(req.value("process", json::object()));
+int RelayUntilExit(Kernel& k, int fd, const std::shared_ptr<ThreadGroup>& tg,
+                   const std::function<void()>& on_lost) {
   int done[2];
-  if (p.args.empty() || pipe2(done, O_CLOEXEC | O_NONBLOCK) != 0) {
-    for (int f : fds) close(f);
-    SendMessage(fd, {{"error", "exec: no program"}});
-    return;
-  }
-  std::shared_ptr<ThreadGroup> tg;
+  if (pipe2(done, O_CLOEXEC | O_NONBLOCK) != 0) return W_EXITCODE(255, 0);
   Waiter exited([&](uint32_t) { (void)!write(done[1], "x", 1); }, kEventIn);
   {
     std::lock_guard lock(k.mu);
-    auto spawned = Spawn(k, p, spec_.seccomp, fds);
-    if (spawned.ok()) {
-      tg = spawned.value();
-      tg->exit_events.Add(&exited);
-      if (tg->zombie) (void)!write(done[1], "x", 1);
-    }
-    for (int f : fds)
-      if (f >= 0) close(f);
-    if (!spawned.ok()) {
-      SendMessage(fd, {{"error", fmt::format("exec {}: {}", p.args[0],
-                                             strerror(spawned.error()))},
-                       {"errno", spawned.error()}});
-      close(done[0]);
-      close(done[1]);
-      return;
-    }
-    SendMessage(fd, {{"ok", true}, {"pid", tg->tgid}});
+    tg->exit_events.Add(&exited);
+    if (tg->zombie) (void)!write(done[1], "x", 1);
   }
-  // Signals from `moat exec`'s host process, until the process exits.
   bool peer = true;
   for (;;) {
     struct pollfd p[2] = {{done[0], POLLIN, 0}, {fd, POLLIN, 0}};
@@ -221,6 +217,7 @@ void Container::Exec(Kernel& k, int fd, const json& req,
     json msg;
     if (!ReceiveMessage(fd, &msg)) {
       peer = false;
+      if (on_lost) on_lost();
       continue;
     }
     int sig = msg.value("signal", 0);
@@ -240,6 +237,38 @@ void Container::Exec(Kernel& k, int fd, const json& req,
   }
   close(done[0]);
   close(done[1]);
+  return status;
+}
+
+void Container::Exec(Kernel& k, int fd, const json& req, std::vector<int> fds,
+                     const std::shared_ptr<PodMember>& member) {
+  Process p = ProcessFromJson(req.value("process", json::object()));
+  std::shared_ptr<ThreadGroup> tg;
+  Result<std::shared_ptr<ThreadGroup>> spawned = Err(ESRCH);
+  if (!p.args.empty()) {
+    std::lock_guard lock(k.mu);
+    auto leader = FirstProcess(k, member.get());
+    if (leader) {
+      spawned = Spawn(k, *leader, p,
+                      member ? member->spec.seccomp : spec_.seccomp, fds);
+    }
+  }
+  for (int f : fds)
+    if (f >= 0) close(f);
+  if (p.args.empty()) {
+    SendMessage(fd, {{"error", "exec: no program"}});
+    return;
+  }
+  if (!spawned.ok()) {
+    SendMessage(fd, {{"error", fmt::format("exec {}: {}", p.args[0],
+                                           strerror(spawned.error()))},
+                     {"errno", spawned.error()}});
+    return;
+  }
+  tg = spawned.value();
+  SendMessage(fd, {{"ok", true}, {"pid", tg->tgid}});
+  // Signals from `moat exec`'s host process, until the process exits.
+  int status = RelayUntilExit(k, fd, tg, nullptr);
   SendMessage(fd, {{"exit", ExitCode(status)}});
 }
 

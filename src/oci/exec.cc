@@ -62,10 +62,10 @@ std::string BuildProcess(const State& s, const ExecOptions& o, Process* p) {
   return "";
 }
 
-// Runs the exec: returns the process's exit status. `report` (if >= 0)
-// gets "" once the process runs, or the error.
-int ExecBody(const std::string& dir, const Process& p, int slave,
-             int report) {
+}  // namespace
+
+int RelayProcess(const std::string& dir, const json& request,
+                 const std::vector<int>& fds, int report) {
   auto tell = [&](const std::string& what) {
     if (report < 0) {
       if (!what.empty()) Fail(what);
@@ -85,15 +85,12 @@ int ExecBody(const std::string& dir, const Process& p, int slave,
     tell(dir + "/control: " + strerror(errno) + "; is the container running?");
     return 1;
   }
-  std::vector<int> fds = slave >= 0 ? std::vector<int>{slave, slave, slave}
-                                    : std::vector<int>{0, 1, 2};
   json reply;
-  if (!SendMessage(sock, {{"op", "exec"}, {"process", ToJson(p)}}, fds) ||
-      !ReceiveMessage(sock, &reply)) {
-    tell("the sandbox did not reply to the exec request");
+  if (!SendMessage(sock, request, fds) || !ReceiveMessage(sock, &reply)) {
+    tell("the sandbox did not reply to the " +
+         request.value("op", std::string()) + " request");
     return 1;
   }
-  if (slave >= 0) close(slave);
   if (std::string e = ReplyError(reply); !e.empty()) {
     tell(e);
     auto no = reply.find("errno");
@@ -118,6 +115,20 @@ int ExecBody(const std::string& dir, const Process& p, int slave,
   }
 }
 
+namespace {
+
+// Runs the exec: returns the process's exit status. `report` (if >= 0)
+// gets "" once the process runs, or the error.
+int ExecBody(const std::string& root, const State& s, const Process& p,
+             int slave, int report) {
+  std::vector<int> fds = slave >= 0 ? std::vector<int>{slave, slave, slave}
+                                    : std::vector<int>{0, 1, 2};
+  json request = AddressedTo(s, {{"op", "exec"}, {"process", ToJson(p)}});
+  int status = RelayProcess(ControlDir(root, s), request, fds, report);
+  if (slave >= 0) close(slave);
+  return status;
+}
+
 }  // namespace
 
 int Exec(const Globals& g, const ExecOptions& o) {
@@ -138,11 +149,10 @@ int Exec(const Globals& g, const ExecOptions& o) {
   } else if (p.terminal && o.launch.detach) {
     return Fail("a terminal with --detach needs --console-socket");
   }
-  std::string dir = StateDir(g.root, o.launch.id);
   if (!o.launch.detach) {
     if (!o.launch.pid_file.empty())
       WriteFileAtomic(o.launch.pid_file, std::to_string(getpid()));
-    return ExecBody(dir, p, slave, -1);
+    return ExecBody(g.root, s, p, slave, -1);
   }
   int report[2];
   if (pipe2(report, O_CLOEXEC) != 0) return Fail(strerror(errno));
@@ -151,7 +161,7 @@ int Exec(const Globals& g, const ExecOptions& o) {
   if (pid == 0) {
     close(report[0]);
     setsid();
-    _exit(ExecBody(dir, p, slave, report[1]));
+    _exit(ExecBody(g.root, s, p, slave, report[1]));
   }
   close(report[1]);
   if (slave >= 0) close(slave);

@@ -17,6 +17,7 @@
 #include <ctime>
 #include <filesystem>
 
+#include "gofer/process.h"
 #include "oci/cli.h"
 #include "oci/state.h"
 #include "oci/terminal.h"
@@ -174,6 +175,103 @@ std::string Launch(const SandboxOptions& sandbox, const Spec& spec,
                      code);
 }
 
+// The pod sandbox a container joins: containerd's CRI and CRI-O mark each
+// container of a pod but the first (the sandbox container, which starts the
+// sandbox) with the first one's id. "" for a container that starts a
+// sandbox of its own.
+std::string PodSandboxOf(const Spec& spec, std::string* error) {
+  auto get = [&](const char* key) {
+    auto it = spec.annotations.find(key);
+    return it == spec.annotations.end() ? std::string() : it->second;
+  };
+  for (auto [type, id] : {std::pair{"io.kubernetes.cri.container-type",
+                                    "io.kubernetes.cri.sandbox-id"},
+                          std::pair{"io.kubernetes.cri-o.ContainerType",
+                                    "io.kubernetes.cri-o.SandboxID"}}) {
+    if (get(type) != "container") continue;
+    if (get(id).empty())
+      *error = fmt::format(
+          "annotation {} is \"container\" but {} is "
+          "missing: name the pod's sandbox container",
+          type, id);
+    return get(id);
+  }
+  return "";
+}
+
+// The monitor of a container that joins a pod: starts the container's
+// gofer, hands its connection and the stdio to the pod's kernel with the
+// spec, and then stays as the container's host process, as `moat exec`'s
+// does for an exec. `report` gets "" once the kernel took the container,
+// or the error.
+[[noreturn]] void MemberMonitor(const std::string& control,
+                                const std::string& id, const Spec& spec,
+                                bool own_session, int slave, int report) {
+  if (own_session) setsid();
+  auto gofer = gofer::Start(Roots(spec), true);
+  if (!gofer.ok()) {
+    std::string e =
+        fmt::format("starting the gofer failed: {}", strerror(gofer.error()));
+    (void)!write(report, e.data(), e.size());
+    _exit(125);
+  }
+  std::vector<int> fds = {gofer->sock};
+  for (int fd = 0; fd < 3; fd++) fds.push_back(slave >= 0 ? slave : fd);
+  nlohmann::json request = {
+      {"op", "create"}, {"container", id}, {"spec", ToJson(spec)}};
+  int status = RelayProcess(control, request, fds, report);
+  spdlog::default_logger()->flush();
+  _exit(status);
+}
+
+// create for a container of a pod: its monitor joins the pod sandbox
+// `sandbox`.
+std::string JoinPod(const Globals& g, const std::string& sandbox,
+                    const Spec& spec, const LaunchOptions& o, bool own_session,
+                    Launched* out) {
+  State pod;
+  if (std::string e = LoadState(g.root, sandbox, &pod); !e.empty())
+    return "the pod's sandbox: " + e;
+  if (!pod.sandbox.empty())
+    return fmt::format(
+        "container {} is itself in pod {}: name the pod's "
+        "sandbox container {} instead",
+        sandbox, pod.sandbox, pod.sandbox);
+  if (CurrentStatus(pod) == "stopped")
+    return fmt::format("the pod's sandbox container {} has stopped", sandbox);
+  int slave = -1;
+  if (spec.process.terminal && !o.console_socket.empty()) {
+    std::string e = SendConsole(o.console_socket, spec.process.rows,
+                                spec.process.cols, &slave);
+    if (!e.empty()) return e;
+  }
+  int report[2];
+  if (pipe2(report, O_CLOEXEC) != 0) return strerror(errno);
+  fflush(nullptr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(report[0]);
+    MemberMonitor(StateDir(g.root, sandbox), o.id, spec, own_session, slave,
+                  report[1]);
+  }
+  close(report[1]);
+  if (slave >= 0) close(slave);
+  std::string error;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(report[0], buf, sizeof buf)) > 0) error.append(buf, n);
+  close(report[0]);
+  if (pid < 0) return fmt::format("fork: {}", strerror(errno));
+  if (!error.empty() || n < 0) {
+    waitpid(pid, nullptr, 0);
+    return error.empty() ? "the pod's kernel did not take the container"
+                         : error;
+  }
+  out->monitor = pid;
+  out->kernel = pod.kernel_pid;
+  return "";
+}
+
 std::string Prepare(const Globals& g, const LaunchOptions& o, bool detached,
                     Spec* spec) {
   if (std::string e = ValidateId(o.id); !e.empty()) return e;
@@ -205,8 +303,14 @@ int CreateContainer(const Globals& g, const SandboxOptions& sandbox,
     return Fail(e);
   std::string dir = StateDir(g.root, o.id);
   Launched l;
-  std::string e = Launch(sandbox, spec, dir, o, own_session, &l);
+  std::string e;
+  std::string pod = PodSandboxOf(spec, &e);
+  if (e.empty()) {
+    e = pod.empty() ? Launch(sandbox, spec, dir, o, own_session, &l)
+                    : JoinPod(g, pod, spec, o, own_session, &l);
+  }
   State s;
+  s.sandbox = pod;
   s.id = o.id;
   s.bundle = spec.bundle;
   s.pid = l.monitor;
@@ -223,7 +327,8 @@ int CreateContainer(const Globals& g, const SandboxOptions& sandbox,
       !WriteFileAtomic(o.pid_file, std::to_string(l.monitor)))
     e = o.pid_file + ": cannot be written";
   if (!e.empty()) {
-    if (l.kernel > 0) kill(l.kernel, SIGKILL);
+    if (pod.empty() && l.kernel > 0) kill(l.kernel, SIGKILL);
+    if (!pod.empty() && l.monitor > 0) kill(l.monitor, SIGKILL);
     if (l.monitor > 0) waitpid(l.monitor, nullptr, 0);
     std::filesystem::remove_all(dir);
     return Fail(e);
@@ -255,7 +360,7 @@ int Start(const Globals& g, const std::string& id) {
                             "started",
                             id, status));
   nlohmann::json reply;
-  if (std::string e = Request(StateDir(g.root, id), {{"op", "start"}}, &reply);
+  if (std::string e = RequestFor(g.root, s, {{"op", "start"}}, &reply);
       !e.empty())
     return Fail(e);
   s.status = "running";

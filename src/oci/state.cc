@@ -60,6 +60,7 @@ std::string SaveState(const std::string& root, const State& s) {
                       {"pid", s.pid},
                       {"pid_start", s.pid_start},
                       {"kernel_pid", s.kernel_pid},
+                      {"sandbox", s.sandbox},
                       {"created", s.created},
                       {"annotations", s.annotations}};
   std::string dir = StateDir(root, s.id);
@@ -92,6 +93,7 @@ std::string LoadState(const std::string& root, const std::string& id,
   out->pid = j.value("pid", 0);
   out->pid_start = j.value("pid_start", uint64_t(0));
   out->kernel_pid = j.value("kernel_pid", 0);
+  out->sandbox = j.value("sandbox", "");
   out->created = j.value("created", "");
   out->annotations =
       j.value("annotations", std::map<std::string, std::string>{});
@@ -255,6 +257,20 @@ std::string Request(const std::string& dir, const nlohmann::json& req,
   close(fd);
   if (!ok) return fmt::format("{}/control: the sandbox did not reply", dir);
   return ReplyError(*reply);
+}
+
+std::string ControlDir(const std::string& root, const State& s) {
+  return StateDir(root, s.sandbox.empty() ? s.id : s.sandbox);
+}
+
+nlohmann::json AddressedTo(const State& s, nlohmann::json req) {
+  if (!s.sandbox.empty()) req["container"] = s.id;
+  return req;
+}
+
+std::string RequestFor(const std::string& root, const State& s,
+                       const nlohmann::json& req, nlohmann::json* reply) {
+  return Request(ControlDir(root, s), AddressedTo(s, req), reply);
 }
 
 }  // namespace moat::oci

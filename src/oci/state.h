@@ -17,7 +17,10 @@ struct State {
   std::string status = "created";  // as last recorded: created or running
   pid_t pid = 0;                   // the monitor, named in the pid file
   uint64_t pid_start = 0;          // its start time, against pid reuse
-  pid_t kernel_pid = 0;
+  pid_t kernel_pid = 0;  // the sandbox's kernel, shared in a pod
+  // For a container that joined a pod: the id of the pod's sandbox
+  // container, whose kernel and control socket serve it.
+  std::string sandbox;
   std::string created;  // RFC 3339
   std::map<std::string, std::string> annotations;
 };
@@ -62,5 +65,14 @@ std::string ReplyError(const nlohmann::json& reply);
 // One request and its reply. Returns "" or an error.
 std::string Request(const std::string& dir, const nlohmann::json& req,
                     nlohmann::json* reply);
+// The directory whose control socket serves `s`: its own, or the pod
+// sandbox's for a container that joined a pod.
+std::string ControlDir(const std::string& root, const State& s);
+// `req` addressed to the container `s`: a request to a pod sandbox's
+// kernel names the member it is for.
+nlohmann::json AddressedTo(const State& s, nlohmann::json req);
+// One request to the kernel that serves `s`.
+std::string RequestFor(const std::string& root, const State& s,
+                       const nlohmann::json& req, nlohmann::json* reply);
 
 }  // namespace moat::oci

@@ -175,6 +175,7 @@ void SetupMounts(Kernel& k, Task& init, InodePtr lower) {
   root_mount->fstype = "overlay";
   root_mount->source = "overlay";
   k.mounts = std::make_shared<MountNamespace>(root_mount);
+  init.mount_ns = k.mounts;
   init.fs->root = Path{root_mount, root_mount->root};
   init.fs->cwd = init.fs->root;
 

@@ -76,6 +76,7 @@ Result<int> DoClone(Task& t, uint64_t flags, uint64_t stack, uint64_t ptid,
   if (fp.ok()) child->initial_fp_state = std::move(fp.value());
   child->fds = (flags & CLONE_FILES) ? t.fds : t.fds->Clone();
   child->fs = (flags & CLONE_FS) ? t.fs : std::make_shared<FsContext>(*t.fs);
+  child->mount_ns = t.mount_ns;
   child->handlers = (flags & CLONE_SIGHAND)
                         ? t.handlers
                         : std::make_shared<SignalHandlers>(*t.handlers);

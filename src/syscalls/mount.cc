@@ -153,7 +153,7 @@ Result<NewFs> MakeFilesystem(Task& t, const std::string& type,
 // Checks that a mount whose root is `root` may go on `at` (Linux
 // fs/namespace.c:graft_tree and lock_mount).
 Status CheckGraft(Task& t, const Path& at, Inode& root) {
-  if (!t.kernel().mounts->Contains(*at.mount)) return Err(EINVAL);
+  if (!t.mount_ns->Contains(*at.mount)) return Err(EINVAL);
   if (at.dentry->deleted) return Err(ENOENT);
   if (root.IsSymlink()) return Err(EINVAL);
   if (at.inode().IsDir() != root.IsDir()) return Err(ENOTDIR);
@@ -171,7 +171,7 @@ int64_t NewMount(Task& t, const Path& at, uint64_t flags,
   if (!fs.ok()) return -fs.error();
   fs->sb->read_only = read_only;
   if (Status s = CheckGraft(t, at, *fs->root); !s.ok()) return -s.error();
-  auto m = t.kernel().mounts->AddMount(
+  auto m = t.mount_ns->AddMount(
       at, std::make_shared<Dentry>("", nullptr, fs->root), type,
       source.empty() ? "none" : source, fs->sb);
   SetMountFlags(*m, flags, false);
@@ -199,7 +199,7 @@ bool HasWriters(Task& t, const SuperBlock& sb, const struct Mount* only) {
 int64_t Remount(Task& t, const Path& at, uint64_t flags,
                 const std::string& data) {
   struct Mount& m = *at.mount;
-  if (!t.kernel().mounts->Contains(m) || at.dentry != m.root) return -EINVAL;
+  if (!t.mount_ns->Contains(m) || at.dentry != m.root) return -EINVAL;
   bool to_read_only = (flags & MS_RDONLY) && !m.read_only;
   if (flags & MS_BIND) {
     if (to_read_only && HasWriters(t, *m.sb, &m)) return -EBUSY;
@@ -252,7 +252,7 @@ int64_t BindMount(Task& t, const Path& at, uint64_t flags,
   if (source.empty()) return -EINVAL;
   auto from = ResolvePath(t, t.fs->cwd, source, {});
   if (!from.ok()) return -from.error();
-  MountNamespace& ns = *t.kernel().mounts;
+  MountNamespace& ns = *t.mount_ns;
   if (!ns.Contains(*from->mount) || from->dentry->stand_in) return -EINVAL;
   if (Status s = CheckGraft(t, at, from->inode()); !s.ok()) return -s.error();
   auto m = CloneMount(*from->mount, from->dentry);
@@ -266,7 +266,7 @@ int64_t MoveTree(Task& t, const Path& at, const std::string& source) {
   if (source.empty()) return -EINVAL;
   auto from = ResolvePath(t, t.fs->cwd, source, {});
   if (!from.ok()) return -from.error();
-  MountNamespace& ns = *t.kernel().mounts;
+  MountNamespace& ns = *t.mount_ns;
   std::shared_ptr<struct Mount> m = from->mount;
   if (!ns.Contains(*at.mount) || !ns.Contains(*m) || !m->parent ||
       from->dentry != m->root)
@@ -346,7 +346,7 @@ int64_t Umount2(Task& t, const SyscallArgs& args) {
                           (flags & UMOUNT_NOFOLLOW) ? AT_SYMLINK_NOFOLLOW : 0);
   if (!target.ok()) return -target.error();
   if (!t.creds.HasCapability(CAP_SYS_ADMIN)) return -EPERM;
-  MountNamespace& ns = *t.kernel().mounts;
+  MountNamespace& ns = *t.mount_ns;
   const std::shared_ptr<struct Mount>& m = target->mount;
   if (target->dentry != m->root || !ns.Contains(*m) || !m->parent)
     return -EINVAL;

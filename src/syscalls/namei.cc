@@ -73,7 +73,7 @@ int64_t UnlinkCommon(Task& t, int dirfd, uint64_t path, bool dir_op) {
   auto child = LookupChild(t, dir, name);
   if (!child.ok()) return -child.error();
   if (child->mount != dir.mount ||
-      t.kernel().mounts->IsMountpoint(*child->dentry))
+      t.mount_ns->IsMountpoint(*child->dentry))
     return -EBUSY;  // a mountpoint, maybe seen through another bind mount
   Status s = CheckSticky(t, dir, name);
   if (!s.ok()) return -s.error();
@@ -119,7 +119,7 @@ int64_t RenameCommon(Task& t, int olddir, uint64_t oldpath, int newdir,
   if (!src.ok()) return -src.error();
   for (const Path* dir : {&src_dir, &dst_dir})
     if (Status s = CheckChangeable(t, *dir); !s.ok()) return -s.error();
-  MountNamespace& ns = *t.kernel().mounts;
+  MountNamespace& ns = *t.mount_ns;
   if (src->mount != src_dir.mount || ns.IsMountpoint(*src->dentry))
     return -EBUSY;
   if (auto dst = LookupChild(t, dst_dir, dst_name);

@@ -63,7 +63,8 @@ class ConfinedTestGofer {
                                       gofer::NamespaceFlags() | SIGCHLD,
                                       nullptr, nullptr, nullptr, nullptr));
     if (pid_ < 0) abort();
-    if (pid_ == 0) _exit(gofer::Main(pair[1], std::move(roots), "", false));
+    if (pid_ == 0)
+      _exit(gofer::Main(pair[1], std::move(roots), "", false, false));
     close(pair[1]);
     client_ = std::make_shared<gofer::Client>(pair[0]);
   }

@@ -23,6 +23,7 @@ struct TestKernel {
     auto tg = std::make_shared<ThreadGroup>();
     task = std::make_shared<Task>(*kernel, tg);
     task->fs = std::make_shared<FsContext>();
+    task->mount_ns = kernel->mounts;
     task->fs->root = task->fs->cwd = Path{mount, mount->root};
     task->fds = std::make_shared<FdTable>();
     task->handlers = std::make_shared<SignalHandlers>();

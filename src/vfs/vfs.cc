@@ -12,7 +12,7 @@ namespace moat {
 
 namespace {
 
-MountNamespace& Mounts(Task& t) { return *t.kernel().mounts; }
+MountNamespace& Mounts(Task& t) { return *t.mount_ns; }
 
 // The inode behind /proc/[pid]/fd/N for a file that has no path.
 class ReopenInode : public Inode {
