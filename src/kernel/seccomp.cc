@@ -196,6 +196,11 @@ std::optional<int64_t> CheckSeccomp(Task& t, bool int80) {
   return ApplyAction(t, result, *match, data);
 }
 
+uint32_t SeccompVerdict(const Task& t, const seccomp_data& data) {
+  const SeccompFilter* match = nullptr;
+  return RunFilters(t.seccomp_filter.get(), data, &match);
+}
+
 int64_t AttachSeccompFilter(Task& t, std::vector<sock_filter> program,
                             uint32_t flags) {
   if (t.seccomp_mode != SECCOMP_MODE_DISABLED &&

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <linux/filter.h>
+#include <linux/seccomp.h>
 
 #include <cstdint>
 #include <memory>
@@ -33,6 +34,10 @@ struct SeccompFilter {
 // takes a SIGSYS. `int80` marks a call through `int $0x80`, which the
 // filters see as AUDIT_ARCH_I386.
 std::optional<int64_t> CheckSeccomp(Task& t, bool int80);
+
+// The action (SECCOMP_RET_* with its data) the task's filters take on a
+// call with `data`, without carrying it out: ALLOW when it has none.
+uint32_t SeccompVerdict(const Task& t, const seccomp_data& data);
 
 // Attaches `program` on top of the task's filters with the
 // SECCOMP_FILTER_FLAG_* `flags` (TSYNC, LOG, SPEC_ALLOW, TSYNC_ESRCH), as

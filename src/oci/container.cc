@@ -1,9 +1,12 @@
 #include "oci/container.h"
 
+#include <linux/audit.h>
 #include <linux/seccomp.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "fs/dev.h"
@@ -231,6 +234,33 @@ void ApplyProcess(const Process& p, Task& t) {
     t.tg().rlimits[r.resource] = {r.soft, r.hard};
 }
 
+namespace {
+
+// runc attaches the filter right before its execve of the process, so the
+// filter judges that execve too; moat loads the program itself and asks
+// the filter what it would say. A filter that fails execve (ERRNO) fails
+// the start with that error, as runc's exec would; one that kills or traps
+// on it fails it too, where runc's process would die of SIGSYS at start.
+// The arguments are unknown here and read as 0.
+Status CheckFirstExec(Task& t) {
+  seccomp_data data = {};
+  data.nr = SYS_execve;
+  data.arch = AUDIT_ARCH_X86_64;
+  uint32_t verdict = SeccompVerdict(t, data);
+  uint32_t action = verdict & SECCOMP_RET_ACTION_FULL;
+  if (action == SECCOMP_RET_ALLOW || action == SECCOMP_RET_LOG) return Ok();
+  int error = action == SECCOMP_RET_ERRNO
+                  ? std::clamp<int>(verdict & SECCOMP_RET_DATA, 1, 4095)
+                  : EPERM;
+  spdlog::error("linux.seccomp: the profile fails execve, so the program "
+                "cannot start: {}",
+                action == SECCOMP_RET_ERRNO ? strerror(error)
+                                            : "the call would kill or trap");
+  return Err(error);
+}
+
+}  // namespace
+
 Status ApplySeccomp(const SeccompProgram& seccomp, Task& t) {
   if (seccomp.instructions.empty()) return Ok();
   std::vector<sock_filter> program;
@@ -251,7 +281,7 @@ Status ApplySeccomp(const SeccompProgram& seccomp, Task& t) {
                   strerror(int(-ret)));
     return Err(int(-ret));
   }
-  return Ok();
+  return CheckFirstExec(t);
 }
 
 Status Container::SetupInit(Task& init) {
