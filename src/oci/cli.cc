@@ -230,7 +230,9 @@ void AddCommands(CLI::App& app, Globals& g, SandboxOptions& sandbox) {
       ->check(CLI::IsMember({"text", "json"}));
   app.add_flag("--systemd-cgroup", g.systemd_cgroup,
                "accepted; moat makes no cgroups");
-  app.add_option("--rootless", g.rootless, "auto, true or false");
+  app.add_option("--rootless", g.rootless,
+                 "auto, true or false: where state goes by default")
+      ->check(CLI::IsMember({"auto", "true", "false"}));
   app.add_option("--platform", sandbox.platform, "auto, trap or ptrace")
       ->check(CLI::IsMember({"auto", "trap", "ptrace"}));
   app.add_option_function<std::string>(
@@ -275,11 +277,32 @@ void AddCommands(CLI::App& app, Globals& g, SandboxOptions& sandbox) {
       ->add_option("-b,--bundle", p.spec_bundle, "the bundle directory");
 }
 
-std::optional<int> RunCommand(CLI::App& app, const Globals& g,
+// The state directory when --root is not given: /run/moat, or for a
+// rootless runtime (--rootless true, or auto when the caller is not root)
+// $XDG_RUNTIME_DIR/moat, as runc picks $XDG_RUNTIME_DIR/runc. "" after
+// printing why when there is none.
+std::string DefaultRoot(const Globals& g) {
+  bool rootless = g.rootless == "true" || (g.rootless == "auto" && geteuid());
+  if (!rootless) return g.root;
+  const char* runtime_dir = getenv("XDG_RUNTIME_DIR");
+  if (runtime_dir != nullptr && runtime_dir[0] == '/')
+    return std::string(runtime_dir) + "/moat";
+  Fail("rootless: XDG_RUNTIME_DIR is not set; give --root DIR, a directory "
+       "this user may write");
+  return "";
+}
+
+std::optional<int> RunCommand(CLI::App& app, const Globals& given,
                               const SandboxOptions& sandbox) {
   auto parsed = [&](const char* name) {
     return app.get_subcommand(name)->parsed();
   };
+  Globals g = given;
+  if (app.get_option("--root")->count() == 0 && !parsed("features") &&
+      !parsed("spec")) {
+    g.root = DefaultRoot(given);
+    if (g.root.empty()) return 1;
+  }
   if (g.systemd_cgroup)
     spdlog::debug("--systemd-cgroup ignored: moat makes no cgroups");
   if (parsed("create")) return Create(g, sandbox, p.create);
