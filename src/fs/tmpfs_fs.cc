@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "fs/tmpfs.h"
+#include "kernel/task.h"
 #include "mm/memory_file.h"
 
 namespace moat {
@@ -186,16 +187,30 @@ struct statfs TmpfsFs::StatFs() const {
   return s;
 }
 
-Status TmpfsFile::Allocate(Task&, int mode, uint64_t offset, uint64_t length) {
-  MemoryObject& data = *node_->data;
+Status TmpfsFile::Allocate(Task& t, int mode, uint64_t offset,
+                           uint64_t length) {
+  // Pages per step of a large allocation, between which other tasks may
+  // take the kernel lock: filling a GiB takes a few hundred ms.
+  constexpr uint64_t kStep = 4096;
+  std::shared_ptr<TmpfsInode> node = node_;
+  MemoryObject& data = *node->data;
   uint64_t end = offset + length;
-  node_->attr.mtime = node_->attr.ctime = Now();
+  node->attr.mtime = node->attr.ctime = Now();
   if (mode & FALLOC_FL_PUNCH_HOLE) {
     data.PunchHole(offset, length);
     return Ok();
   }
   uint64_t first = offset / kPageSize;
-  TRY_STATUS(data.Allocate(first, PageUp(end) / kPageSize - first));
+  uint64_t last = PageUp(end) / kPageSize;
+  if (!data.HasRoomFor(first, last - first)) return Err(ENOSPC);
+  for (uint64_t at = first; at < last; at += kStep) {
+    TRY_STATUS(data.Allocate(at, std::min(kStep, last - at)));
+    if (last - at <= kStep) break;
+    t.Reschedule();
+    // A dying task stops here; what it allocated stays with the file, as
+    // after a short write.
+    if (t.FatalSignalPending()) return Err(EINTR);
+  }
   if (!(mode & FALLOC_FL_KEEP_SIZE) && end > data.size()) data.Truncate(end);
   return Ok();
 }

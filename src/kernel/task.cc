@@ -156,6 +156,16 @@ BlockResult Task::Block(std::optional<Clock::time_point> deadline) {
   return result;
 }
 
+void Task::Reschedule() {
+  MOAT_CHECK(t_lock != nullptr && CurrentTask() == this,
+             "[{}] Reschedule called off the task's thread", tid);
+  t_lock->unlock();
+  // A yield alone hands the lock back to this thread before a waiter on
+  // the other CPU has woken up.
+  std::this_thread::sleep_for(std::chrono::microseconds(50));
+  t_lock->lock();
+}
+
 BlockResult Task::BlockUninterruptible(
     std::optional<Clock::time_point> deadline) {
   blocked_ = true;

@@ -89,6 +89,9 @@ class Task : public std::enable_shared_from_this<Task> {
   BlockResult BlockUninterruptible(
       std::optional<Clock::time_point> deadline = {});
   void Wake();
+  // Lets other tasks have the kernel lock for a moment (50 us) in a long
+  // operation (Linux cond_resched). Kernel state may change meanwhile.
+  void Reschedule();
   // Makes the task notice new signals or an exit request soon: wakes it if
   // blocked, interrupts the application if it runs.
   void Interrupt();

@@ -167,15 +167,20 @@ void MemoryObject::Truncate(uint64_t size) {
   size_ = size;
 }
 
-Status MemoryObject::Allocate(uint64_t first, uint64_t count) {
+bool MemoryObject::HasRoomFor(uint64_t first, uint64_t count) const {
   uint64_t present = 0;
   for (auto it = frames_.lower_bound(first);
        it != frames_.end() && it->first - first < count; ++it)
     present++;
-  if (!HasRoom(count - present)) return Err(ENOSPC);
-  for (uint64_t i = first; i < first + count; i++) {
+  return HasRoom(count - present);
+}
+
+Status MemoryObject::Allocate(uint64_t first, uint64_t count) {
+  if (!HasRoomFor(first, count)) return Err(ENOSPC);
+  for (uint64_t i = first; i < first + count;) {
     uint64_t run;
     TRY(FindOrAllocate(i, first + count, &run));
+    i += run;
   }
   return Ok();
 }

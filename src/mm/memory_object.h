@@ -55,6 +55,9 @@ class MemoryObject {
   // past the end (fallocate). ENOSPC, with nothing allocated, when the
   // quota does not have room for all of them.
   Status Allocate(uint64_t first, uint64_t count);
+  // Whether the quota has room for the pages in [first, first+count) that
+  // have no frame yet.
+  bool HasRoomFor(uint64_t first, uint64_t count) const;
   // Releases the frames of pages in [first, first+count), which then read
   // as zero (fallocate PUNCH_HOLE on tmpfs).
   void Discard(uint64_t first, uint64_t count);
