@@ -13,6 +13,7 @@
 #include "loader/elf.h"
 #include "oci/container.h"
 #include "oci/state.h"
+#include "sandbox/console.h"
 #include "sandbox/sandbox.h"
 #include "util/log.h"
 #include "vfs/fd_table.h"
@@ -34,10 +35,16 @@ bool Terminates(int sig) {
 }
 
 // Gives `t` the host descriptors it was sent as fds 0, 1 and 2. A
-// terminal among them becomes its session's controlling terminal.
-// NOTE: an exec'd process uses the host pty as it is, so it has no
-// /dev/pts name inside; init gets a kernel pty through the console.
-void InstallStdio(Task& t, std::vector<int>& fds) {
+// terminal among them becomes its session's controlling terminal. With
+// `console`, the process gets its kernel pty instead, as init does.
+void InstallStdio(Task& t, std::vector<int>& fds, Console* console) {
+  if (console) {
+    for (int i = 0; i < 3; i++)
+      if (FilePtr slave = console->OpenSlave())
+        (void)t.fds->Set(i, slave, false, 1024);
+    console->Attach(t);
+    return;
+  }
   for (size_t i = 0; i < fds.size() && i < 3; i++) {
     int mode = fcntl(fds[i], F_GETFL);
     auto f = HostFdFile::Create(fds[i], mode & (O_ACCMODE | O_APPEND));
@@ -58,7 +65,8 @@ void InstallStdio(Task& t, std::vector<int>& fds) {
 // seccomp filter, as runc exec does. Kernel lock held.
 Result<std::shared_ptr<ThreadGroup>> Spawn(Kernel& k, const Process& p,
                                            const SeccompProgram& seccomp,
-                                           std::vector<int>& fds) {
+                                           std::vector<int>& fds,
+                                           Console* console) {
   auto init = k.init();
   auto leader = init ? init->Leader() : nullptr;
   if (!leader || init->zombie) return Err(ESRCH);
@@ -84,7 +92,7 @@ Result<std::shared_ptr<ThreadGroup>> Spawn(Kernel& k, const Process& p,
   auto cwd = ResolvePath(*task, task->fs->root, p.cwd, {});
   if (!cwd.ok()) return Err(cwd.error());
   task->fs->cwd = cwd.value();
-  InstallStdio(*task, fds);
+  InstallStdio(*task, fds, console);
   std::string program = FindProgram(*task, p.args[0], p.env);
   auto image = LoadExecutable(*task, task->fs->cwd, program, p.args, p.env);
   if (!image.ok()) return Err(image.error());
@@ -190,10 +198,18 @@ void Container::Exec(Kernel& k, int fd, const json& req,
     return;
   }
   std::shared_ptr<ThreadGroup> tg;
+  std::unique_ptr<Console> console;
   Waiter exited([&](uint32_t) { (void)!write(done[1], "x", 1); }, kEventIn);
   {
-    std::lock_guard lock(k.mu);
-    auto spawned = Spawn(k, p, spec_.seccomp, fds);
+    std::unique_lock lock(k.mu);
+    // A terminal becomes a kernel pty, so the process has /dev/pts/N.
+    if (p.terminal && !fds.empty() && isatty(fds[0])) {
+      int tty = fcntl(fds[0], F_DUPFD_CLOEXEC, 3);
+      console = tty >= 0 ? Console::OpenOn(tty, p.uid) : nullptr;
+      if (!console && tty >= 0) close(tty);
+    }
+    auto spawned = Spawn(k, p, spec_.seccomp, fds, console.get());
+    if (spawned.ok() && console) console->Start(k);
     if (spawned.ok()) {
       tg = spawned.value();
       tg->exit_events.Add(&exited);
@@ -207,6 +223,8 @@ void Container::Exec(Kernel& k, int fd, const json& req,
                        {"errno", spawned.error()}});
       close(done[0]);
       close(done[1]);
+      lock.unlock();  // the console takes the lock to close its pty
+      console.reset();
       return;
     }
     SendMessage(fd, {{"ok", true}, {"pid", tg->tgid}});
@@ -225,7 +243,9 @@ void Container::Exec(Kernel& k, int fd, const json& req,
     }
     int sig = msg.value("signal", 0);
     std::lock_guard lock(k.mu);
-    if (sig > 0 && sig < NSIG && !tg->zombie)
+    if (sig == SIGWINCH && console)
+      console->UpdateWindowSize(k);  // the pty signals the change itself
+    else if (sig > 0 && sig < NSIG && !tg->zombie)
       k.SignalGroup(*tg, MakeSigInfo(sig, SI_USER));
   }
   int status;
@@ -240,6 +260,9 @@ void Container::Exec(Kernel& k, int fd, const json& req,
   }
   close(done[0]);
   close(done[1]);
+  // The last output reaches the host terminal before the exit status.
+  if (console) console->Finish(k);
+  console.reset();
   SendMessage(fd, {{"exit", ExitCode(status)}});
 }
 
