@@ -37,6 +37,10 @@ class Container {
  private:
   void ServeLoop(Kernel& k);
   void HandleConnection(Kernel& k, int fd);
+  bool Started() {
+    std::lock_guard lock(mu_);
+    return started_;
+  }
   nlohmann::json Kill(Kernel& k, int sig, bool all);
   void Exec(Kernel& k, int fd, const nlohmann::json& req,
             std::vector<int> fds);

@@ -12,6 +12,7 @@
 #include "kernel/signal_delivery.h"
 #include "loader/elf.h"
 #include "oci/container.h"
+#include "oci/control_admin.h"
 #include "oci/state.h"
 #include "sandbox/console.h"
 #include "sandbox/sandbox.h"
@@ -139,7 +140,9 @@ void Container::HandleConnection(Kernel& k, int fd) {
   if (!ReceiveMessage(fd, &req, &fds)) return;
   std::string op = req.value("op", "");
   json reply = {{"ok", true}};
-  if (op == "start") {
+  if (auto admin = HandleAdminRequest(k, req, Started())) {
+    reply = *admin;
+  } else if (op == "start") {
     std::lock_guard lock(mu_);
     if (started_ || early_exit_ >= 0)
       reply = {{"error", "the container was already started"}};
