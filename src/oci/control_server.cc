@@ -181,12 +181,11 @@ json Container::Kill(Kernel& k, int sig, bool all) {
   auto init = k.init();
   if (!init || init->zombie) return {{"error", "the container has exited"}};
   // As from outside the pid namespace, like a signal from the host.
-  siginfo_t info = MakeSigInfo(sig, SI_USER);
   if (all) {
-    for (auto& g : k.Groups())
-      if (!g->zombie) k.SignalGroup(*g, info);
+    for (auto& g : RequestGroups(k, json::object()))
+      if (!g->zombie) SignalFromHost(k, *g, sig);
   } else {
-    k.SignalGroup(*init, info);
+    SignalFromHost(k, *init, sig);
   }
   return {{"ok", true}};
 }
