@@ -163,7 +163,9 @@ json Processes(Kernel& k, const json& req) {
                             .count()},
               {"cpu_ns", Nanos(r.utime + r.stime)},
               {"cmd", CommandLine(*g)},
-              {"stub", t && t->mm_ ? t->mm_->address_space().HostPid() : 0}};
+              {"stub", t && t->mm_ && !g->group_exiting
+                           ? t->mm_->address_space().HostPid()
+                           : 0}};
     list.push_back(std::move(p));
   }
   return {{"ok", true}, {"processes", list}};
