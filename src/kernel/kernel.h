@@ -82,6 +82,8 @@ class Kernel {
   // kills the process Linux's OOM killer would, unless one killed before is
   // still exiting (kernel/oom.cc).
   void OutOfMemory();
+  // How many processes the OOM killer chose, for `moat events`.
+  uint64_t oom_kills = 0;
 
   // Mounts seen by every task (one mount namespace per sandbox for now).
   std::shared_ptr<MountNamespace> mounts;

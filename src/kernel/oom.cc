@@ -80,6 +80,7 @@ void Kernel::OutOfMemory() {
                mf.LimitBytes() / 1024, victim->tgid, victim->comm(),
                GroupPages(*victim) * kPageSize / 1024);
   last_oom_kill_ = now;
+  oom_kills++;
   // Processes that share the victim's memory (after vfork or CLONE_VM)
   // would keep it: they go too (Linux mm/oom_kill.c:__oom_kill_process).
   MemoryManager* mm = GroupMm(*victim);

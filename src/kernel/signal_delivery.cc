@@ -197,6 +197,18 @@ void StopGroup(Task& t, int sig) {
   NotifyParent(tg, CLD_STOPPED, sig);
 }
 
+// Returns whether `info` is a signal that a process of the sandbox sent to
+// init, which init got only because it blocked it. With no handler, init
+// then drops it, as Linux's get_signal drops all but SIGKILL and SIGSTOP
+// for a pid namespace's init (SIGNAL_UNKILLABLE).
+// NOTE: Linux drops signals from the host and the terminal there too, but
+// `moat do` lets them end init, so only those from inside are dropped.
+bool SentInsideToInit(Task& t, const siginfo_t& info) {
+  int sig = info.si_signo;
+  return &t.tg() == t.kernel().init().get() && info.si_pid != 0 &&
+         info.si_code <= 0 && sig != SIGKILL && sig != SIGSTOP;
+}
+
 }  // namespace
 
 siginfo_t MakeSigInfo(int sig, int code, int pid, uint32_t uid) {
@@ -228,6 +240,8 @@ bool DeliverPendingSignals(Task& t) {
     int sig = info.si_signo;
     KernelSigaction& act = t.handlers->actions[sig];
     if (act.handler == uint64_t(SIG_IGN)) continue;
+    if (act.handler == uint64_t(SIG_DFL) && SentInsideToInit(t, info))
+      continue;
     if (act.handler == uint64_t(SIG_DFL)) {
       switch (DefaultActionOf(sig)) {
         case DefaultAction::kIgnore:

@@ -217,6 +217,14 @@ void Task::RunLoop() {
       woken_ = false;
       continue;
     }
+    if (tg_->frozen) {
+      // Frozen: like a group stop, but invisible inside and left only by a
+      // thaw or SIGKILL, as with Linux's cgroup freezer. Other signals
+      // stay pending until the thaw.
+      while (tg_->frozen && !exiting && !tg_->group_exiting)
+        cv_.wait(*t_lock);
+      continue;
+    }
     in_app_ = true;
     auto app_start = Clock::now();
     t_lock->unlock();

@@ -211,6 +211,8 @@ class Task : public std::enable_shared_from_this<Task> {
   Context& context() { return *ctx_; }
   // Whether the task waits in Block, for the state /proc shows.
   bool is_sleeping() const { return blocked_; }
+  // Returns whether the task runs application code or is about to.
+  bool in_app() const { return in_app_; }
 };
 
 class ThreadGroup : public std::enable_shared_from_this<ThreadGroup> {
@@ -243,6 +245,9 @@ class ThreadGroup : public std::enable_shared_from_this<ThreadGroup> {
   int stop_signal = 0;
   bool stop_reported = true;    // waitpid(WUNTRACED) saw the stop
   bool continue_reported = true;
+  // Frozen by `moat pause`, as by the cgroup freezer: no task of the group
+  // returns to the application until it is thawed (oci/control_admin.cc).
+  bool frozen = false;
 
   std::array<struct rlimit, RLIM_NLIMITS> rlimits{};
   Rusage rusage_dead_threads;

@@ -29,6 +29,8 @@ struct Parsed {
   bool quiet = false;
   std::string spec_bundle = ".";
   std::vector<std::string> ps_args;
+  UpdateOptions update;
+  EventsOptions events;
 } p;
 
 void AddLaunchFlags(CLI::App* c, LaunchOptions& o, bool run) {
@@ -101,7 +103,8 @@ int Kill(const Globals& g, const std::string& id, const std::string& name,
   // containers share it: then the monitor's end ends the container.
   if (sig == SIGKILL && s.sandbox.empty() && s.kernel_pid > 0)
     kill(s.kernel_pid, SIGKILL);
-  if (sig == SIGKILL && !s.sandbox.empty() && !e.empty()) kill(s.pid, SIGKILL);
+  if (sig == SIGKILL && !s.sandbox.empty() && !e.empty())
+    kill(s.pid, SIGKILL);
   if (!e.empty() && sig != SIGKILL) return Fail(e);
   return 0;
 }
@@ -126,9 +129,9 @@ int Delete(const Globals& g, const std::string& id, bool force) {
     return 0;
   }
   std::string status = CurrentStatus(s);
-  if (status == "running" && !force)
-    return Fail("container " + id + " is running; stop it first or use "
-                "delete --force");
+  if ((status == "running" || status == "paused") && !force)
+    return Fail("container " + id + " is " + status + "; stop it first or "
+                "use delete --force");
   if (status != "stopped") {
     if (s.sandbox.empty() && s.kernel_pid > 0) kill(s.kernel_pid, SIGKILL);
     kill(s.pid, SIGKILL);
@@ -164,22 +167,6 @@ int List(const Globals& g, const std::string& format, bool quiet) {
              s["bundle"].get<std::string>().c_str(),
              s["created"].get<std::string>().c_str());
   }
-  return 0;
-}
-
-// Prints the host processes of a container: only its monitor, the process
-// named in the pid file, which is the host process for everything inside.
-int Ps(const Globals& g, const std::string& id, const std::string& format) {
-  State s;
-  if (std::string e = LoadState(g.root, id, &s); !e.empty()) return Fail(e);
-  std::vector<int> pids;
-  if (CurrentStatus(s) != "stopped") pids.push_back(s.pid);
-  if (format == "json") {
-    printf("%s\n", json(pids).dump().c_str());
-    return 0;
-  }
-  printf("PID\n");
-  for (int pid : pids) printf("%d\n", pid);
   return 0;
 }
 
@@ -268,7 +255,25 @@ void AddCommands(CLI::App& app, Globals& g, SandboxOptions& sandbox) {
   CLI::App* l = app.add_subcommand("list", "list containers");
   l->add_option("-f,--format", p.format, "table or json");
   l->add_flag("-q,--quiet", p.quiet, "ids only");
-  CLI::App* ps = app.add_subcommand("ps", "a container's host processes");
+  for (const char* name : {"pause", "resume"})
+    app.add_subcommand(name, name == std::string("pause")
+                                 ? "freeze every process of a container"
+                                 : "thaw a paused container")
+        ->add_option("id", p.id, "container id")
+        ->required();
+  CLI::App* u = app.add_subcommand("update", "change a container's limits");
+  u->add_option("-r,--resources", p.update.resources,
+                "linux.resources JSON file, or - for stdin");
+  u->add_option("--memory", p.update.memory, "memory limit in bytes");
+  u->add_option("--pids-limit", p.update.pids_limit, "most tasks");
+  u->add_option("--cpu-quota", p.update.cpu_quota, "CPU time per period, us");
+  u->add_option("--cpu-period", p.update.cpu_period, "CFS period, us");
+  u->add_option("id", p.update.id, "container id")->required();
+  CLI::App* ev = app.add_subcommand("events", "a container's stats and OOMs");
+  ev->add_flag("--stats", p.events.stats, "print the stats once and exit");
+  ev->add_option("--interval", p.events.interval, "stats interval (5s)");
+  ev->add_option("id", p.events.id, "container id")->required();
+  CLI::App* ps = app.add_subcommand("ps", "a container's processes");
   ps->add_option("-f,--format", p.format, "table or json");
   ps->add_option("id", p.id, "container id")->required();
   ps->add_option("ps-args", p.ps_args, "ignored");
@@ -314,6 +319,10 @@ std::optional<int> RunCommand(CLI::App& app, const Globals& given,
   if (parsed("delete")) return Delete(g, p.id, p.force);
   if (parsed("list")) return List(g, p.format, p.quiet);
   if (parsed("ps")) return Ps(g, p.id, p.format);
+  if (parsed("pause")) return Pause(g, p.id, true);
+  if (parsed("resume")) return Pause(g, p.id, false);
+  if (parsed("update")) return Update(g, p.update);
+  if (parsed("events")) return Events(g, p.events);
   if (parsed("features")) return Features();
   if (parsed("spec")) return WriteSpec(p.spec_bundle);
   return std::nullopt;

@@ -68,6 +68,25 @@ int Exec(const Globals& g, const ExecOptions& o);
 int RelayProcess(const std::string& dir, const nlohmann::json& request,
                  const std::vector<int>& fds, int report);
 
+// pause, resume, update, events and ps (src/oci/admin.cc).
+int Pause(const Globals& g, const std::string& id, bool pause);
+struct UpdateOptions {
+  std::string id;
+  std::string resources;  // a linux.resources JSON file, or "-"
+  std::string memory;     // bytes with an optional K, M or G suffix
+  int64_t pids_limit = 0;
+  int64_t cpu_quota = 0;
+  int64_t cpu_period = 0;
+};
+int Update(const Globals& g, const UpdateOptions& o);
+struct EventsOptions {
+  std::string id;
+  bool stats = false;
+  std::string interval = "5s";
+};
+int Events(const Globals& g, const EventsOptions& o);
+int Ps(const Globals& g, const std::string& id, const std::string& format);
+
 // Writes `text` to `path` atomically (pid files).
 bool WriteFileAtomic(const std::string& path, const std::string& text);
 // Prints a one-line error as runc does and returns 1.

@@ -17,6 +17,10 @@
 #include "kernel/kernel.h"
 #include "oci/spec.h"
 
+namespace moat {
+class Console;
+}  // namespace moat
+
 namespace moat::oci {
 
 // The first mount of each directory bind a sandbox serves, by host path
@@ -81,6 +85,10 @@ class Container {
   void ServeLoop(Kernel& k);
   void HandleConnection(Kernel& k, int fd);
   nlohmann::json StartFirst();
+  bool Started() {
+    std::lock_guard lock(mu_);
+    return started_;
+  }
   nlohmann::json Kill(Kernel& k, int sig, bool all);
   void Exec(Kernel& k, int fd, const nlohmann::json& req, std::vector<int> fds,
             const std::shared_ptr<PodMember>& member);
@@ -113,20 +121,24 @@ class Container {
 };
 
 // Builds a new process for `p`, with the host descriptors `fds` as its
-// stdio (taken: those it keeps become -1), in a session of its own and
-// with no parent, like a process that entered the container from outside.
+// stdio (taken: those it keeps become -1), or `console`'s pty when it is
+// given, in a session of its own and with no parent, like a process that
+// entered the container from outside.
 // `place` gives it its root, mounts and starting credentials. It is not
 // registered or started. Kernel lock held.
 Result<std::shared_ptr<Task>> NewProcess(
     Kernel& k, const Process& p, const SeccompProgram& seccomp,
-    std::vector<int>& fds, const std::function<Status(Task&)>& place);
+    std::vector<int>& fds, Console* console,
+    const std::function<Status(Task&)>& place);
 // Registers `task`, which NewProcess built, and lets it run. Kernel lock
 // held.
 void StartProcess(Kernel& k, const std::shared_ptr<Task>& task);
 // Passes the signals that the host process on control connection `fd`
 // sends on to `tg` until `tg` exits, then reaps it and returns its wait
-// status. `on_lost`, if set, runs when the host process goes away.
+// status. A SIGWINCH goes to `console`, if given, which passes the new
+// size on. `on_lost`, if set, runs when the host process goes away.
 int RelayUntilExit(Kernel& k, int fd, const std::shared_ptr<ThreadGroup>& tg,
+                   Console* console,
                    const std::function<void()>& on_lost);
 
 // Whether a signal's default action ends the process.

@@ -12,7 +12,9 @@
 #include "kernel/signal_delivery.h"
 #include "loader/elf.h"
 #include "oci/container.h"
+#include "oci/control_admin.h"
 #include "oci/state.h"
+#include "sandbox/console.h"
 #include "sandbox/sandbox.h"
 #include "util/log.h"
 #include "vfs/fd_table.h"
@@ -23,10 +25,16 @@ namespace {
 using nlohmann::json;
 
 // Gives `t` the host descriptors it was sent as fds 0, 1 and 2. A
-// terminal among them becomes its session's controlling terminal.
-// NOTE: an exec'd process uses the host pty as it is, so it has no
-// /dev/pts name inside; init gets a kernel pty through the console.
-void InstallStdio(Task& t, std::vector<int>& fds) {
+// terminal among them becomes its session's controlling terminal. With
+// `console`, the process gets its kernel pty instead, as init does.
+void InstallStdio(Task& t, std::vector<int>& fds, Console* console) {
+  if (console) {
+    for (int i = 0; i < 3; i++)
+      if (FilePtr slave = console->OpenSlave())
+        (void)t.fds->Set(i, slave, false, 1024);
+    console->Attach(t);
+    return;
+  }
   for (size_t i = 0; i < fds.size() && i < 3; i++) {
     int mode = fcntl(fds[i], F_GETFL);
     auto f = HostFdFile::Create(fds[i], mode & (O_ACCMODE | O_APPEND));
@@ -45,7 +53,8 @@ void InstallStdio(Task& t, std::vector<int>& fds) {
 
 Result<std::shared_ptr<Task>> NewProcess(
     Kernel& k, const Process& p, const SeccompProgram& seccomp,
-    std::vector<int>& fds, const std::function<Status(Task&)>& place) {
+    std::vector<int>& fds, Console* console,
+    const std::function<Status(Task&)>& place) {
   auto init = k.init();
   if (!init || init->zombie) return Err(ESRCH);
   auto tg = std::make_shared<ThreadGroup>();
@@ -70,7 +79,7 @@ Result<std::shared_ptr<Task>> NewProcess(
   auto cwd = ResolvePath(*task, task->fs->root, p.cwd, {});
   if (!cwd.ok()) return Err(cwd.error());
   task->fs->cwd = cwd.value();
-  InstallStdio(*task, fds);
+  InstallStdio(*task, fds, console);
   std::string program = FindProgram(*task, p.args[0], p.env);
   auto image = LoadExecutable(*task, task->fs->cwd, program, p.args, p.env);
   if (!image.ok()) return Err(image.error());
@@ -95,8 +104,9 @@ namespace {
 Result<std::shared_ptr<ThreadGroup>> Spawn(Kernel& k, Task& leader,
                                            const Process& p,
                                            const SeccompProgram& seccomp,
-                                           std::vector<int>& fds) {
-  auto task = TRY(NewProcess(k, p, seccomp, fds, [&](Task& t) {
+                                           std::vector<int>& fds,
+                                           Console* console) {
+  auto task = TRY(NewProcess(k, p, seccomp, fds, console, [&](Task& t) {
     *t.fs = *leader.fs;
     t.mount_ns = leader.mount_ns;
     t.creds = leader.creds;
@@ -142,8 +152,20 @@ void Container::HandleConnection(Kernel& k, int fd) {
   int sig = req.value("signal", 0);
   bool all = req.value("all", false);
   json reply = {{"ok", true}};
+  // Admin requests act on the processes of the container they name; the
+  // sandbox's own container has the sandbox's first mount namespace.
+  const MountNamespace* scope = nullptr;
+  bool started;
+  {
+    std::lock_guard lock(mu_);
+    if (member || !members_.empty())
+      scope = member ? member->mounts.get() : k.mounts.get();
+    started = member ? member->started : started_;
+  }
   if (!error.empty()) {
     reply = {{"error", error}};
+  } else if (auto admin = HandleAdminRequest(k, req, started, scope)) {
+    reply = *admin;
   } else if (op == "start") {
     reply = member ? StartMember(*member) : StartFirst();
   } else if (op == "kill") {
@@ -188,18 +210,17 @@ json Container::Kill(Kernel& k, int sig, bool all) {
   auto init = k.init();
   if (!init || init->zombie) return {{"error", "the container has exited"}};
   // As from outside the pid namespace, like a signal from the host.
-  siginfo_t info = MakeSigInfo(sig, SI_USER);
   if (all) {
-    for (auto& g : k.Groups())
-      if (!g->zombie) k.SignalGroup(*g, info);
+    for (auto& g : RequestGroups(k, nullptr))
+      if (!g->zombie) SignalFromHost(k, *g, sig);
   } else {
-    k.SignalGroup(*init, info);
+    SignalFromHost(k, *init, sig);
   }
   return {{"ok", true}};
 }
 
 int RelayUntilExit(Kernel& k, int fd, const std::shared_ptr<ThreadGroup>& tg,
-                   const std::function<void()>& on_lost) {
+                   Console* console, const std::function<void()>& on_lost) {
   int done[2];
   if (pipe2(done, O_CLOEXEC | O_NONBLOCK) != 0) return W_EXITCODE(255, 0);
   Waiter exited([&](uint32_t) { (void)!write(done[1], "x", 1); }, kEventIn);
@@ -222,7 +243,9 @@ int RelayUntilExit(Kernel& k, int fd, const std::shared_ptr<ThreadGroup>& tg,
     }
     int sig = msg.value("signal", 0);
     std::lock_guard lock(k.mu);
-    if (sig > 0 && sig < NSIG && !tg->zombie)
+    if (sig == SIGWINCH && console)
+      console->UpdateWindowSize(k);  // the pty signals the change itself
+    else if (sig > 0 && sig < NSIG && !tg->zombie)
       k.SignalGroup(*tg, MakeSigInfo(sig, SI_USER));
   }
   int status;
@@ -244,13 +267,26 @@ void Container::Exec(Kernel& k, int fd, const json& req, std::vector<int> fds,
                      const std::shared_ptr<PodMember>& member) {
   Process p = ProcessFromJson(req.value("process", json::object()));
   std::shared_ptr<ThreadGroup> tg;
+  std::unique_ptr<Console> console;
   Result<std::shared_ptr<ThreadGroup>> spawned = Err(ESRCH);
   if (!p.args.empty()) {
-    std::lock_guard lock(k.mu);
+    std::unique_lock lock(k.mu);
+    // A terminal becomes a kernel pty, so the process has /dev/pts/N.
+    if (p.terminal && !fds.empty() && isatty(fds[0])) {
+      int tty = fcntl(fds[0], F_DUPFD_CLOEXEC, 3);
+      console = tty >= 0 ? Console::OpenOn(tty, p.uid) : nullptr;
+      if (!console && tty >= 0) close(tty);
+    }
     auto leader = FirstProcess(k, member.get());
     if (leader) {
       spawned = Spawn(k, *leader, p,
-                      member ? member->spec.seccomp : spec_.seccomp, fds);
+                      member ? member->spec.seccomp : spec_.seccomp, fds,
+                      console.get());
+    }
+    if (spawned.ok() && console) console->Start(k);
+    if (!spawned.ok()) {
+      lock.unlock();  // the console takes the lock to close its pty
+      console.reset();
     }
   }
   for (int f : fds)
@@ -268,7 +304,10 @@ void Container::Exec(Kernel& k, int fd, const json& req, std::vector<int> fds,
   tg = spawned.value();
   SendMessage(fd, {{"ok", true}, {"pid", tg->tgid}});
   // Signals from `moat exec`'s host process, until the process exits.
-  int status = RelayUntilExit(k, fd, tg, nullptr);
+  int status = RelayUntilExit(k, fd, tg, console.get(), nullptr);
+  // The last output reaches the host terminal before the exit status.
+  if (console) console->Finish(k);
+  console.reset();
   SendMessage(fd, {{"exit", ExitCode(status)}});
 }
 

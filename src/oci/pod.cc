@@ -138,7 +138,8 @@ void Container::CreateMember(Kernel& k, int fd, const json& req,
     auto root = GoferInode::Attach(client, 0, m->spec.root_readonly);
     Result<std::shared_ptr<Task>> task = Err(root.ok() ? 0 : root.error());
     if (root.ok()) {
-      task = NewProcess(k, m->spec.process, m->spec.seccomp, fds, [&](Task& t) {
+      task = NewProcess(k, m->spec.process, m->spec.seccomp, fds, nullptr,
+                        [&](Task& t) {
         return BuildMounts(k, t, m->spec, root.value(), client, binds_);
       });
     }
@@ -166,7 +167,7 @@ void Container::CreateMember(Kernel& k, int fd, const json& req,
     }
     // A monitor that goes away takes the container with it, as the end
     // of runc's init would.
-    int status = RelayUntilExit(k, fd, m->init->tg_ptr(), [&] {
+    int status = RelayUntilExit(k, fd, m->init->tg_ptr(), nullptr, [&] {
       std::lock_guard lock(k.mu);
       for (auto& g : GroupsIn(k, m->mounts.get()))
         k.SignalGroup(*g, MakeSigInfo(SIGKILL, SI_USER));

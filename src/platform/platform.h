@@ -52,6 +52,10 @@ class AddressSpace {
   // a trap (mm/syscall_patch.cc), or 0 when the platform has no such entry.
   virtual uint64_t PatchedSyscallEntry() const { return 0; }
 
+  // The pid of the host process that holds this address space, in the
+  // kernel's pid namespace; 0 when there is none.
+  virtual int HostPid() const { return 0; }
+
   // Prepares a thread for a later Context::Switch into this address space,
   // for clone(CLONE_VM). Called by a Context that runs in it.
   virtual Status PrepareThread() = 0;

@@ -228,4 +228,56 @@ bool HostCgroup::Add(pid_t pid) {
   return ok;
 }
 
+namespace {
+
+// Returns the files and values of `update` for one controller, on v2 or
+// v1.
+Values UpdateValues(const std::string& controller, const CgroupUpdate& u,
+                    bool v2) {
+  std::string none = v2 ? "max" : "-1";
+  if (controller == "memory" && u.memory) {
+    std::string bytes =
+        *u.memory ? std::to_string(BackstopMemory(*u.memory)) : none;
+    return {{v2 ? "memory.max" : "memory.limit_in_bytes", bytes}};
+  }
+  if (controller == "pids" && u.pids)
+    return {{"pids.max", *u.pids ? std::to_string(BackstopPids(*u.pids))
+                                 : std::string("max")}};
+  if (controller != "cpu" || !u.cpus) return {};
+  std::string quota =
+      *u.cpus > 0 ? std::to_string(CpuQuotaUs(*u.cpus)) : none;
+  if (v2) return {{"cpu.max", fmt::format("{} {}", quota, kCpuPeriodUs)}};
+  return {{"cpu.cfs_quota_us", quota}};
+}
+
+}  // namespace
+
+std::string UpdateHostCgroup(pid_t member, const std::string& name,
+                             const CgroupUpdate& update) {
+  std::istringstream in(ReadText(fmt::format("/proc/{}/cgroup", member)));
+  std::string root = IsFs("/sys/fs/cgroup", CGROUP2_SUPER_MAGIC)
+                         ? "/sys/fs/cgroup"
+                         : "/sys/fs/cgroup/unified";
+  bool found = false;
+  for (std::string line; std::getline(in, line);) {
+    size_t a = line.find(':'), b = line.find(':', a + 1);
+    if (a == std::string::npos || b == std::string::npos) continue;
+    std::string controllers = line.substr(a + 1, b - a - 1);
+    std::string path = line.substr(b + 1);
+    if (path.substr(path.rfind('/') + 1) != name) continue;
+    found = true;
+    std::vector<std::string> names;
+    std::istringstream list(controllers);
+    for (std::string c; std::getline(list, c, ',');) names.push_back(c);
+    bool v2 = controllers.empty();
+    if (v2) names = Words(ReadText(root + path + "/cgroup.controllers"));
+    for (const std::string& c : names) {
+      std::string dir = v2 ? root + path : "/sys/fs/cgroup/" + c + path;
+      if (!WriteValues(dir, UpdateValues(c, update, v2)))
+        return fmt::format("host cgroup {}: {}", dir, strerror(errno));
+    }
+  }
+  return found ? "" : fmt::format("no host cgroup {}", name);
+}
+
 }  // namespace moat

@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,5 +44,16 @@ class HostCgroup {
 
   std::vector<std::string> dirs_;
 };
+
+// New values for the host cgroup `name` that process `member` is in, one
+// that HostCgroup::Create made: the backstop of `moat update`. Each of
+// memory, pids and cpus that has a value is set, 0 meaning no limit.
+// Returns "" or what failed; with no such cgroup, that there is none.
+struct CgroupUpdate {
+  std::optional<uint64_t> memory, pids;
+  std::optional<double> cpus;
+};
+std::string UpdateHostCgroup(pid_t member, const std::string& name,
+                             const CgroupUpdate& update);
 
 }  // namespace moat

@@ -96,7 +96,8 @@ std::unique_ptr<Console> Console::Open(uint32_t owner_uid) {
   int out_fd = isatty(STDOUT_FILENO)   ? STDOUT_FILENO
                : isatty(STDERR_FILENO) ? STDERR_FILENO
                                        : STDIN_FILENO;
-  std::unique_ptr<Console> c(new Console(master.value(), out_fd));
+  std::unique_ptr<Console> c(
+      new Console(master.value(), STDIN_FILENO, out_fd, true));
   if (pipe2(c->stop_pipe_, O_CLOEXEC) != 0) return nullptr;
   g_host_tty_fd = STDIN_FILENO;
   InstallRestoreHandlers();
@@ -109,14 +110,41 @@ std::unique_ptr<Console> Console::Open(uint32_t owner_uid) {
   return c;
 }
 
-Console::Console(std::shared_ptr<PtyMasterFile> master, int out_fd)
-    : master_(std::move(master)), tty_(master_->tty()), out_fd_(out_fd) {
+std::unique_ptr<Console> Console::OpenOn(int fd, uint32_t owner_uid) {
+  struct termios saved;
+  if (tcgetattr(fd, &saved) != 0) return nullptr;
+  auto master = NewPty(owner_uid);
+  if (!master.ok()) return nullptr;
+  std::unique_ptr<Console> c(new Console(master.value(), fd, fd, false));
+  c->saved_ = saved;
+  if (pipe2(c->stop_pipe_, O_CLOEXEC) != 0) return nullptr;
+  struct termios raw = saved;
+  cfmakeraw(&raw);
+  raw.c_cc[VMIN] = 1;
+  raw.c_cc[VTIME] = 0;
+  (void)tcsetattr(fd, TCSANOW, &raw);
+  return c;
+}
+
+Console::Console(std::shared_ptr<PtyMasterFile> master, int in_fd, int out_fd,
+                 bool host)
+    : master_(std::move(master)),
+      tty_(master_->tty()),
+      in_fd_(in_fd),
+      out_fd_(out_fd),
+      host_(host) {
   tty_->locked = false;
-  SetConsoleTty(tty_);
+  if (host_) SetConsoleTty(tty_);
 }
 
 Console::~Console() {
-  RestoreHostTerminal();
+  if (host_) RestoreHostTerminal();
+  if (!host_) {
+    (void)tcsetattr(in_fd_, TCSADRAIN, &saved_);
+    close(in_fd_);
+  }
+  for (int fd : stop_pipe_)
+    if (fd >= 0) close(fd);
   // Closing the master hangs the terminal up, which is kernel state.
   if (Kernel* k = Kernel::current) {
     std::lock_guard lock(k->mu);
@@ -131,14 +159,14 @@ FilePtr Console::OpenSlave() {
 
 void Console::Attach(Task& init) {
   struct winsize ws;
-  if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0)
+  if (ioctl(in_fd_, TIOCGWINSZ, &ws) == 0)
     tty_->SetWindowSize(init.kernel(), ws);
   tty_->AttachSession(init);
 }
 
 void Console::UpdateWindowSize(Kernel& k) {
   struct winsize ws;
-  if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0) tty_->SetWindowSize(k, ws);
+  if (ioctl(in_fd_, TIOCGWINSZ, &ws) == 0) tty_->SetWindowSize(k, ws);
 }
 
 void Console::Start(Kernel& k) {
@@ -150,14 +178,13 @@ void Console::Start(Kernel& k) {
 void Console::InputLoop(Kernel& k) {
   char buf[4096];
   for (;;) {
-    struct pollfd p[2] = {{STDIN_FILENO, POLLIN, 0},
-                          {stop_pipe_[0], POLLIN, 0}};
+    struct pollfd p[2] = {{in_fd_, POLLIN, 0}, {stop_pipe_[0], POLLIN, 0}};
     if (poll(p, 2, -1) < 0) {
       if (errno == EINTR) continue;
       return;
     }
     if (p[1].revents) return;
-    ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
+    ssize_t n = read(in_fd_, buf, sizeof(buf));
     if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
     std::unique_lock lock(k.mu);
     if (n <= 0) {
@@ -203,7 +230,7 @@ void Console::Finish(Kernel& k) {
   (void)write(stop_pipe_[1], "", 1);
   if (output_.joinable()) output_.join();
   if (input_.joinable()) input_.join();
-  RestoreHostTerminal();
+  if (host_) RestoreHostTerminal();
 }
 
 }  // namespace moat

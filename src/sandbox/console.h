@@ -5,6 +5,8 @@
 // all the sandbox kernel's doing.
 #pragma once
 
+#include <termios.h>
+
 #include <condition_variable>
 #include <memory>
 #include <thread>
@@ -19,6 +21,11 @@ class Console {
   // group) and sets it to raw mode. Null when standard input is no
   // terminal: then the sandbox uses the host descriptors as they are.
   static std::unique_ptr<Console> Open(uint32_t owner_uid);
+  // A console on `fd`, a host terminal given to a process that `moat exec`
+  // starts: it gets a kernel pty as init does. `fd` is in raw mode until
+  // the console is gone; the host terminal of moat itself is left alone. Null
+  // when `fd` is no terminal; else the console owns `fd`. Kernel lock held.
+  static std::unique_ptr<Console> OpenOn(int fd, uint32_t owner_uid);
   // Restores the host terminal, also when the sandbox never started.
   ~Console();
 
@@ -36,13 +43,17 @@ class Console {
   void Finish(Kernel& k);
 
  private:
-  Console(std::shared_ptr<PtyMasterFile> master, int out_fd);
+  Console(std::shared_ptr<PtyMasterFile> master, int in_fd, int out_fd,
+          bool host);
   void InputLoop(Kernel& k);
   void OutputLoop(Kernel& k);
 
   std::shared_ptr<PtyMasterFile> master_;
   std::shared_ptr<Tty> tty_;
+  int in_fd_;
   int out_fd_;
+  bool host_;  // on moat's own terminal, which is restored at the end
+  struct termios saved_ = {};  // in_fd_'s settings, restored when !host_
   int stop_pipe_[2] = {-1, -1};
   bool stopping_ = false;  // guarded by the kernel lock
   std::condition_variable cv_;

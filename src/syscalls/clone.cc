@@ -90,6 +90,7 @@ Result<int> DoClone(Task& t, uint64_t flags, uint64_t stack, uint64_t ptid,
     tg->exit_signal = exit_signal;
     tg->pgrp = parent_tg.pgrp;
     tg->rlimits = parent_tg.rlimits;
+    tg->frozen = parent_tg.frozen;  // a fork racing `moat pause`
     tg->oom_score_adj = parent_tg.oom_score_adj;
     if (tg->rlimits[RLIMIT_CPU].rlim_cur != RLIM_INFINITY)
       k.EnsureCpuTick();

@@ -74,12 +74,12 @@ pod_tests() {
   check "pod: a FIFO in the shared volume joins the two containers" \
     through-fifo "$out"
   # Loopback is the pod's: the sandbox container reaches the app's server.
-  for _ in $(seq 50); do
+  for _ in $(seq 100); do
     M exec pod1 sh -c 'echo hello-over-loopback | nc 127.0.0.1 7000' \
       2>/dev/null && break
-    sleep 0.1
+    sleep 0.2
   done
-  for _ in $(seq 100); do kill -0 "$monitor" 2>/dev/null || break; sleep 0.1; done
+  for _ in $(seq 200); do kill -0 "$monitor" 2>/dev/null || break; sleep 0.1; done
   out=$(cat "$tmp/app.out")
   check "pod: the containers share loopback" hello-over-loopback "$out"
   status=$(M state app1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])')
@@ -91,6 +91,15 @@ pod_tests() {
   pod_bundle "$tmp/pod-app2" app2 container sleep 100
   M create --bundle "$tmp/pod-app2" --pid-file "$tmp/app2.pid" app2 \
     </dev/null >/dev/null 2>&1 && M start app2
+  # ps and pause act on the one container's processes.
+  out=$(M ps app2 | grep -c 'sleep 100')/$(M ps pod1 | grep -c 'sleep 100')
+  check "pod: ps lists the named container's processes" 1/0 "$out"
+  M pause app2
+  status=$(M state app2 | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])')
+  out=$(M exec pod1 echo not-paused)
+  check "pod: pause freezes only the named container" paused/not-paused \
+    "$status/$out"
+  M resume app2
   M kill app2 KILL
   check "pod: kill of a joined container" 0 $?
   monitor=$(cat "$tmp/app2.pid" 2>/dev/null)

@@ -67,6 +67,7 @@ class PtraceAddressSpace : public AddressSpace {
   Status Protect(uint64_t addr, uint64_t length, int prot) override;
   Status PrepareThread() override;
   bool ChangeableHere() const override;
+  int HostPid() const override { return first_thread_; }
 
   // Takes a host thread of this address space that no context runs yet.
   pid_t TakeSpareThread();

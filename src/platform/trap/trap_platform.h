@@ -59,6 +59,7 @@ class TrapAddressSpace : public AddressSpace {
   Status PrepareThread() override;
   bool ChangeableHere() const override;
   uint64_t PatchedSyscallEntry() const override;
+  int HostPid() const override { return process_; }
 
   // Takes a thread that PrepareThread made and no context runs yet.
   std::optional<TrapThread> TakeSpareThread();
