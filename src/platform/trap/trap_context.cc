@@ -32,6 +32,12 @@ static_assert(kSigmaskOffset == 296);
 constexpr size_t kHostUcontextSize = kSigmaskOffset + 8;
 // How long the kernel sleeps before it checks whether the stub still lives.
 constexpr long kDeathCheckNs = 100'000'000;
+// The delays before the kernel sends its interrupt again while the thread
+// runs without trapping, doubling from the first to the longest. The stub
+// drops an interrupt that lands in its hand-off code, as one sent just
+// before the resume may. The thread leaves that code within microseconds.
+constexpr long kFirstResendNs = 50'000;
+constexpr long kLongestResendNs = 1'000'000;
 // How long a thread that runs application code may leave the kernel's
 // interrupt signal without a trap. A stub traps within microseconds once it
 // runs, so only a thread that blocked the signal through a forged
@@ -129,6 +135,10 @@ void TrapContext::Interrupt() {
           nullptr, 0);
   int64_t none = 0;
   interrupt_sent_ns_.compare_exchange_strong(none, NowNs());
+  // Wakes a kernel that sleeps until the stub traps, so that it sleeps
+  // again with the timeout that resends the interrupt.
+  if (Word(thread_->area, MOAT_TC_KERNEL_SLEEPING).load() != 0)
+    Futex(Word(thread_->area, MOAT_TC_STATE), FUTEX_WAKE, 1, nullptr);
 }
 
 // Kills the stub thread when it has left an interrupt unanswered for
@@ -192,12 +202,21 @@ TrapContext::Wait TrapContext::WaitWhile(uint32_t published, bool may_spin) {
     }
     kernel_spin_.Wasted();
   }
+  long resend_ns = kFirstResendNs;
   for (;;) {
     sleeping.store(1);
     if (state.load() != published) break;
-    timespec timeout = {0, kDeathCheckNs};
+    bool resend = published == MOAT_TRAP_RESUME &&
+                  interrupt_sent_ns_.load() != 0;
+    timespec timeout = {0, resend ? resend_ns : kDeathCheckNs};
     long r = Futex(state, FUTEX_WAIT, published, &timeout);
     if (r != 0 && errno == ETIMEDOUT && state.load() == published) {
+      if (resend) {
+        std::lock_guard lock(mu_);
+        syscall(SYS_pidfd_send_signal, thread_->pidfd, kTrapInterruptSignal,
+                nullptr, 0);
+        resend_ns = std::min(2 * resend_ns, kLongestResendNs);
+      }
       if (Dead(thread_->pidfd)) {
         sleeping.store(0);
         return Wait::kDied;
