@@ -32,6 +32,23 @@ static_assert(kSigmaskOffset == 296);
 constexpr size_t kHostUcontextSize = kSigmaskOffset + 8;
 // How long the kernel sleeps before it checks whether the stub still lives.
 constexpr long kDeathCheckNs = 100'000'000;
+// The delays before the kernel sends its interrupt again while the thread
+// runs without trapping, doubling from the first to the longest. The stub
+// drops an interrupt that lands in its hand-off code, as one sent just
+// before the resume may. The thread leaves that code within microseconds.
+constexpr long kFirstResendNs = 50'000;
+constexpr long kLongestResendNs = 1'000'000;
+// The flags a SIGSYS frame may resume with when the stub loads them with
+// popfq. These are the flags rt_sigreturn takes from a frame (Linux
+// arch/x86/kernel/signal_64.c, FIX_EFLAGS) plus IF and the reserved bit 1.
+// TF and RF are left out because popfq would apply TF one instruction
+// early and clears RF.
+constexpr uint64_t kStubLoadableFlags = 0x1 | 0x4 | 0x10 | 0x40 | 0x80 |
+                                        0x200 | 0x400 | 0x800 | 0x40000 |
+                                        0x2;
+// The end of the canonical lower half: a %rip above it makes the stub's
+// jump fault inside the stub rather than at the program's address.
+constexpr uint64_t kCanonicalEnd = 1ull << 47;
 // How long a thread that runs application code may leave the kernel's
 // interrupt signal without a trap. A stub traps within microseconds once it
 // runs, so only a thread that blocked the signal through a forged
@@ -129,6 +146,10 @@ void TrapContext::Interrupt() {
           nullptr, 0);
   int64_t none = 0;
   interrupt_sent_ns_.compare_exchange_strong(none, NowNs());
+  // Wakes a kernel that sleeps until the stub traps, so that it sleeps
+  // again with the timeout that resends the interrupt.
+  if (Word(thread_->area, MOAT_TC_KERNEL_SLEEPING).load() != 0)
+    Futex(Word(thread_->area, MOAT_TC_STATE), FUTEX_WAKE, 1, nullptr);
 }
 
 // Kills the stub thread when it has left an interrupt unanswered for
@@ -192,12 +213,21 @@ TrapContext::Wait TrapContext::WaitWhile(uint32_t published, bool may_spin) {
     }
     kernel_spin_.Wasted();
   }
+  long resend_ns = kFirstResendNs;
   for (;;) {
     sleeping.store(1);
     if (state.load() != published) break;
-    timespec timeout = {0, kDeathCheckNs};
+    bool resend = published == MOAT_TRAP_RESUME &&
+                  interrupt_sent_ns_.load() != 0;
+    timespec timeout = {0, resend ? resend_ns : kDeathCheckNs};
     long r = Futex(state, FUTEX_WAIT, published, &timeout);
     if (r != 0 && errno == ETIMEDOUT && state.load() == published) {
+      if (resend) {
+        std::lock_guard lock(mu_);
+        syscall(SYS_pidfd_send_signal, thread_->pidfd, kTrapInterruptSignal,
+                nullptr, 0);
+        resend_ns = std::min(2 * resend_ns, kLongestResendNs);
+      }
       if (Dead(thread_->pidfd)) {
         sleeping.store(0);
         return Wait::kDied;
@@ -266,11 +296,25 @@ void TrapContext::WriteFrame(const Registers& regs) {
   memcpy(area + uc_offset_ + kGregsOffset, g, sizeof g);
   // The stub runs application code with no host signal blocked.
   Store64(area, uc_offset_ + kSigmaskOffset, 0);
+  Word(area, MOAT_TC_SIGRETURN).store(NeedsSigreturn(regs) ? 1 : 0);
   Word(area, MOAT_TC_FP_RESTORE).store(fp_changed_ ? 1 : 0);
   fp_changed_ = false;
   Store64(area, MOAT_TC_NEW_FS_BASE, regs.fs_base);
   Store64(area, MOAT_TC_NEW_GS_BASE,
           regs.gs_base != 0 ? regs.gs_base : thread_->slot_addr);
+}
+
+// Whether the stub must leave a SIGSYS frame through rt_sigreturn rather
+// than load the registers itself. It must when the host blocked signals at
+// the trap, which only a forged rt_sigreturn frame does. It must when the
+// final jump cannot go through the slot's GS base, and for a %rip or flags
+// that behave differently when the stub loads them.
+bool TrapContext::NeedsSigreturn(const Registers& regs) const {
+  uint64_t host_mask;
+  memcpy(&host_mask, reinterpret_cast<const uint8_t*>(&uc_) + kSigmaskOffset,
+         sizeof host_mask);
+  return host_mask != 0 || regs.gs_base != 0 || regs.rip >= kCanonicalEnd ||
+         (regs.eflags & ~kStubLoadableFlags) != 0;
 }
 
 SwitchReason TrapContext::Classify(Registers& regs, siginfo_t& info) {

@@ -45,6 +45,9 @@
 #define MOAT_TC_XFEATURES 176  // the host's XCR0, for the frame's FPU state
 #define MOAT_TC_PATCHED 184     // 1: the trap came through a patched call
 #define MOAT_TC_FP_RESTORE 188  // 1: load the frame's FPU state on resuming
+// 1: the stub leaves a SIGSYS frame through rt_sigreturn, because its own
+// loads cannot restore what the kernel wrote into it.
+#define MOAT_TC_SIGRETURN 192
 // The request number that makes the stub save its FPU state into the
 // frame of a patched call, which leaves it in the registers until then.
 #define MOAT_TRAP_SAVE_FP_REQUEST (-1)

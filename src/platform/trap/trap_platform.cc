@@ -46,14 +46,21 @@ struct HostSigaction {
 };
 
 // Every signal the stub takes goes to its handler on the slot's signal
-// stack, with all signals blocked until it returns.
+// stack. All signals but SIGSYS block every signal until the handler
+// returns. SIGSYS leaves the host's signal mask alone (SA_NODEFER and an
+// empty mask), so the handler can return to the program without
+// rt_sigreturn, which costs about 0.7 us. The kernel's interrupt may then
+// land in the handler, which drops it (see trap_stub.S).
 void InstallTrapHandler() {
   HostSigaction action = {TrapStubAddress(moat_trap_handler),
                           SA_SIGINFO | SA_ONSTACK | kSaRestorer,
                           TrapStubAddress(moat_trap_restorer), ~0ull};
-  for (int sig : {SIGSYS, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP,
+  for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP,
                   kTrapInterruptSignal})
     syscall(SYS_rt_sigaction, sig, &action, nullptr, sizeof(action.mask));
+  action.flags |= SA_NODEFER;
+  action.mask = 0;
+  syscall(SYS_rt_sigaction, SIGSYS, &action, nullptr, sizeof(action.mask));
 }
 
 // Runs in the child of fork(): becomes the master stub and never returns.

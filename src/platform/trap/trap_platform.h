@@ -136,6 +136,7 @@ class TrapContext : public Context {
   bool ReadFrame();
   Status SaveFpState();
   void WriteFrame(const Registers& regs);
+  bool NeedsSigreturn(const Registers& regs) const;
   bool Bind(AddressSpace& as);
   SwitchReason Classify(Registers& regs, siginfo_t& info);
 

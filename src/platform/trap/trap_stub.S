@@ -75,17 +75,22 @@ moat_trap_first:
 
   // The handler of every signal the stub takes: %rdi is the signal, %rsi
   // the siginfo, %rdx the ucontext, all in the frame on the slot's signal
-  // stack. It may clobber every register: rt_sigreturn restores them.
+  // stack. It may clobber every register: rt_sigreturn or the loads of a
+  // SIGSYS frame restore them. Every signal but SIGSYS blocks all others
+  // until it returns. SIGSYS runs with the program's own host signal mask,
+  // which is empty, so that the stub can leave it without rt_sigreturn.
   .globl moat_trap_handler
 moat_trap_handler:
-  // The kernel's interrupt finds the thread in the hand-off code only on
-  // the way into the kernel through a patched call (the handler's own
-  // hand-off blocks it): the thread is about to trap anyway, so it goes
-  // on. A program that jumps there itself gets no further than that.
+  // The kernel's interrupt lands in the stub's code only while a SIGSYS
+  // handler or a patched call hands off: the thread is entering the
+  // kernel or leaving it, so it goes on. If the kernel sent the interrupt
+  // after it last looked for signals, it sends it again until the thread
+  // traps (TrapContext::WaitWhile). A program that jumps here itself gets
+  // no further than that.
   cmp $23, %edi                          // SIGURG, kTrapInterruptSignal
   jne 1f
   mov MOAT_UC_REG(16)(%rdx), %rax        // the interrupted %rip
-  lea moat_trap_report(%rip), %rcx
+  lea moat_trap_handler(%rip), %rcx
   cmp %rcx, %rax
   jb 1f
   lea moat_trap_patched_end(%rip), %rcx
@@ -103,6 +108,11 @@ moat_trap_handler:
   mov %rax, MOAT_TC_FS_BASE(%r12)
   rdgsbase %rax
   mov %rax, MOAT_TC_GS_BASE(%r12)
+  cmp $31, %edi                          // SIGSYS
+  jne 2f
+  lea moat_trap_sigsys_resume(%rip), %rax
+  push %rax                              // where moat_trap_report returns
+2:
   mov $MOAT_TRAP_TRAPPED, %ebx
 
   // Publishes state %ebx, wakes the kernel if it sleeps, and waits until
@@ -173,6 +183,23 @@ moat_trap_request_return:
   mov MOAT_TC_NEW_GS_BASE(%r12), %rax
   wrgsbase %rax
   ret                                    // into the frame's restorer
+
+  // A SIGSYS handler's way out. Without rt_sigreturn's checks the stub
+  // loads the frame's FPU state and registers itself, as a patched call
+  // does: the host signal mask is already the program's, and the signal
+  // stack is left by leaving its range. The kernel asks for rt_sigreturn
+  // when that is not enough (TrapContext::WriteFrame).
+moat_trap_sigsys_resume:
+  cmpl $0, MOAT_TC_SIGRETURN(%r12)
+  je 1f
+  ret                                    // into the frame's restorer
+1:
+  mov MOAT_TC_UCONTEXT(%r12), %rsp
+  mov MOAT_UC_FPREGS(%rsp), %rbx
+  mov $-1, %eax
+  mov $-1, %edx
+  xrstor64 (%rbx)
+  jmp moat_trap_load_frame
 
   .globl moat_trap_restorer
 moat_trap_restorer:
@@ -253,6 +280,9 @@ moat_trap_patched_resume:
   mov $-1, %edx
   xrstor64 (%rbx)
 1:
+  // Loads the registers of the ucontext at %rsp and jumps to its %rip.
+  // The jump goes through the GS base, which must be the slot's.
+moat_trap_load_frame:
   mov MOAT_UC_REG(16)(%rsp), %rax
   mov %rax, MOAT_TC_PATCH_RIP(%r12)
   pushq MOAT_UC_REG(17)(%rsp)
