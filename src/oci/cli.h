@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -67,6 +68,11 @@ int Exec(const Globals& g, const ExecOptions& o);
 // "" once the kernel accepted the request, or the error.
 int RelayProcess(const std::string& dir, const nlohmann::json& request,
                  const std::vector<int>& fds, int report);
+// Forks a host process that runs `body` with the write end of a report
+// pipe and waits for its report: nothing once what it runs has started,
+// or an error. Returns the pid, or -1 with the error in *error.
+pid_t ForkReporting(const std::function<void(int report)>& body,
+                    std::string* error);
 
 // pause, resume, update, events and ps (src/oci/admin.cc).
 int Pause(const Globals& g, const std::string& id, bool pause);

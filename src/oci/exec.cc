@@ -64,6 +64,37 @@ std::string BuildProcess(const State& s, const ExecOptions& o, Process* p) {
 
 }  // namespace
 
+pid_t ForkReporting(const std::function<void(int report)>& body,
+                    std::string* error) {
+  int report[2];
+  if (pipe2(report, O_CLOEXEC) != 0) {
+    *error = strerror(errno);
+    return -1;
+  }
+  fflush(nullptr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(report[0]);
+    body(report[1]);
+    _exit(125);
+  }
+  int fork_error = errno;
+  close(report[1]);
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(report[0], buf, sizeof buf)) > 0) error->append(buf, n);
+  close(report[0]);
+  if (pid < 0) {
+    *error = fmt::format("fork: {}", strerror(fork_error));
+    return -1;
+  }
+  if (!error->empty() || n < 0) {
+    waitpid(pid, nullptr, 0);
+    return -1;
+  }
+  return pid;
+}
+
 int RelayProcess(const std::string& dir, const json& request,
                  const std::vector<int>& fds, int report) {
   auto tell = [&](const std::string& what) {
@@ -154,26 +185,15 @@ int Exec(const Globals& g, const ExecOptions& o) {
       WriteFileAtomic(o.launch.pid_file, std::to_string(getpid()));
     return ExecBody(g.root, s, p, slave, -1);
   }
-  int report[2];
-  if (pipe2(report, O_CLOEXEC) != 0) return Fail(strerror(errno));
-  fflush(nullptr);
-  pid_t pid = fork();
-  if (pid == 0) {
-    close(report[0]);
-    setsid();
-    _exit(ExecBody(g.root, s, p, slave, report[1]));
-  }
-  close(report[1]);
-  if (slave >= 0) close(slave);
   std::string error;
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(report[0], buf, sizeof buf)) > 0) error.append(buf, n);
-  close(report[0]);
-  if (!error.empty() || n < 0 || pid < 0) {
-    if (pid > 0) waitpid(pid, nullptr, 0);
-    return Fail(error.empty() ? "exec failed" : error);
-  }
+  pid_t pid = ForkReporting(
+      [&](int report) {
+        setsid();
+        _exit(ExecBody(g.root, s, p, slave, report));
+      },
+      &error);
+  if (slave >= 0) close(slave);
+  if (pid < 0) return Fail(error.empty() ? "exec failed" : error);
   if (!o.launch.pid_file.empty() &&
       !WriteFileAtomic(o.launch.pid_file, std::to_string(pid)))
     return Fail(o.launch.pid_file + ": cannot be written");

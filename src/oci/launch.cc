@@ -119,6 +119,14 @@ SandboxLimits LimitsOf(const nlohmann::json& resources) {
   _exit(status);
 }
 
+// With process.terminal and --console-socket: sends the console socket a
+// new pty's master and sets *slave to its slave.
+std::string ConsoleFor(const Spec& spec, const LaunchOptions& o, int* slave) {
+  if (!spec.process.terminal || o.console_socket.empty()) return "";
+  return SendConsole(o.console_socket, spec.process.rows, spec.process.cols,
+                     slave);
+}
+
 struct Launched {
   pid_t monitor = -1;
   pid_t kernel = -1;
@@ -137,11 +145,7 @@ std::string Launch(const SandboxOptions& sandbox, const Spec& spec,
     return fmt::format("{}: cannot make the control socket: {}", dir,
                        strerror(errno));
   int slave = -1;
-  if (spec.process.terminal && !o.console_socket.empty()) {
-    std::string e = SendConsole(o.console_socket, spec.process.rows,
-                                spec.process.cols, &slave);
-    if (!e.empty()) return e;
-  }
+  if (std::string e = ConsoleFor(spec, o, &slave); !e.empty()) return e;
   int report[2];
   if (pipe2(report, O_CLOEXEC) != 0) return strerror(errno);
   fflush(nullptr);
@@ -240,33 +244,18 @@ std::string JoinPod(const Globals& g, const std::string& sandbox,
   if (CurrentStatus(pod) == "stopped")
     return fmt::format("the pod's sandbox container {} has stopped", sandbox);
   int slave = -1;
-  if (spec.process.terminal && !o.console_socket.empty()) {
-    std::string e = SendConsole(o.console_socket, spec.process.rows,
-                                spec.process.cols, &slave);
-    if (!e.empty()) return e;
-  }
-  int report[2];
-  if (pipe2(report, O_CLOEXEC) != 0) return strerror(errno);
-  fflush(nullptr);
-  pid_t pid = fork();
-  if (pid == 0) {
-    close(report[0]);
-    MemberMonitor(StateDir(g.root, sandbox), o.id, spec, own_session, slave,
-                  report[1]);
-  }
-  close(report[1]);
-  if (slave >= 0) close(slave);
+  if (std::string e = ConsoleFor(spec, o, &slave); !e.empty()) return e;
   std::string error;
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(report[0], buf, sizeof buf)) > 0) error.append(buf, n);
-  close(report[0]);
-  if (pid < 0) return fmt::format("fork: {}", strerror(errno));
-  if (!error.empty() || n < 0) {
-    waitpid(pid, nullptr, 0);
+  pid_t pid = ForkReporting(
+      [&](int report) {
+        MemberMonitor(StateDir(g.root, sandbox), o.id, spec, own_session,
+                      slave, report);
+      },
+      &error);
+  if (slave >= 0) close(slave);
+  if (pid < 0)
     return error.empty() ? "the pod's kernel did not take the container"
                          : error;
-  }
   out->monitor = pid;
   out->kernel = pod.kernel_pid;
   return "";
