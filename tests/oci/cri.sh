@@ -229,6 +229,26 @@ cri_pod_tests() {
   out=$(readlink "/proc/${pid:-0}/exe" 2>&1)
   check "cri: the container's host process is moat" "$moat" "$out"
 
+  # A container whose program ends on its own, as a Job's does: the
+  # kubelet reads its exit code from ContainerStatus. The kubelet also
+  # binds a file of its own onto /dev/termination-log.
+  touch "$dir/termination-log"
+  cri_json "$dir/job.json" name='"job"' image="\"$image\"" \
+    command='["sh", "-c", "echo job-done; exit 3"]' log_path='"job.log"' \
+    mounts="[{\"container_path\": \"/dev/termination-log\", \"host_path\": \"$dir/termination-log\"}]"
+  local job
+  job=$(CRI create "$pod" "$dir/job.json" "$dir/pod.json" 2>&1) &&
+    CRI start "$job"
+  for _ in $(seq 100); do
+    out=$(CRI inspect "$job" 2>&1)
+    [ "$(cri_field "$out" state)" = CONTAINER_EXITED ] && break
+    sleep 0.1
+  done
+  check "cri: a container that exits reports its exit code" \
+    CONTAINER_EXITED/3/job-done \
+    "$(cri_field "$out" state)/$(cri_field "$out" exit_code)/$(awk '{ print $4 }' "$dir/logs/job.log" 2>&1)"
+  CRI rm "$job"
+
   CRI stop "$client" 2 && out=$(CRI inspect "$client" 2>&1)
   check "cri: StopContainer" CONTAINER_EXITED "$(cri_field "$out" state)"
   CRI rm "$client" && CRI stop "$server" 2 && CRI rm "$server"
