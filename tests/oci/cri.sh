@@ -85,18 +85,23 @@ cri_start() {
   return 1
 }
 
-# cri_images DIR: the test's busybox image and a pause image (the same
-# tree, running sleep) in containerd's k8s.io namespace, where the CRI
-# plugin looks for images.
+# cri_images DIR: the test's busybox image and a pause image in
+# containerd's k8s.io namespace, where the CRI plugin looks for images.
+# Like the real pause image, which is one static program, the pause image
+# here holds only the static busybox, with no /etc, /proc or /dev for the
+# mounts that CRI adds.
 cri_images() {
   local dir=$1
-  tar -C "$tree" -cf "$dir/rootfs.tar" . &&
-    podman import --change 'ENTRYPOINT ["/bin/sleep", "2147483647"]' \
-      "$dir/rootfs.tar" localhost/moat-pause:test >/dev/null 2>&1 &&
-    podman save -o "$dir/pause.tar" localhost/moat-pause:test \
+  mkdir -p "$dir/pause"
+  cp /bin/busybox "$dir/pause/busybox"
+  tar -C "$dir/pause" -cf "$dir/pause.tar" busybox &&
+    podman import \
+      --change 'ENTRYPOINT ["/busybox", "sleep", "2147483647"]' \
+      "$dir/pause.tar" localhost/moat-pause:test >/dev/null 2>&1 &&
+    podman save -o "$dir/pause-image.tar" localhost/moat-pause:test \
       >/dev/null 2>&1 &&
     podman save -o "$dir/image.tar" "$image" >/dev/null 2>&1 &&
-    K image import "$dir/pause.tar" >/dev/null 2>&1 &&
+    K image import "$dir/pause-image.tar" >/dev/null 2>&1 &&
     K image import "$dir/image.tar" >/dev/null 2>&1
 }
 
