@@ -236,10 +236,13 @@ cri_pod_tests() {
 
   # A container whose program ends on its own, as a Job's does: the
   # kubelet reads its exit code from ContainerStatus. The kubelet also
-  # binds a file of its own onto /dev/termination-log.
+  # binds a file of its own onto /dev/termination-log. Its root is
+  # read-only (readOnlyRootFilesystem), and lacks the files CRI binds.
   touch "$dir/termination-log"
   cri_json "$dir/job.json" name='"job"' image="\"$image\"" \
-    command='["sh", "-c", "echo job-done; exit 3"]' log_path='"job.log"' \
+    command='["sh", "-c", "touch /x 2>/dev/null || echo root-read-only; exit 3"]' \
+    log_path='"job.log"' \
+    readonly_rootfs=true \
     mounts="[{\"container_path\": \"/dev/termination-log\", \"host_path\": \"$dir/termination-log\"}]"
   local job
   job=$(CRI create "$pod" "$dir/job.json" "$dir/pod.json" 2>&1) &&
@@ -249,8 +252,8 @@ cri_pod_tests() {
     [ "$(cri_field "$out" state)" = CONTAINER_EXITED ] && break
     sleep 0.1
   done
-  check "cri: a container that exits reports its exit code" \
-    CONTAINER_EXITED/3/job-done \
+  check "cri: a read-only container exits with its code" \
+    CONTAINER_EXITED/3/root-read-only \
     "$(cri_field "$out" state)/$(cri_field "$out" exit_code)/$(awk '{ print $4 }' "$dir/logs/job.log" 2>&1)"
   CRI rm "$job"
 

@@ -24,7 +24,8 @@ POD.json: {"name", "uid", "namespace", "hostname", "log_directory",
 "network": "POD"|"NODE", "labels": {}, "annotations": {}}. CTR.json:
 {"name", "image", "command": [], "args": [], "working_dir", "envs": {},
 "mounts": [{"container_path", "host_path", "readonly"}], "log_path",
-"labels": {}, "annotations": {}, "seccomp": "RuntimeDefault"}.
+"labels": {}, "annotations": {}, "seccomp": "RuntimeDefault",
+"readonly_rootfs": true}.
 """
 
 import json
@@ -191,7 +192,9 @@ def container_config(ctr, pod):
     # is field 3 and seccomp field 15 (SecurityProfile: profile_type 1, whose
     # RuntimeDefault is 0, so an empty message requests containerd's
     # default profile).
+    # readonly_rootfs is field 7.
     security = bytes_field(3, namespace_options(pod.get("network", "POD")))
+    security += int_field(7, ctr.get("readonly_rootfs", False))
     if ctr.get("seccomp") == "RuntimeDefault":
         security += bytes_field(15, b"")
     linux = bytes_field(2, security)
