@@ -188,16 +188,17 @@ def container_config(ctr, pod):
         # KeyValue: key 1, value 2.
         bytes_field(6, str_field(1, k) + str_field(2, v))
         for k, v in sorted(ctr.get("envs", {}).items()))
+
     # LinuxContainerConfig: security_context 2, in which namespace_options
-    # is field 3 and seccomp field 15 (SecurityProfile: profile_type 1, whose
-    # RuntimeDefault is 0, so an empty message requests containerd's
-    # default profile).
-    # readonly_rootfs is field 7.
+    # is field 3, readonly_rootfs field 7 and seccomp field 15
+    # (SecurityProfile: profile_type 1, whose RuntimeDefault is 0, so an
+    # empty message requests containerd's default profile).
     security = bytes_field(3, namespace_options(pod.get("network", "POD")))
     security += int_field(7, ctr.get("readonly_rootfs", False))
     if ctr.get("seccomp") == "RuntimeDefault":
         security += bytes_field(15, b"")
     linux = bytes_field(2, security)
+
     # ContainerConfig: metadata 1 (name 1), image 2 (ImageSpec: image 1),
     # command 3, args 4, working_dir 5, envs 6, mounts 7, labels 9,
     # annotations 10, log_path 11, linux 15.
