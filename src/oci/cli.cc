@@ -94,8 +94,11 @@ int Kill(const Globals& g, const std::string& id, const std::string& name,
   if (sig == 0)
     return Fail("signal \"" + name + "\": unknown; use a name such as "
                 "SIGTERM or KILL, or a number");
+  // runc's words: the containerd shim takes "container not running" for a
+  // kill with nothing left to do, and CRI kills every container again once
+  // it has exited.
   if (CurrentStatus(s) == "stopped")
-    return Fail("container " + id + " is not running");
+    return Fail("container " + id + ": container not running");
   json reply;
   std::string e = RequestFor(
       g.root, s, {{"op", "kill"}, {"signal", sig}, {"all", all}}, &reply);

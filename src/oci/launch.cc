@@ -279,6 +279,7 @@ std::string Prepare(const Globals& g, const LaunchOptions& o, bool detached,
     return errno == EEXIST
                ? fmt::format("container \"{}\" already exists", o.id)
                : fmt::format("{}: {}", dir, strerror(errno));
+  MakeMountPoints(*spec);
   return "";
 }
 

@@ -94,6 +94,10 @@ std::string ParseProcess(const nlohmann::json& j, Process* out);
 // gofer root, numbered from 1 (0 is the root filesystem).
 std::string ResolveMounts(Spec* spec);
 
+// Under a read-only root, makes the mountpoints that the root lacks in
+// root.path on the host, as runc does; never through a symlink.
+void MakeMountPoints(const Spec& spec);
+
 // The default config.json of `moat spec`, like runc's.
 nlohmann::json DefaultSpec();
 
