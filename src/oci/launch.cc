@@ -4,6 +4,7 @@
 // with its status and passes on the signals it receives. Engines (conmon,
 // the containerd shim) wait on it and signal it as they do runc's init.
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
@@ -105,7 +106,14 @@ SandboxLimits LimitsOf(const nlohmann::json& resources) {
   // opts.rootfs stays "/": the kernel, which cannot see the host, would
   // check a path given there; the gofer serves the bundle's root.
   opts.cwd = spec.process.cwd;
-  if (!spec.hostname.empty()) opts.hostname = spec.hostname;
+  // Without a hostname in the spec, a runc container's new UTS namespace
+  // keeps the host's name, which is what it starts as.
+  char host[HOST_NAME_MAX + 1] = {};
+  if (!spec.hostname.empty()) {
+    opts.hostname = spec.hostname;
+  } else if (gethostname(host, sizeof host - 1) == 0) {
+    opts.hostname = host;
+  }
   opts.argv = spec.process.args;
   opts.limits = LimitsOf(spec.resources);
   int status = RunFrontEnd(opts, Roots(spec), [&](pid_t kernel) {
