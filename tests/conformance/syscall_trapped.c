@@ -139,8 +139,10 @@ static void* worker(void* arg) {
       uint64_t until = __rdtsc() + cycles_per_ms / 50;
       while (!atomic_load(&sent) && __rdtsc() < until) _mm_pause();
     }
-    /* No call from here on until the handler ran, for at most 500 ms. */
-    uint64_t deadline = __rdtsc() + 500 * cycles_per_ms;
+    /* No call from here on until the handler ran, for at most 2 s: a
+     * lost signal never arrives, and a loaded machine can hold a ready
+     * thread back for much of a second. */
+    uint64_t deadline = __rdtsc() + 2000 * cycles_per_ms;
     while (!atomic_load(&handled) && __rdtsc() < deadline) _mm_pause();
     if (!atomic_load(&handled)) (*missed)++;
     atomic_store(&sent, 0);
