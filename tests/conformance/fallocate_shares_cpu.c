@@ -1,7 +1,7 @@
-// A long fallocate on a memfd keeps the process's other threads running:
-// another thread's system calls go on while it fills the file, dozens
-// of them (a kernel that kept its lock for the whole fill would let
-// almost none through).
+// A long fallocate on a memfd keeps the process's other threads running.
+// Another thread makes dozens of system calls while it fills the file; a
+// kernel that kept its lock for the whole fill would let almost none
+// through.
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <pthread.h>
