@@ -206,6 +206,8 @@ class MemoryManager {
   // the trampoline area they jump through.
   struct SyscallPatches {
     std::map<uint64_t, std::array<uint8_t, 7>> sites;
+    // Traps so far from each site not patched yet.
+    std::unordered_map<uint64_t, uint32_t> traps;
     uint32_t trampolines = 0;  // trampolines written so far
     bool area = false;         // the area is mapped
     bool stopped = false;      // no more patching here

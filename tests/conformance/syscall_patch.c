@@ -1,5 +1,5 @@
 /* System calls made from `mov $nr, %eax; syscall` sites, which moat's trap
- * platform patches into a jump after their first call. The cases check
+ * platform patches into a jump after their first few calls. The cases check
  * results, registers and vector state across the call, and a jump straight
  * to the `syscall` with another number. They also check restarts after a
  * signal, threads, fork, the file's bytes, code made writable, and a GS
