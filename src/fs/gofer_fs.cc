@@ -284,8 +284,8 @@ Result<FilePtr> GoferInode::Open(int flags) {
     f->inode = shared_from_this();
     return FilePtr(f);
   }
-  // A FIFO is a pipe in the kernel, shared by the inode's opens; the host
-  // FIFO is never opened, so nothing outside can feed or drain it.
+  // A FIFO is a pipe in the kernel that all opens of the inode share. The
+  // host FIFO is never opened, so nothing outside can feed or drain it.
   if (S_ISFIFO(attr_.mode)) {
     if (!fifo_) {
       fifo_ = std::make_shared<Pipe>();

@@ -71,8 +71,8 @@ Path ViewRoot(Kernel& k, Task* viewer) {
   return Path{root, root->root};
 }
 
-// The mounts `viewer` sees; the sandbox's first namespace for a process
-// that has exited.
+// Returns the mount namespace of `viewer`, or the sandbox's first one for
+// a process that has exited.
 MountNamespace& ViewMounts(Kernel& k, Task* viewer) {
   if (viewer && viewer->mount_ns) return *viewer->mount_ns;
   return *k.mounts;

@@ -25,7 +25,7 @@ struct Process {
 // Starts `moat gofer` serving `roots`. The gofer ends when the kernel's end
 // of the connection closes, or when its parent dies unless
 // `outlive_parent`: a pod member's gofer serves the files that member
-// shares with the pod for as long as the kernel holds them.
+// shares with the pod for as long as the kernel uses them.
 Result<Process> Start(const std::vector<Root>& roots,
                       bool outlive_parent = false);
 

@@ -126,7 +126,8 @@ class Task : public std::enable_shared_from_this<Task> {
   std::shared_ptr<MemoryManager> mm_;
   std::shared_ptr<FdTable> fds;
   std::shared_ptr<FsContext> fs;
-  // The mounts the task sees: the sandbox's, or its container's in a pod.
+  // The mount namespace the task resolves paths in: the sandbox's, or its
+  // container's in a pod.
   std::shared_ptr<MountNamespace> mount_ns;
   std::shared_ptr<SignalHandlers> handlers;
   SignalSet blocked = 0;

@@ -36,11 +36,11 @@ constexpr uint64_t kTrampolineSize = 32;
 constexpr uint64_t kPatchAreaEnd =
     kTrampolines + kTableEntries * kTrampolineSize;
 constexpr size_t kSiteSize = 7;
-// A site is patched on its third trap. A patch costs a page copy and a
-// host mmap, and a short-lived process (a shell's child, a compiler pass)
-// makes many of its calls once or twice: patching those on their first
-// trap made fork+exec of /bin/true about 10% slower than waiting (6 pairs
-// of runs, bench/micro.c fork_exec).
+// A site is patched on its third trap, because a patch costs a page copy
+// and a host mmap. A short-lived process (a shell's child, a compiler
+// pass) makes many of its calls only once or twice, and patching those on
+// their first trap made fork+exec of /bin/true about 10% slower (6 paired
+// runs of bench/micro.c fork_exec).
 constexpr uint32_t kTrapsBeforePatch = 3;
 
 bool Overlaps(uint64_t start, uint64_t end, uint64_t other_start,

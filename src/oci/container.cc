@@ -236,12 +236,13 @@ void ApplyProcess(const Process& p, Task& t) {
 
 namespace {
 
-// runc attaches the filter right before its execve of the process, so the
-// filter judges that execve too; moat loads the program itself and asks
-// the filter what it would say. A filter that fails execve (ERRNO) fails
-// the start with that error, as runc's exec would; one that kills or traps
-// on it fails it too, where runc's process would die of SIGSYS at start.
-// The arguments are unknown here and read as 0.
+// Fails the start when the task's filter would not allow an execve. runc
+// attaches the filter right before its execve of the process, so the filter
+// judges that execve too, while moat loads the program itself. An ERRNO
+// verdict fails the start with that errno, as runc's exec would fail. A
+// kill or trap fails it with EPERM, where runc's process would die of
+// SIGSYS once started. The execve's arguments are unknown here and read
+// as 0.
 Status CheckFirstExec(Task& t) {
   seccomp_data data = {};
   data.nr = SYS_execve;

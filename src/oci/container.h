@@ -28,7 +28,7 @@ namespace moat::oci {
 // sandbox already serves is the same filesystem in every container that
 // mounts it, as two binds of one directory are on Linux: what one
 // container writes (in an emptyDir volume, in the pod's /dev/shm) the
-// other sees at once, through one dentry cache, and a FIFO or a lock there
+// other reads at once, through one dentry cache, and a FIFO or a lock there
 // is one object.
 using SharedBinds =
     std::map<std::pair<std::string, bool>, std::shared_ptr<Mount>>;

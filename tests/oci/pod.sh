@@ -6,7 +6,7 @@
 #
 # Uses from run: $tmp, $tree, M, check, pass, fail.
 
-# pod_bundle DIR NAME TYPE ARGS...: a bundle whose root holds NAME in
+# pod_bundle DIR NAME TYPE ARGS...: a bundle whose root contains NAME in
 # /etc/which, with the pod's volume at /tmp and CRI's annotations.
 pod_bundle() {
   local dir=$1 name=$2 type=$3
@@ -57,7 +57,7 @@ pod_tests() {
   M start app1
   check "pod: the joined container starts" 0 $?
 
-  # Each container sees its own root.
+  # Each container has its own root.
   local out
   out=$(M exec pod1 cat /etc/which)/$(M exec app1 cat /etc/which)
   check "pod: each container has its own root" sandbox/app "$out"
