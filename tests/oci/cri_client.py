@@ -305,8 +305,12 @@ class Client:
         reply = self.call("ExecSync", str_field(1, ctr_id) +
                           strs_field(2, cmd) + int_field(3, timeout),
                           timeout=timeout + 30)
+        # Flushed in this order, so that a caller that merges the two
+        # streams sees stdout first, every time.
         sys.stdout.buffer.write(first(reply, 1, b""))
+        sys.stdout.buffer.flush()
         sys.stderr.buffer.write(first(reply, 2, b""))
+        sys.stderr.buffer.flush()
         return signed(first(reply, 3, 0))
 
     def by_id(self, method, ctr_id, extra=b""):
