@@ -4,6 +4,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <memory>
+
 namespace moat::gofer {
 
 void Encoder::Stat(const WireStat& st) {
@@ -103,9 +105,11 @@ int SendPacket(int sock, const std::vector<char>& bytes, int fd) {
 }
 
 int RecvPacket(int sock, std::vector<char>* out, int* fd) {
-  out->resize(kMaxPacket);
+  // Received into a buffer of the thread's own and copied out at its real
+  // length: resizing `out` to kMaxPacket would zero 64 KiB per packet.
+  thread_local std::unique_ptr<char[]> buffer(new char[kMaxPacket]);
   *fd = -1;
-  struct iovec iov = {out->data(), out->size()};
+  struct iovec iov = {buffer.get(), kMaxPacket};
   struct msghdr msg = {};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
@@ -132,7 +136,7 @@ int RecvPacket(int sock, std::vector<char>* out, int* fd) {
       }
     }
   }
-  out->resize(n);
+  out->assign(buffer.get(), buffer.get() + n);
   if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
     if (*fd >= 0) close(*fd);
     *fd = -1;
