@@ -134,6 +134,7 @@ BlockResult Task::Block(std::optional<Clock::time_point> deadline) {
   MOAT_CHECK(t_lock != nullptr && CurrentTask() == this,
              "[{}] Block called off the task's thread", tid);
   blocked_ = true;
+  if (!woken_ && ctx_) ctx_->Blocking();
   BlockResult result = BlockResult::kWoken;
   while (!woken_) {
     if (HasInterrupt()) {
@@ -169,6 +170,7 @@ void Task::Reschedule() {
 BlockResult Task::BlockUninterruptible(
     std::optional<Clock::time_point> deadline) {
   blocked_ = true;
+  if (!woken_ && ctx_) ctx_->Blocking();
   BlockResult result = BlockResult::kWoken;
   while (!woken_ && !exiting && !tg_->group_exiting) {
     if (deadline) {

@@ -17,8 +17,11 @@ int MemoryManager::HostProtFor(const Vma& vma, const Pte& pte) const {
   return vma.prot & ~PROT_WRITE;
 }
 
-Status MemoryManager::MapRun(uint64_t start, uint64_t pages, int prot) {
-  return as_->MapFile(start, pages * kPageSize, ptes_.at(start).frame, prot);
+Status MemoryManager::MapRun(uint64_t start, uint64_t pages, int prot,
+                             bool now) {
+  uint64_t frame = ptes_.at(start).frame;
+  if (now) return as_->MapFile(start, pages * kPageSize, frame, prot);
+  return as_->MapFileOnResume(start, pages * kPageSize, frame, prot);
 }
 
 // Counts the resident pages right before `page` in `vma`, up to `limit`.
@@ -131,7 +134,7 @@ Result<Pte*> MemoryManager::EnsurePage(Vma& vma, uint64_t page, bool write) {
     pte.frame = copy;
     if (pte.host_prot != 0) {
       // The host still maps the old frame: replace it before anyone reads.
-      TRY_STATUS(as_->MapFile(page, kPageSize, copy, vma.prot));
+      TRY_STATUS(as_->MapFileOnResume(page, kPageSize, copy, vma.prot));
       pte.host_prot = vma.prot;
     }
   }
@@ -166,19 +169,28 @@ FaultResult MemoryManager::HandleFault(uint64_t addr, bool access_error,
     if (fetch && !(vma->prot & PROT_EXEC)) return FaultResult::kAccessError;
     // Already writable: another thread of this address space took the same
     // fault first and fixed the mapping while this one waited for the
-    // kernel lock, so the access just runs again.
-    if (pte.host_prot & PROT_WRITE) return FaultResult::kHandled;
+    // kernel lock, or the host refused a late mapping. Mapping again
+    // serves both.
+    if (pte.host_prot & PROT_WRITE) {
+      if (!as_->MapFile(page, kPageSize, pte.frame, pte.host_prot).ok())
+        return FaultResult::kBusError;
+      return FaultResult::kHandled;
+    }
     auto r = EnsurePage(*vma, page, true);
     if (!r.ok()) return FailedFault(r.error());
     Pte* p = r.value();
     if (p->host_prot != vma->prot) {
-      if (!as_->MapFile(page, kPageSize, p->frame, vma->prot).ok())
+      if (!as_->MapFileOnResume(page, kPageSize, p->frame, vma->prot).ok())
         return FaultResult::kBusError;
       p->host_prot = vma->prot;
     }
     return FaultResult::kHandled;
   }
 
+  // A page the kernel thinks mapped that faulted all the same: another
+  // thread mapped it meanwhile, or the host refused a late mapping, which
+  // only MapFile reports.
+  bool map_now = it != ptes_.end() && it->second.host_prot != 0;
   if (it == ptes_.end()) {
     Status populated = PopulateAround(*vma, page);
     if (!populated.ok()) return FailedFault(populated.error());
@@ -210,7 +222,7 @@ FaultResult MemoryManager::HandleFault(uint64_t addr, bool access_error,
        joins(*n, start + count * kPageSize, frame + count * kPageSize);
        ++n)
     count++;
-  if (!MapRun(start, count, prot).ok()) return FaultResult::kBusError;
+  if (!MapRun(start, count, prot, map_now).ok()) return FaultResult::kBusError;
   for (uint64_t i = 0; i < count; i++)
     ptes_[start + i * kPageSize].host_prot = prot;
   return FaultResult::kHandled;

@@ -34,6 +34,7 @@ MemoryFile::MemoryFile() {
 }
 
 Result<uint64_t> MemoryFile::Allocate(uint64_t pages) {
+  if (have_deferred_.load(std::memory_order_acquire)) DropDeferred();
   if (!HasRoom(pages)) {
     if (limit_handler_) limit_handler_();
     return Err(ENOMEM);
@@ -57,6 +58,22 @@ Result<uint64_t> MemoryFile::Allocate(uint64_t pages) {
   for (uint64_t i = 0; i < pages; i++) refs_[frame / kPageSize + i] = 1;
   used_pages_ += pages;
   return frame;
+}
+
+void MemoryFile::DecRefRunLater(uint64_t frame, uint64_t pages) {
+  std::lock_guard lock(deferred_mu_);
+  deferred_.emplace_back(frame, pages);
+  have_deferred_.store(true, std::memory_order_release);
+}
+
+void MemoryFile::DropDeferred() {
+  std::vector<std::pair<uint64_t, uint64_t>> runs;
+  {
+    std::lock_guard lock(deferred_mu_);
+    runs.swap(deferred_);
+    have_deferred_.store(false, std::memory_order_relaxed);
+  }
+  for (auto [frame, pages] : runs) DecRefRun(frame, pages);
 }
 
 void MemoryFile::IncRef(uint64_t frame) {

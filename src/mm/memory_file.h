@@ -3,10 +3,13 @@
 // the application is a memcpy at a known offset. Stubs map ranges of it.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <mutex>
+#include <utility>
 #include <vector>
 
 #include "util/result.h"
@@ -38,6 +41,10 @@ class MemoryFile {
   // Drops one reference to each of `pages` consecutive frames and frees
   // the ones that reach zero, punching one hole per run of them.
   void DecRefRun(uint64_t frame, uint64_t pages);
+  // DecRefRun for a thread that does not hold the kernel lock, such as the
+  // trap platform's factory once a stub process is gone. The next Allocate
+  // drops the references under the lock.
+  void DecRefRunLater(uint64_t frame, uint64_t pages);
   uint32_t RefCount(uint64_t frame) const;
 
   // Sets out[i] to 1 if the host has a page for frame `frame + i` and to 0
@@ -77,6 +84,7 @@ class MemoryFile {
  private:
   MemoryFile();
   void Free(uint64_t frame, uint64_t pages);
+  void DropDeferred();
 
   int fd_ = -1;
   uint8_t* base_ = nullptr;
@@ -88,6 +96,9 @@ class MemoryFile {
   std::function<void()> limit_handler_;
   std::vector<uint32_t> refs_;             // indexed by frame / kPageSize
   std::map<uint64_t, uint64_t> free_runs_;  // start frame -> pages
+  std::mutex deferred_mu_;
+  std::vector<std::pair<uint64_t, uint64_t>> deferred_;  // frame, pages
+  std::atomic<bool> have_deferred_{false};
 };
 
 }  // namespace moat

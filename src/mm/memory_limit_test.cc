@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <sys/mman.h>
 
+#include <thread>
+
 #include "kernel/oom.h"
 #include "mm/memory_file.h"
 #include "mm/memory_manager.h"
@@ -47,6 +49,19 @@ TEST_F(MemoryLimitTest, AllocationAboveLimitFails) {
   mf_.DecRefRun(again.value(), 3);
   mf_.DecRef(single.value());
   EXPECT_EQ(handler_calls_, 2);
+}
+
+// Frames that another thread lets go of, as the trap platform's factory
+// does once a stub process is gone, make room for the next allocation.
+TEST_F(MemoryLimitTest, FramesReleasedLaterMakeRoom) {
+  Limit(2);
+  auto two = mf_.Allocate(2);
+  ASSERT_TRUE(two.ok());
+  std::thread([&] { mf_.DecRefRunLater(two.value(), 2); }).join();
+  auto again = mf_.Allocate(2);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(handler_calls_, 0);
+  mf_.DecRefRun(again.value(), 2);
 }
 
 TEST_F(MemoryLimitTest, NoLimitByDefault) {

@@ -198,7 +198,9 @@ class MemoryManager {
   Status PopulateAround(Vma& vma, uint64_t page);
   bool PrivateExclusive(const Vma& vma, const Pte& pte) const;
   int HostProtFor(const Vma& vma, const Pte& pte) const;
-  Status MapRun(uint64_t start, uint64_t pages, int prot);
+  // Maps a run of PTEs in the host: at once if `now`, else possibly only
+  // when the faulting thread resumes (AddressSpace::MapFileOnResume).
+  Status MapRun(uint64_t start, uint64_t pages, int prot, bool now);
   Status CopyPages(uint64_t addr, size_t length, bool write, void* buf,
                    const void* src);
 

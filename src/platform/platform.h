@@ -43,6 +43,15 @@ class AddressSpace {
                          int prot) = 0;
   virtual Status Unmap(uint64_t addr, uint64_t length) = 0;
   virtual Status Protect(uint64_t addr, uint64_t length, int prot) = 0;
+  // MapFile that may wait until the calling thread next runs application
+  // code, where a platform can then map without a round trip of its own.
+  // Only for a caller that runs a context here, such as a page fault's;
+  // a failed late mapping shows as a fault at an address the kernel
+  // thinks mapped, which it then maps with MapFile.
+  virtual Status MapFileOnResume(uint64_t addr, uint64_t length, uint64_t frame,
+                                 int prot) {
+    return MapFile(addr, length, frame, prot);
+  }
 
   // Whether the calling thread may change the host's mappings here: it
   // runs a context in this address space, or no thread has run in it yet.
@@ -111,6 +120,9 @@ class Context {
 
   // Releases the host thread that runs this context.
   virtual void Release() = 0;
+  // Tells the platform that the task is about to wait in the kernel, so
+  // that nothing spins for its answer meanwhile.
+  virtual void Blocking() {}
 };
 
 class Platform {

@@ -130,6 +130,7 @@ void TrapContext::Release() {
     thread_.reset();
   }
   interrupt_sent_ns_.store(0);  // the next thread never got the signal
+  queued_maps_.clear();
   as_ = nullptr;
   as_id_ = 0;
   started_ = false;
@@ -185,13 +186,22 @@ bool TrapContext::Bind(AddressSpace& as) {
 
 void TrapContext::Publish(uint32_t state) {
   uint8_t* area = thread_->area;
+  bool blocked = Word(area, MOAT_TC_KERNEL_BLOCKED).load() != 0;
+  if (blocked) Word(area, MOAT_TC_KERNEL_BLOCKED).store(0);
   Word(area, MOAT_TC_STATE).exchange(state);  // a full barrier
   if (Word(area, MOAT_TC_STUB_SLEEPING).load() != 0) {
-    stub_spin_.Wasted();
+    // A stub that slept because the task blocked teaches the budget
+    // nothing about the next call.
+    if (!blocked) stub_spin_.Wasted();
     Futex(Word(area, MOAT_TC_STATE), FUTEX_WAKE, 1, nullptr);
   } else {
     stub_spin_.Paid();
   }
+}
+
+void TrapContext::Blocking() {
+  std::lock_guard lock(mu_);
+  if (thread_ && started_) Word(thread_->area, MOAT_TC_KERNEL_BLOCKED).store(1);
 }
 
 TrapContext::Wait TrapContext::WaitWhile(uint32_t published, bool may_spin) {
@@ -400,6 +410,11 @@ SwitchReason TrapContext::Switch(AddressSpace& as, Registers& regs,
     }
   }
   WriteFrame(regs);
+  for (size_t i = 0; i < queued_maps_.size(); i++)
+    memcpy(area + MOAT_TC_MAPS + i * MOAT_TRAP_MAP_ENTRY_SIZE,
+           queued_maps_[i].data(), MOAT_TRAP_MAP_ENTRY_SIZE);
+  Word(area, MOAT_TC_MAP_COUNT).store(uint32_t(queued_maps_.size()));
+  queued_maps_.clear();
   Word(area, MOAT_TC_SPIN)
       .store(platform_.StubMaySpin() ? stub_spin_.Get() : 0);
   if (interrupt_sent_ns_.load() != 0) interrupt_sent_ns_.store(NowNs());
@@ -414,6 +429,7 @@ SwitchReason TrapContext::Switch(AddressSpace& as, Registers& regs,
 Result<int64_t> TrapContext::Request(int64_t nr,
                                      std::initializer_list<uint64_t> args) {
   if (!thread_ || !started_) return Err(ESRCH);
+  TRY_STATUS(MapQueued());
   uint8_t* area = thread_->area;
   Store64(area, MOAT_TC_REQUEST, nr);
   size_t i = 1;
@@ -428,6 +444,24 @@ Result<int64_t> TrapContext::Request(int64_t nr,
   auto r = static_cast<int64_t>(Load64(area, MOAT_TC_RESULT));
   if (r < 0 && r > -4096) return Err(int(-r));
   return r;
+}
+
+Status TrapContext::MapQueued() {
+  auto maps = std::move(queued_maps_);
+  queued_maps_.clear();
+  for (const auto& [addr, length, prot, frame] : maps)
+    TRY(Request(SYS_mmap, {addr, length, prot, MAP_SHARED | MAP_FIXED,
+                           uint64_t(MemoryFile::Get().fd()), frame}));
+  return Ok();
+}
+
+bool TrapContext::QueueMap(uint64_t addr, uint64_t length, uint64_t frame,
+                           int prot) {
+  if (!thread_ || !started_ || queued_maps_.size() >= MOAT_TRAP_MAX_MAPS)
+    return false;
+  static_assert(sizeof(queued_maps_[0]) == MOAT_TRAP_MAP_ENTRY_SIZE);
+  queued_maps_.push_back({addr, length, uint64_t(prot), frame});
+  return true;
 }
 
 Result<FpState> TrapContext::GetFpState() {
@@ -516,6 +550,15 @@ Status TrapAddressSpace::MapFile(uint64_t addr, uint64_t length,
   return Request(SYS_mmap, {addr, length, uint64_t(prot),
                             MAP_SHARED | MAP_FIXED,
                             uint64_t(MemoryFile::Get().fd()), frame});
+}
+
+Status TrapAddressSpace::MapFileOnResume(uint64_t addr, uint64_t length,
+                                         uint64_t frame, int prot) {
+  TrapContext* ctx = CurrentTrapContext();
+  if (ctx != nullptr && ctx->as_id() == id_ && one_thread_.load() &&
+      ctx->QueueMap(addr, length, frame, prot))
+    return Ok();
+  return MapFile(addr, length, frame, prot);
 }
 
 Status TrapAddressSpace::Unmap(uint64_t addr, uint64_t length) {

@@ -48,6 +48,19 @@
 // 1: the stub leaves a SIGSYS frame through rt_sigreturn, because its own
 // loads cannot restore what the kernel wrote into it.
 #define MOAT_TC_SIGRETURN 192
+// Mappings the stub makes when it resumes, before it returns to the
+// program: MAP_COUNT entries of MAP_ENTRY_SIZE bytes at MAPS, each the
+// address, length, protection and memory file offset of one mmap of the
+// memory file, whose descriptor is MEMORY_FD. The kernel queues them while
+// it serves a fault, and saves the stub a round trip per fault.
+// 1: the kernel waits for an event on the task's behalf, so the stub
+// sleeps at once instead of spinning for its answer.
+#define MOAT_TC_KERNEL_BLOCKED 204
+#define MOAT_TC_MAP_COUNT 196
+#define MOAT_TC_MEMORY_FD 200
+#define MOAT_TC_MAPS 256
+#define MOAT_TRAP_MAP_ENTRY_SIZE 32
+#define MOAT_TRAP_MAX_MAPS 32
 // The request number that makes the stub save its FPU state into the
 // frame of a patched call, which leaves it in the registers until then.
 #define MOAT_TRAP_SAVE_FP_REQUEST (-1)

@@ -111,21 +111,35 @@ std::vector<StubCall> TrapStubCalls(int memory_fd) {
   std::vector<StubCall> calls = {
       {at(moat_trap_idle_end), SYS_pause, {}},
       {at(moat_trap_first), SYS_sigaltstack, {}},
-      {at(moat_trap_wake_return), SYS_futex,
+      {at(moat_trap_wake_return),
+       SYS_futex,
        {{1, low_half, FUTEX_WAKE}, {0, area_mask, MOAT_TRAP_SLOT_BASE}}},
-      {at(moat_trap_wait_return), SYS_futex,
+      {at(moat_trap_wait_return),
+       SYS_futex,
        {{1, low_half, FUTEX_WAIT},
         {0, area_mask, MOAT_TRAP_SLOT_BASE},
         {3, ~0ull, 0}}},
-      {at(moat_trap_request_return), SYS_mmap,
-       {{3, ~0ull, MAP_SHARED | MAP_FIXED}, {4, low_half, fd}}, kUserEnd},
+      {at(moat_trap_request_return),
+       SYS_mmap,
+       {{3, ~0ull, MAP_SHARED | MAP_FIXED}, {4, low_half, fd}},
+       kUserEnd},
+      {at(moat_trap_map_return),
+       SYS_mmap,
+       {{3, ~0ull, MAP_SHARED | MAP_FIXED}, {4, low_half, fd}},
+       kUserEnd},
       {at(moat_trap_request_return), SYS_munmap, {}, kUserEnd},
       {at(moat_trap_request_return), SYS_mprotect, {}, kUserEnd},
       {at(moat_trap_sigreturn_return), SYS_rt_sigreturn, {}},
       {at(moat_trap_syscall) + 2, SYS_mmap, {}, 0, SECCOMP_RET_TRACE},
-      {at(moat_trap_fork) + 2, SYS_clone, {{0, ~0ull, SIGCHLD}}, 0,
+      {at(moat_trap_fork) + 2,
+       SYS_clone,
+       {{0, ~0ull, SIGCHLD}},
+       0,
        SECCOMP_RET_TRACE},
-      {at(moat_trap_clone) + 2, SYS_clone, {{0, ~0ull, kThreadCloneFlags}}, 0,
+      {at(moat_trap_clone) + 2,
+       SYS_clone,
+       {{0, ~0ull, kThreadCloneFlags}},
+       0,
        SECCOMP_RET_TRACE},
   };
   return calls;
@@ -170,16 +184,22 @@ TrapAddressSpace::TrapAddressSpace(TrapPlatform& platform, pid_t process)
 
 TrapAddressSpace::~TrapAddressSpace() {
   // Contexts released their threads before the memory manager let go of
-  // this space; spare threads never ran.
-  for (TrapThread& t : spare_) {
-    KillAndWait(t.pidfd);
-    close(t.pidfd);
-  }
-  pid_t process = process_;
-  platform_.RunOnFactory([&] { platform_.KillProcess(process); });
-  // The frames go back only now that no stub thread can write them.
-  for (uint64_t frame : slot_frames_)
-    if (frame != 0) MemoryFile::Get().DecRefRun(frame, kSlotPages);
+  // this space, and waited until they were gone; spare threads never ran.
+  // So no thread runs the program here any more, and the processes can go
+  // without the kernel waiting: the factory ends them, and only then lets
+  // go of the slots' frames, which no stub thread can write after that.
+  std::vector<int> spare_fds;
+  for (TrapThread& t : spare_) spare_fds.push_back(t.pidfd);
+  platform_.PostToFactory([&platform = platform_, process = process_, spare_fds,
+                           frames = slot_frames_] {
+    for (int fd : spare_fds) {
+      KillAndWait(fd);
+      close(fd);
+    }
+    platform.KillProcess(process);
+    for (uint64_t frame : frames)
+      if (frame != 0) MemoryFile::Get().DecRefRunLater(frame, kSlotPages);
+  });
 }
 
 std::optional<TrapThread> TrapAddressSpace::TakeSpareThread() {
@@ -202,6 +222,15 @@ Status TrapAddressSpace::PrepareThread() {
   bool map = false;
   {
     std::lock_guard lock(mu_);
+    // A second thread: from now on the kernel maps at once (see
+    // one_thread_), and what it queued for the caller's resume goes first.
+    if (next_slot_ > 1 || !free_slots_.empty()) one_thread_.store(false);
+  }
+  if (TrapContext* ctx = CurrentTrapContext();
+      ctx != nullptr && ctx->as_id() == id_)
+    TRY_STATUS(ctx->MapQueued());
+  {
+    std::lock_guard lock(mu_);
     if (!free_slots_.empty()) {
       slot = free_slots_.back();
       free_slots_.pop_back();
@@ -214,6 +243,21 @@ Status TrapAddressSpace::PrepareThread() {
     }
     frame = slot_frames_[slot];
   }
+  return StartThread(slot, frame, map, /*on_factory=*/false);
+}
+
+Status TrapAddressSpace::PrepareFirstThread(uint64_t frame) {
+  {
+    std::lock_guard lock(mu_);
+    MOAT_CHECK(next_slot_ == 1, "trap: first thread made twice");
+    slot_frames_.push_back(frame);
+    next_slot_ = 2;
+  }
+  return StartThread(1, frame, true, /*on_factory=*/true);
+}
+
+Status TrapAddressSpace::StartThread(int slot, uint64_t frame, bool map,
+                                     bool on_factory) {
   TrapThread t;
   t.slot = slot;
   t.slot_addr = MOAT_TRAP_SLOT_BASE + (slot - 1) * kTrapSlotSize;
@@ -221,6 +265,8 @@ Status TrapAddressSpace::PrepareThread() {
   memset(t.area, 0, MOAT_TRAP_CONTROL_SIZE);
   uint64_t xfeatures = platform_.xfeatures();
   memcpy(t.area + MOAT_TC_XFEATURES, &xfeatures, sizeof xfeatures);
+  uint32_t memory_fd = MemoryFile::Get().fd();
+  memcpy(t.area + MOAT_TC_MEMORY_FD, &memory_fd, sizeof memory_fd);
   stack_t altstack = {};
   altstack.ss_sp = reinterpret_cast<void*>(t.slot_addr +
                                            MOAT_TRAP_CONTROL_SIZE);
@@ -228,9 +274,14 @@ Status TrapAddressSpace::PrepareThread() {
   memcpy(t.area + MOAT_TC_ALTSTACK, &altstack, sizeof altstack);
 
   Result<pid_t> tid = Err(EAGAIN);
-  platform_.RunOnFactory([&] {
+  auto clone = [&] {
     tid = platform_.CloneThread(process_, t.slot_addr, frame, map);
-  });
+  };
+  if (on_factory) {
+    clone();
+  } else {
+    platform_.RunOnFactory(clone);
+  }
   if (!tid.ok()) {
     SPDLOG_WARN("trap: cannot make a stub thread: errno {}", tid.error());
     if (!map) ReturnSlot(slot);  // a new slot may be half mapped
@@ -278,8 +329,7 @@ Result<std::unique_ptr<TrapPlatform>> TrapPlatform::Create(bool patching) {
   if (patching && !p->patching_)
     SPDLOG_INFO("trap: this CPU's FPU state is too large to patch calls");
   p->cpus_ = std::max<long>(1, HostCpuCount());
-  p->spin_iterations_ = CalibratePause(20000);
-
+  p->spin_iterations_ = CalibratePause(kStubSpinNs);
 
   int memory_fd = MemoryFile::Get().fd();
   std::vector<sock_filter> filter =
@@ -293,6 +343,13 @@ Result<std::unique_ptr<TrapPlatform>> TrapPlatform::Create(bool patching) {
 }
 
 TrapPlatform::~TrapPlatform() {
+  std::vector<std::shared_ptr<TrapAddressSpace>> pool;
+  {
+    std::lock_guard lock(mu_);
+    refills_failed_ = true;
+    pool.swap(pool_);
+  }
+  pool.clear();  // queues their kills, which the factory runs before it stops
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
@@ -315,14 +372,42 @@ void TrapPlatform::FactoryLoop() {
              seized.ok() ? 0 : seized.error());
   for (;;) {
     std::function<void()> request;
+    uint64_t refill_frame = 0;
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || !requests_.empty(); });
-      if (stopping_) return;
-      request = std::move(requests_.front());
-      requests_.pop_front();
+      cv_.wait(lock, [&] {
+        return stopping_ || !requests_.empty() ||
+               (!refill_frames_.empty() && !refills_failed_);
+      });
+      if (!requests_.empty()) {
+        request = std::move(requests_.front());
+        requests_.pop_front();
+      } else if (stopping_) {
+        return;
+      } else {
+        refill_frame = refill_frames_.front();
+      }
     }
-    request();
+    if (request) {
+      request();
+      continue;
+    }
+    // A refill, only when no request waits: those come first.
+    auto refill = MakeAddressSpace(refill_frame);
+    std::lock_guard lock(mu_);
+    refill_frames_.pop_front();
+    if (refill.ok()) {
+      pool_.push_back(std::move(refill.value()));
+    } else {
+      spdlog::warn(
+          "trap: failed to make an address space ahead (errno {}); "
+          "making each on demand from now on",
+          refill.error());
+      refills_failed_ = true;
+      for (uint64_t frame : refill_frames_)
+        MemoryFile::Get().DecRefRunLater(frame, kSlotPages);
+      refill_frames_.clear();
+    }
   }
 }
 
@@ -342,6 +427,14 @@ void TrapPlatform::RunOnFactory(std::function<void()> request) {
   cv_.notify_one();
   std::unique_lock l(done_mu);
   done_cv.wait(l, [&] { return done; });
+}
+
+void TrapPlatform::PostToFactory(std::function<void()> request) {
+  {
+    std::lock_guard lock(mu_);
+    requests_.push_back(std::move(request));
+  }
+  cv_.notify_one();
 }
 
 Status TrapPlatform::Seize(pid_t pid) {
@@ -452,7 +545,49 @@ void TrapPlatform::KillProcess(pid_t process) {
   }
 }
 
+Result<std::shared_ptr<TrapAddressSpace>> TrapPlatform::MakeAddressSpace(
+    uint64_t frame) {
+  Result<int64_t> pid = Inject(master_, TrapStubAddress(moat_trap_fork),
+                               SYS_clone, {SIGCHLD, 0, 0, 0, 0});
+  Status seized = pid.ok() ? Seize(pid_t(pid.value())) : Err(pid.error());
+  if (!seized.ok()) {
+    if (pid.ok()) KillProcess(pid_t(pid.value()));
+    MemoryFile::Get().DecRefRunLater(frame, kSlotPages);
+    return Err(seized.error());
+  }
+  auto as = std::make_shared<TrapAddressSpace>(*this, pid_t(pid.value()));
+  TRY_STATUS(as->PrepareFirstThread(frame));
+  return as;
+}
+
+void TrapPlatform::RequestRefills() {
+  MemoryFile& mf = MemoryFile::Get();
+  {
+    std::lock_guard lock(mu_);
+    // Only from a sandbox's second address space on, and never at the
+    // cost of memory that the program may need.
+    if (++address_spaces_made_ < 2 || refills_failed_) return;
+    while (pool_.size() + refill_frames_.size() < kPoolSize &&
+           mf.HasRoom(kSlotPages * 64)) {
+      auto frame = mf.Allocate(kSlotPages);
+      if (!frame.ok()) break;
+      refill_frames_.push_back(frame.value());
+    }
+  }
+  cv_.notify_one();
+}
+
 Result<std::shared_ptr<AddressSpace>> TrapPlatform::NewAddressSpace() {
+  std::shared_ptr<TrapAddressSpace> pooled;
+  {
+    std::lock_guard lock(mu_);
+    if (!pool_.empty()) {
+      pooled = std::move(pool_.back());
+      pool_.pop_back();
+    }
+  }
+  RequestRefills();
+  if (pooled) return std::shared_ptr<AddressSpace>(pooled);
   Result<int64_t> pid = Err(EAGAIN);
   RunOnFactory([&] {
     pid = Inject(master_, TrapStubAddress(moat_trap_fork), SYS_clone,

@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -54,6 +55,8 @@ class TrapAddressSpace : public AddressSpace {
 
   Status MapFile(uint64_t addr, uint64_t length, uint64_t frame,
                  int prot) override;
+  Status MapFileOnResume(uint64_t addr, uint64_t length, uint64_t frame,
+                         int prot) override;
   Status Unmap(uint64_t addr, uint64_t length) override;
   Status Protect(uint64_t addr, uint64_t length, int prot) override;
   Status PrepareThread() override;
@@ -61,6 +64,9 @@ class TrapAddressSpace : public AddressSpace {
   uint64_t PatchedSyscallEntry() const override;
   int HostPid() const override { return process_; }
 
+  // PrepareThread for the first thread, on the factory thread, in slot 1
+  // with `frame`, which the kernel allocated. Takes the frame in any case.
+  Status PrepareFirstThread(uint64_t frame);
   // Takes a thread that PrepareThread made and no context runs yet.
   std::optional<TrapThread> TakeSpareThread();
   // Gives back the slot of a thread that has died.
@@ -70,6 +76,7 @@ class TrapAddressSpace : public AddressSpace {
 
  private:
   Status Request(int64_t nr, std::initializer_list<uint64_t> args);
+  Status StartThread(int slot, uint64_t frame, bool map, bool on_factory);
 
   TrapPlatform& platform_;
   pid_t process_;  // idles, traced by the factory; never runs the program
@@ -83,6 +90,11 @@ class TrapAddressSpace : public AddressSpace {
   std::vector<uint64_t> slot_frames_ = std::vector<uint64_t>(1, 0);
   std::vector<int> free_slots_;  // mapped and unused, guarded by mu_
   int next_slot_ = 1;            // guarded by mu_
+  // Whether only one stub thread was ever made here. Then no other thread
+  // can run the program while the kernel's queued mappings wait for the
+  // resume (TrapContext::QueueMap), so none can see a mapping the kernel
+  // has already replaced or freed.
+  std::atomic<bool> one_thread_{true};
 };
 
 // A spin budget that halves each time spinning did not pay and comes back
@@ -122,9 +134,16 @@ class TrapContext : public Context {
     initial_fp_ = std::move(state);
   }
   void Release() override;
+  void Blocking() override;
 
   // Runs one host call in the stub thread, which waits in its handler.
+  // Makes the queued mappings first, so that calls keep their order.
   Result<int64_t> Request(int64_t nr, std::initializer_list<uint64_t> args);
+  // Queues a mapping of the memory file for the stub to make when it next
+  // resumes. False when the queue is full.
+  bool QueueMap(uint64_t addr, uint64_t length, uint64_t frame, int prot);
+  // Makes the queued mappings now, one request each.
+  Status MapQueued();
   uint64_t as_id() const { return as_id_; }
   bool started() const { return started_; }
 
@@ -166,6 +185,8 @@ class TrapContext : public Context {
   // Whether SetFpState wrote the state, which the stub must then load.
   bool fp_changed_ = false;
   bool fault_ = false;  // the last Switch returned kFault
+  // Mappings for the next resume: address, length, protection, frame.
+  std::vector<std::array<uint64_t, 4>> queued_maps_;
   SpinBudget kernel_spin_;  // nanoseconds
   SpinBudget stub_spin_;    // pause iterations
 };
@@ -181,6 +202,8 @@ class TrapPlatform : public Platform {
   // Runs `request` on the factory thread, which traces every idle process,
   // and waits for it.
   void RunOnFactory(std::function<void()> request);
+  // Queues `request` for the factory thread and returns at once.
+  void PostToFactory(std::function<void()> request);
   // Makes a stub thread in `process` for `slot`, mapping the slot's frames
   // first if `map`. Runs on the factory thread.
   Result<pid_t> CloneThread(pid_t process, uint64_t slot_addr, uint64_t frame,
@@ -193,6 +216,13 @@ class TrapPlatform : public Platform {
   uint64_t xfeatures() const { return xfeatures_; }
   // Whether call sites may be patched to enter through moat_trap_patched.
   bool patching() const { return patching_; }
+  // The stub's longest spin for the kernel's answer. Longer than the
+  // kernel's: a call that waits on the gofer or on a page fill takes tens
+  // of microseconds, and a stub that sleeps instead costs a futex wake-up
+  // of about as much again on these VMs (python3 -c pass: 99 ms with
+  // 20 us, 53-63 ms with 200 us). A stub whose task blocks in the kernel
+  // does not spin at all (MOAT_TC_KERNEL_BLOCKED).
+  static constexpr uint64_t kStubSpinNs = 200'000;
   // Pause iterations in the stub's longest spin.
   uint32_t spin_iterations() const { return spin_iterations_; }
   // Whether spinning may pay: not when more threads want to run than
@@ -204,6 +234,12 @@ class TrapPlatform : public Platform {
  private:
   TrapPlatform() = default;
   void FactoryLoop();
+  // Makes an address space and its first thread. Runs on the factory
+  // thread; takes `frame`, the first slot's frames, in any case.
+  Result<std::shared_ptr<TrapAddressSpace>> MakeAddressSpace(uint64_t frame);
+  // Allocates the slot frames of the refills that bring the pool back to
+  // kPoolSize, and wakes the factory to make them. Under the kernel lock.
+  void RequestRefills();
   Result<int64_t> Inject(pid_t pid, uint64_t entry, int64_t nr,
                          std::initializer_list<uint64_t> args,
                          uint64_t r12 = 0);
@@ -220,6 +256,16 @@ class TrapPlatform : public Platform {
   std::condition_variable cv_;
   std::deque<std::function<void()>> requests_;  // guarded by mu_
   bool stopping_ = false;
+  // Address spaces made ahead, each with its first thread, so that fork
+  // and exec need not wait about half a millisecond for the factory's
+  // ptrace stops. The factory refills the pool when it has no requests,
+  // from the second address space of a sandbox on: a sandbox that never
+  // forks makes none. Guarded by mu_.
+  static constexpr size_t kPoolSize = 2;
+  std::vector<std::shared_ptr<TrapAddressSpace>> pool_;
+  std::deque<uint64_t> refill_frames_;  // one per refill not yet made
+  uint64_t address_spaces_made_ = 0;
+  bool refills_failed_ = false;
   // Registers of an idle process, the base of every injection.
   Registers template_regs_{};
 };
@@ -232,7 +278,7 @@ extern "C" char moat_trap_begin[], moat_trap_end[], moat_trap_idle[],
     moat_trap_idle_end[], moat_trap_syscall[], moat_trap_fork[],
     moat_trap_clone[], moat_trap_first[], moat_trap_handler[],
     moat_trap_restorer[], moat_trap_wake_return[], moat_trap_wait_return[],
-    moat_trap_request_return[], moat_trap_sigreturn_return[],
-    moat_trap_patched[];
+    moat_trap_request_return[], moat_trap_map_return[],
+    moat_trap_sigreturn_return[], moat_trap_patched[];
 
 }  // namespace moat

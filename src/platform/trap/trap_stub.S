@@ -137,6 +137,8 @@ moat_trap_wake_return:
   jne 5f
   test %ecx, %ecx
   jz 4f
+  cmpl $0, MOAT_TC_KERNEL_BLOCKED(%r12)
+  jne 4f
   pause
   dec %ecx
   jmp 3b
@@ -178,6 +180,33 @@ moat_trap_request_return:
   mov $MOAT_TRAP_DONE, %ebx
   jmp moat_trap_report
 7:
+  // The mappings the kernel queued for this resume (MOAT_TC_MAPS). The
+  // filter allows this mmap only of the memory file, shared and fixed,
+  // below the stub's area, as at moat_trap_request_return.
+  mov MOAT_TC_MAP_COUNT(%r12), %r13d
+  test %r13d, %r13d
+  jz 8f
+  movl $0, MOAT_TC_MAP_COUNT(%r12)
+  cmp $MOAT_TRAP_MAX_MAPS, %r13d
+  jbe 9f
+  mov $MOAT_TRAP_MAX_MAPS, %r13d
+9:
+  lea MOAT_TC_MAPS(%r12), %r14
+10:
+  mov (%r14), %rdi                       // mmap(addr, length, prot,
+  mov 8(%r14), %rsi                      //      MAP_SHARED | MAP_FIXED,
+  mov 16(%r14), %rdx                     //      memory fd, offset)
+  mov $0x11, %r10d
+  mov MOAT_TC_MEMORY_FD(%r12), %r8d
+  mov 24(%r14), %r9
+  mov $9, %eax
+  syscall
+  .globl moat_trap_map_return
+moat_trap_map_return:
+  add $MOAT_TRAP_MAP_ENTRY_SIZE, %r14
+  dec %r13d
+  jnz 10b
+8:
   mov MOAT_TC_NEW_FS_BASE(%r12), %rax
   wrfsbase %rax
   mov MOAT_TC_NEW_GS_BASE(%r12), %rax
