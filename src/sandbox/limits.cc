@@ -110,9 +110,10 @@ uint64_t BackstopMemory(uint64_t memory) {
 }
 
 uint64_t BackstopPids(uint64_t pids) {
-  // Every task is a kernel thread and a stub thread on the host, and the
-  // kernel, its stubs and the gofer have a few threads of their own.
-  return 2 * pids + 64;
+  // Every task is a kernel thread and a stub thread on the host, and every
+  // process's address space one idle stub process more. The kernel, the
+  // address spaces made ahead and the gofer have a few of their own.
+  return 3 * pids + 64;
 }
 
 }  // namespace moat

@@ -103,7 +103,7 @@ TEST(LimitsTest, BackstopsAboveLimits) {
   for (uint64_t m : {4ull << 20, 256ull << 20, 16ull << 30}) {
     EXPECT_GT(BackstopMemory(m), m + (128ull << 20));
   }
-  for (uint64_t p : {1u, 64u, 4194304u}) EXPECT_GT(BackstopPids(p), 2 * p);
+  for (uint64_t p : {1u, 64u, 4194304u}) EXPECT_GT(BackstopPids(p), 3 * p);
 }
 
 }  // namespace
