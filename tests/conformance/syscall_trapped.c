@@ -139,6 +139,9 @@ static void* worker(void* arg) {
       uint64_t until = __rdtsc() + cycles_per_ms / 50;
       while (!atomic_load(&sent) && __rdtsc() < until) _mm_pause();
     }
+    /* The main thread sets `stop` before its last `sent`, which comes
+     * with no signal. */
+    if (atomic_load(&stop)) break;
     /* No call from here on until the handler ran, for at most 2 s: a
      * lost signal never arrives, and a loaded machine can hold a ready
      * thread back for much of a second. */
