@@ -102,7 +102,7 @@ Status MemoryManager::PopulateAround(Vma& vma, uint64_t page) {
   if (!vma.shared && (vma.prot & PROT_WRITE)) {
     // A writable private file mapping gets its own copy at once, which
     // saves the second fault that a write would take.
-    uint64_t copy = TRY(mf.Allocate(count));
+    uint64_t copy = TRY(mf.AllocateForOverwrite(count));
     memcpy(mf.Map(copy), mf.Map(frame), count * kPageSize);
     frame = copy;
   } else {
@@ -128,7 +128,7 @@ Result<Pte*> MemoryManager::EnsurePage(Vma& vma, uint64_t page, bool write) {
     // runs in this address space, and the platforms have none here.
     if (pte.host_prot != 0 && !as_->ChangeableHere()) return Err(EFAULT);
     MemoryFile& mf = MemoryFile::Get();
-    uint64_t copy = TRY(mf.Allocate(1));
+    uint64_t copy = TRY(mf.AllocateForOverwrite(1));
     memcpy(mf.Map(copy), mf.Map(pte.frame), kPageSize);
     mf.DecRef(pte.frame);
     pte.frame = copy;

@@ -39,25 +39,44 @@ Result<uint64_t> MemoryFile::Allocate(uint64_t pages) {
     if (limit_handler_) limit_handler_();
     return Err(ENOMEM);
   }
-  uint64_t frame = UINT64_MAX;
   // First fit among freed runs, then the never-used tail.
-  for (auto it = free_runs_.begin(); it != free_runs_.end(); ++it) {
-    if (it->second < pages) continue;
-    frame = it->first;
-    uint64_t rest = it->second - pages;
-    free_runs_.erase(it);
-    if (rest) free_runs_[frame + pages * kPageSize] = rest;
-    break;
-  }
+  uint64_t frame = TakeRun(free_runs_, pages);
   if (frame == UINT64_MAX) {
     if (next_ + pages * kPageSize > size_) return Err(ENOMEM);
     frame = next_;
     next_ += pages * kPageSize;
     refs_.resize(next_ / kPageSize, 0);
   }
+  MarkAllocated(frame, pages);
+  return frame;
+}
+
+Result<uint64_t> MemoryFile::AllocateForOverwrite(uint64_t pages) {
+  if (have_deferred_.load(std::memory_order_acquire)) DropDeferred();
+  if (!HasRoom(pages)) return Allocate(pages);  // which rejects it
+  uint64_t frame = TakeRun(reusable_runs_, pages);
+  if (frame == UINT64_MAX) return Allocate(pages);
+  reusable_pages_ -= pages;
+  MarkAllocated(frame, pages);
+  return frame;
+}
+
+void MemoryFile::MarkAllocated(uint64_t frame, uint64_t pages) {
   for (uint64_t i = 0; i < pages; i++) refs_[frame / kPageSize + i] = 1;
   used_pages_ += pages;
-  return frame;
+}
+
+uint64_t MemoryFile::TakeRun(std::map<uint64_t, uint64_t>& runs,
+                             uint64_t pages) {
+  for (auto it = runs.begin(); it != runs.end(); ++it) {
+    if (it->second < pages) continue;
+    uint64_t frame = it->first;
+    uint64_t rest = it->second - pages;
+    runs.erase(it);
+    if (rest) runs[frame + pages * kPageSize] = rest;
+    return frame;
+  }
+  return UINT64_MAX;
 }
 
 void MemoryFile::DecRefRunLater(uint64_t frame, uint64_t pages) {
@@ -119,24 +138,33 @@ Status MemoryFile::Resident(uint64_t frame, uint64_t pages,
 }
 
 void MemoryFile::Free(uint64_t frame, uint64_t pages) {
+  used_pages_ -= pages;
+  if (reusable_pages_ + pages <= kMaxReusablePages) {
+    reusable_pages_ += pages;
+    AddRun(reusable_runs_, frame, pages);
+    return;
+  }
   fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, frame,
             pages * kPageSize);
   holes_punched_++;
-  used_pages_ -= pages;
-  // Merge with the neighbouring free runs.
-  auto next = free_runs_.lower_bound(frame);
-  if (next != free_runs_.end() && next->first == frame + pages * kPageSize) {
+  AddRun(free_runs_, frame, pages);
+}
+
+void MemoryFile::AddRun(std::map<uint64_t, uint64_t>& runs, uint64_t frame,
+                        uint64_t pages) {
+  auto next = runs.lower_bound(frame);
+  if (next != runs.end() && next->first == frame + pages * kPageSize) {
     pages += next->second;
-    next = free_runs_.erase(next);
+    next = runs.erase(next);
   }
-  if (next != free_runs_.begin()) {
+  if (next != runs.begin()) {
     auto prev = std::prev(next);
     if (prev->first + prev->second * kPageSize == frame) {
       prev->second += pages;
       return;
     }
   }
-  free_runs_[frame] = pages;
+  runs[frame] = pages;
 }
 
 }  // namespace moat

@@ -81,7 +81,9 @@ Result<uint64_t> MemoryObject::FindOrAllocate(uint64_t index,
     count = last - first;
     TRY_STATUS(Charge(count));
     MemoryFile& mf = MemoryFile::Get();
-    auto frame = mf.Allocate(count);
+    // A backed object's Fill writes every byte of the frames.
+    auto frame =
+        HasBacking() ? mf.AllocateForOverwrite(count) : mf.Allocate(count);
     if (!frame.ok()) {
       Uncharge(count);
       return Err(frame.error());
@@ -306,9 +308,10 @@ Status HostFileObject::Fill(uint64_t first, uint64_t pages, uint8_t* dst) {
       if (errno == EINTR) continue;
       return Err(EIO);
     }
-    if (n == 0) break;  // the rest of the page past EOF stays zero
+    if (n == 0) break;
     done += n;
   }
+  memset(dst + done, 0, len - done);  // past the end of the file
   return Ok();
 }
 

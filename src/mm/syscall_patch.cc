@@ -150,7 +150,7 @@ Status MemoryManager::WriteText(uint64_t addr, const void* src, size_t n,
   }
   Pte* pte = TRY(EnsurePage(*vma, page, false));
   if (pte->host_prot != 0 && !as_->ChangeableHere()) return Err(EFAULT);
-  uint64_t copy = TRY(mf.Allocate(1));
+  uint64_t copy = TRY(mf.AllocateForOverwrite(1));
   memcpy(mf.Map(copy), mf.Map(pte->frame), kPageSize);
   memcpy(mf.Map(copy) + (addr - page), src, n);
   if (pte->host_prot != 0) {
