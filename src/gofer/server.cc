@@ -381,43 +381,46 @@ int Server::Create(Decoder& in, Encoder& out, int* fd) {
   return 0;
 }
 
-int Server::Mkdir(Decoder& in, Encoder& out) {
+int Server::ReadNewNode(Decoder& in, NewNode* node) {
   int error = 0;
-  Node* dir = DirOf(in, &error);
-  std::string name;
-  uint32_t mode, uid, gid;
-  if (dir == nullptr) return error;
-  if (!in.Str(&name, kMaxName) || !in.U32(&mode) || !in.U32(&uid) ||
-      !in.U32(&gid) || !ValidName(name))
+  node->dir = DirOf(in, &error);
+  if (node->dir == nullptr) return error;
+  if (!in.Str(&node->name, kMaxName) || !in.U32(&node->mode) ||
+      !in.U32(&node->uid) || !in.U32(&node->gid) || !ValidName(node->name))
     return EINVAL;
-  if (!Writable(*dir)) return EROFS;
-  if (mkdirat(dir->fd, name.c_str(), mode & 07777) != 0) return errno;
-  int fd = openat(dir->fd, name.c_str(),
-                  O_PATH | O_NOFOLLOW | O_DIRECTORY | O_CLOEXEC);
+  return 0;
+}
+
+int Server::AddMadeNode(const NewNode& node, int open_flags, Encoder& out) {
+  int fd = openat(node.dir->fd, node.name.c_str(),
+                  O_PATH | O_NOFOLLOW | O_CLOEXEC | open_flags);
   if (fd < 0) return errno;
-  fchownat(fd, "", uid, gid, AT_EMPTY_PATH);
-  return AddNode(fd, dir->root, out);
+  fchownat(fd, "", node.uid, node.gid, AT_EMPTY_PATH);
+  return AddNode(fd, node.dir->root, out);
+}
+
+int Server::Mkdir(Decoder& in, Encoder& out) {
+  NewNode node;
+  int error = ReadNewNode(in, &node);
+  if (error != 0) return error;
+  if (!Writable(*node.dir)) return EROFS;
+  if (mkdirat(node.dir->fd, node.name.c_str(), node.mode & 07777) != 0)
+    return errno;
+  return AddMadeNode(node, O_DIRECTORY, out);
 }
 
 // Only FIFOs: the kernel serves their data itself and never opens them
 // on the host; a device or socket node would be a host object.
 int Server::Mknod(Decoder& in, Encoder& out) {
-  int error = 0;
-  Node* dir = DirOf(in, &error);
-  std::string name;
-  uint32_t mode, uid, gid;
-  if (dir == nullptr) return error;
-  if (!in.Str(&name, kMaxName) || !in.U32(&mode) || !in.U32(&uid) ||
-      !in.U32(&gid) || !ValidName(name))
-    return EINVAL;
-  if (!S_ISFIFO(mode)) return EPERM;
-  if (!Writable(*dir)) return EROFS;
-  if (mknodat(dir->fd, name.c_str(), S_IFIFO | (mode & 07777), 0) != 0)
+  NewNode node;
+  int error = ReadNewNode(in, &node);
+  if (error != 0) return error;
+  if (!S_ISFIFO(node.mode)) return EPERM;
+  if (!Writable(*node.dir)) return EROFS;
+  if (mknodat(node.dir->fd, node.name.c_str(), S_IFIFO | (node.mode & 07777),
+              0) != 0)
     return errno;
-  int fd = openat(dir->fd, name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) return errno;
-  fchownat(fd, "", uid, gid, AT_EMPTY_PATH);
-  return AddNode(fd, dir->root, out);
+  return AddMadeNode(node, 0, out);
 }
 
 int Server::Symlink(Decoder& in, Encoder& out) {

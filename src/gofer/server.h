@@ -69,6 +69,17 @@ class Server {
   // Adds a node for the O_PATH descriptor `fd` and encodes its handle and
   // stat. Takes `fd` in every case.
   int AddNode(int fd, uint32_t root, Encoder& out);
+  // A node that Mkdir or Mknod makes: its directory, name, mode and owner.
+  struct NewNode {
+    Node* dir = nullptr;
+    std::string name;
+    uint32_t mode = 0, uid = 0, gid = 0;
+  };
+  // Reads the request of a node to make; returns 0 or an errno.
+  int ReadNewNode(Decoder& in, NewNode* node);
+  // Opens the node just made with `open_flags`, gives it its owner and
+  // adds it.
+  int AddMadeNode(const NewNode& node, int open_flags, Encoder& out);
   // Opens the node's file again through its /proc/self/fd link, which
   // leads to the node itself and so must not be opened with O_NOFOLLOW.
   int Reopen(const Node& n, int flags);
