@@ -108,40 +108,30 @@ std::vector<StubCall> TrapStubCalls(int memory_fd) {
   const uint64_t area_mask = MOAT_TRAP_STUB_AREA_MASK;  // slots and code
   const uint64_t fd = static_cast<uint32_t>(memory_fd);
   const uint64_t low_half = 0xffffffff;  // the host reads an int
+  // clang-format off
   std::vector<StubCall> calls = {
       {at(moat_trap_idle_end), SYS_pause, {}},
       {at(moat_trap_first), SYS_sigaltstack, {}},
-      {at(moat_trap_wake_return),
-       SYS_futex,
+      {at(moat_trap_wake_return), SYS_futex,
        {{1, low_half, FUTEX_WAKE}, {0, area_mask, MOAT_TRAP_SLOT_BASE}}},
-      {at(moat_trap_wait_return),
-       SYS_futex,
+      {at(moat_trap_wait_return), SYS_futex,
        {{1, low_half, FUTEX_WAIT},
         {0, area_mask, MOAT_TRAP_SLOT_BASE},
         {3, ~0ull, 0}}},
-      {at(moat_trap_request_return),
-       SYS_mmap,
-       {{3, ~0ull, MAP_SHARED | MAP_FIXED}, {4, low_half, fd}},
-       kUserEnd},
-      {at(moat_trap_map_return),
-       SYS_mmap,
-       {{3, ~0ull, MAP_SHARED | MAP_FIXED}, {4, low_half, fd}},
-       kUserEnd},
+      {at(moat_trap_request_return), SYS_mmap,
+       {{3, ~0ull, MAP_SHARED | MAP_FIXED}, {4, low_half, fd}}, kUserEnd},
+      {at(moat_trap_map_return), SYS_mmap,
+       {{3, ~0ull, MAP_SHARED | MAP_FIXED}, {4, low_half, fd}}, kUserEnd},
       {at(moat_trap_request_return), SYS_munmap, {}, kUserEnd},
       {at(moat_trap_request_return), SYS_mprotect, {}, kUserEnd},
       {at(moat_trap_sigreturn_return), SYS_rt_sigreturn, {}},
       {at(moat_trap_syscall) + 2, SYS_mmap, {}, 0, SECCOMP_RET_TRACE},
-      {at(moat_trap_fork) + 2,
-       SYS_clone,
-       {{0, ~0ull, SIGCHLD}},
-       0,
+      {at(moat_trap_fork) + 2, SYS_clone, {{0, ~0ull, SIGCHLD}}, 0,
        SECCOMP_RET_TRACE},
-      {at(moat_trap_clone) + 2,
-       SYS_clone,
-       {{0, ~0ull, kThreadCloneFlags}},
-       0,
+      {at(moat_trap_clone) + 2, SYS_clone, {{0, ~0ull, kThreadCloneFlags}}, 0,
        SECCOMP_RET_TRACE},
   };
+  // clang-format on
   return calls;
 }
 
@@ -588,22 +578,10 @@ Result<std::shared_ptr<AddressSpace>> TrapPlatform::NewAddressSpace() {
   }
   RequestRefills();
   if (pooled) return std::shared_ptr<AddressSpace>(pooled);
-  Result<int64_t> pid = Err(EAGAIN);
-  RunOnFactory([&] {
-    pid = Inject(master_, TrapStubAddress(moat_trap_fork), SYS_clone,
-                 {SIGCHLD, 0, 0, 0, 0});
-    if (!pid.ok()) return;
-    Status seized = Seize(pid_t(pid.value()));
-    if (!seized.ok()) {
-      KillProcess(pid_t(pid.value()));
-      pid = Err(seized.error());
-    }
-  });
-  if (!pid.ok()) return Err(pid.error());
-  auto as = std::make_shared<TrapAddressSpace>(*this, pid_t(pid.value()));
-  // The first thread, for the context that runs the process.
-  TRY_STATUS(as->PrepareThread());
-  return std::shared_ptr<AddressSpace>(as);
+  uint64_t frame = TRY(MemoryFile::Get().Allocate(kSlotPages));
+  Result<std::shared_ptr<TrapAddressSpace>> created = Err(EAGAIN);
+  RunOnFactory([&] { created = MakeAddressSpace(frame); });
+  return std::shared_ptr<AddressSpace>(TRY(created));
 }
 
 std::unique_ptr<Context> TrapPlatform::NewContext() {
