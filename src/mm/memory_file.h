@@ -25,8 +25,8 @@ inline uint64_t PageUp(uint64_t a) { return (a + kPageMask) & ~kPageMask; }
 // A frame is the MemoryFile offset of one page. Frames are reference counted:
 // every page table entry and every page cache slot that holds a frame holds
 // one reference. A frame whose count drops to zero is punched out of the
-// memfd, so frames from Allocate always read as zero; up to
-// kMaxReusablePages of them keep their host pages for AllocateForOverwrite.
+// memfd, except the last kMaxReusablePages freed, which keep their host
+// pages for AllocateForOverwrite. Frames from Allocate always read as zero.
 class MemoryFile {
  public:
   static MemoryFile& Get();
@@ -37,7 +37,7 @@ class MemoryFile {
   // ENOMEM above the limit, after calling the limit handler.
   Result<uint64_t> Allocate(uint64_t pages);
 
-  // Allocates like Allocate, but the frames may still hold what their
+  // Allocates like Allocate, but the frames may still contain what their
   // last user wrote: only for a caller that overwrites every byte before
   // anything reads them. Recently freed frames are still backed by host
   // pages, which spares the host's allocation and zeroing of fresh ones,
@@ -111,8 +111,8 @@ class MemoryFile {
   std::function<void()> limit_handler_;
   std::vector<uint32_t> refs_;             // indexed by frame / kPageSize
   std::map<uint64_t, uint64_t> free_runs_;  // start frame -> pages
-  // Freed frames whose host pages were kept, for AllocateForOverwrite, up
-  // to kMaxReusablePages: beyond it, freeing punches a hole as before.
+  // Freed frames whose host pages were kept for AllocateForOverwrite, up
+  // to kMaxReusablePages. Beyond that, freeing punches a hole.
   static constexpr uint64_t kMaxReusablePages = 1024;
   std::map<uint64_t, uint64_t> reusable_runs_;  // start frame -> pages
   uint64_t reusable_pages_ = 0;

@@ -45,8 +45,8 @@ class AddressSpace {
   virtual Status Protect(uint64_t addr, uint64_t length, int prot) = 0;
   // MapFile that may wait until the calling thread next runs application
   // code, where a platform can then map without a round trip of its own.
-  // Only for a caller that runs a context here, such as a page fault's;
-  // a failed late mapping shows as a fault at an address the kernel
+  // Only for a caller that runs a context here, such as a page fault's.
+  // A late mapping that fails shows up as a fault at a page the kernel
   // thinks mapped, which it then maps with MapFile.
   virtual Status MapFileOnResume(uint64_t addr, uint64_t length, uint64_t frame,
                                  int prot) {
@@ -121,7 +121,7 @@ class Context {
   // Releases the host thread that runs this context.
   virtual void Release() = 0;
   // Tells the platform that the task is about to wait in the kernel, so
-  // that nothing spins for its answer meanwhile.
+  // that nothing spins for the task's result meanwhile.
   virtual void Blocking() {}
 };
 

@@ -1,9 +1,9 @@
 /*
  * Page faults of a single-threaded process, followed at once by a new
  * thread or a fork. The trap platform maps a single-threaded process's
- * faulting pages only when the thread resumes, so these check that a
- * thread made right after the faults sees every page they filled, and
- * that after a fork each side keeps its own copy of each page.
+ * faulting pages only when the thread resumes. These check that a thread
+ * made right after the faults reads every page they filled, and that
+ * after a fork each side keeps its own copy of each page.
  */
 #include "check.h"
 
@@ -38,7 +38,7 @@ static void* Reader(void* arg) {
 
 int main(void) {
   for (int round = 0; round < kRounds; round++) {
-    CASE("a thread made right after the faults sees their pages");
+    CASE("new thread reads faulted pages");
     region = mmap(NULL, kPages * 4096, PROT_READ | PROT_WRITE,
                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     CHECK(region != MAP_FAILED);
@@ -49,7 +49,7 @@ int main(void) {
     CHECK_EQ(pthread_join(t, &seen), 0);
     CHECK_EQ((long)seen, 1);
 
-    CASE("each side of a fork keeps its own copy of fresh pages");
+    CASE("fork keeps separate page copies");
     CHECK_OK(munmap(region, kPages * 4096));
     region = mmap(NULL, kPages * 4096, PROT_READ | PROT_WRITE,
                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

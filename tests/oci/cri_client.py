@@ -306,7 +306,7 @@ class Client:
                           strs_field(2, cmd) + int_field(3, timeout),
                           timeout=timeout + 30)
         # Flushed in this order, so that a caller that merges the two
-        # streams sees stdout first, every time.
+        # streams gets stdout first, every time.
         sys.stdout.buffer.write(first(reply, 1, b""))
         sys.stdout.buffer.flush()
         sys.stderr.buffer.write(first(reply, 2, b""))

@@ -54,7 +54,7 @@
 // memory file, whose descriptor is MEMORY_FD. The kernel queues them while
 // it serves a fault, and saves the stub a round trip per fault.
 // 1: the kernel waits for an event on the task's behalf, so the stub
-// sleeps at once instead of spinning for its answer.
+// sleeps at once instead of spinning for the result.
 #define MOAT_TC_KERNEL_BLOCKED 204
 #define MOAT_TC_MAP_COUNT 196
 #define MOAT_TC_MEMORY_FD 200

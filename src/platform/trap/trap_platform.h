@@ -216,12 +216,12 @@ class TrapPlatform : public Platform {
   uint64_t xfeatures() const { return xfeatures_; }
   // Whether call sites may be patched to enter through moat_trap_patched.
   bool patching() const { return patching_; }
-  // The stub's longest spin for the kernel's answer. Longer than the
-  // kernel's: a call that waits on the gofer or on a page fill takes tens
-  // of microseconds, and a stub that sleeps instead costs a futex wake-up
-  // of about as much again on these VMs (python3 -c pass: 99 ms with
-  // 20 us, 53-63 ms with 200 us). A stub whose task blocks in the kernel
-  // does not spin at all (MOAT_TC_KERNEL_BLOCKED).
+  // The stub's longest spin for the kernel's reply, longer than the
+  // kernel's because calls that wait on the gofer or fill pages take tens
+  // of microseconds. A stub that sleeps instead costs a futex wake-up of
+  // about as much again on the test VMs: python3 -c pass took 99 ms with
+  // a 20 us spin and 53-63 ms with 200 us. A stub whose task blocks in
+  // the kernel does not spin at all (MOAT_TC_KERNEL_BLOCKED).
   static constexpr uint64_t kStubSpinNs = 200'000;
   // Pause iterations in the stub's longest spin.
   uint32_t spin_iterations() const { return spin_iterations_; }
