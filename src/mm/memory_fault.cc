@@ -114,6 +114,46 @@ Status MemoryManager::PopulateAround(Vma& vma, uint64_t page) {
   return Ok();
 }
 
+// Maps the pages around `page` of a read-only file mapping whose frames the
+// file's cache already holds, as far as the platform can queue them for the
+// resume. Linux's fault-around maps 16 pages. A fault costs moat a trap and
+// two hand-offs, many times a host fault, so one fault in a library's text
+// maps the cached text of a whole block. Pages not cached stay absent, as
+// Linux maps no page that is not in the page cache.
+void MemoryManager::MapCachedAround(const Vma& vma, uint64_t page) {
+  uint64_t block = kMapCachedPages * kPageSize;
+  uint64_t end = std::min(vma.end, (page & ~(block - 1)) + block);
+  uint64_t a = std::max(vma.start, page & ~(block - 1));
+  MemoryFile& mf = MemoryFile::Get();
+  auto next = ptes_.lower_bound(a);
+  while (a < end) {
+    if (next != ptes_.end() && next->first == a) {
+      a += kPageSize;
+      ++next;
+      continue;
+    }
+    uint64_t index = (vma.offset + a - vma.start) / kPageSize;
+    if (!vma.object->HasFrame(index)) {
+      a += kPageSize;
+      continue;
+    }
+    uint64_t run;
+    auto frame = vma.object->GetPage(index, &run);
+    if (!frame.ok()) return;
+    uint64_t stop = std::min(end, a + run * kPageSize);
+    if (next != ptes_.end()) stop = std::min(stop, next->first);
+    uint64_t count = (stop - a) / kPageSize;
+    if (!as_->MapFileIfQueued(a, count * kPageSize, frame.value(), vma.prot))
+      return;
+    for (uint64_t i = 0; i < count; i++) {
+      mf.IncRef(frame.value() + i * kPageSize);
+      ptes_.emplace_hint(next, a + i * kPageSize,
+                         Pte{frame.value() + i * kPageSize, vma.prot});
+    }
+    a = stop;
+  }
+}
+
 Result<Pte*> MemoryManager::EnsurePage(Vma& vma, uint64_t page, bool write) {
   auto it = ptes_.find(page);
   if (it == ptes_.end()) {
@@ -225,6 +265,7 @@ FaultResult MemoryManager::HandleFault(uint64_t addr, bool access_error,
   if (!MapRun(start, count, prot, map_now).ok()) return FaultResult::kBusError;
   for (uint64_t i = 0; i < count; i++)
     ptes_[start + i * kPageSize].host_prot = prot;
+  if (vma->object && !(vma->prot & PROT_WRITE)) MapCachedAround(*vma, page);
   return FaultResult::kHandled;
 }
 
@@ -300,16 +341,45 @@ Result<std::shared_ptr<MemoryManager>> MemoryManager::Fork(
   for (auto& [start, vma] : vmas_)
     if (!vma.dontfork) child->vmas_.emplace(start, vma);
   MemoryFile& mf = MemoryFile::Get();
+  // The child's host address space starts empty. Where the platform maps
+  // ahead, the child starts with the pages the parent has mapped, private
+  // ones read-only, instead of faulting on each: in runs of consecutive
+  // pages and frames with one protection.
+  uint64_t run_start = 0, run_end = 0, run_frame = 0;
+  int run_prot = 0;
+  auto map_ahead = [&] {
+    if (run_end == run_start) return;
+    if (child->as_->MapFileAhead(run_start, run_end - run_start, run_frame,
+                                 run_prot)) {
+      for (auto it = child->ptes_.find(run_start);
+           it != child->ptes_.end() && it->first < run_end; ++it)
+        it->second.host_prot = run_prot;
+    }
+    run_start = run_end = 0;
+  };
   for (auto& [addr, pte] : ptes_) {
     Vma* vma = FindVma(addr);
     if (vma == nullptr || vma->dontfork || vma->wipeonfork) continue;
     mf.IncRef(pte.frame);
-    child->ptes_[addr] = Pte{pte.frame, 0};
+    Pte& copy =
+        child->ptes_.emplace_hint(child->ptes_.end(), addr, Pte{pte.frame, 0})
+            ->second;
+    int prot = pte.host_prot & child->HostProtFor(*vma, copy);
+    if (prot == 0) continue;
+    if (addr != run_end || prot != run_prot ||
+        pte.frame != run_frame + (run_end - run_start)) {
+      map_ahead();
+      run_start = addr;
+      run_frame = pte.frame;
+      run_prot = prot;
+    }
+    run_end = addr + kPageSize;
   }
+  map_ahead();
   // Private pages the parent maps writable become read-only there, so the
   // parent's next write copies them. Runs of them are protected together.
-  uint64_t run_start = 0, run_end = 0;
-  int run_prot = 0;
+  run_start = run_end = 0;
+  run_prot = 0;
   auto flush = [&]() -> Status {
     if (run_end > run_start)
       TRY_STATUS(as_->Protect(run_start, run_end - run_start, run_prot));

@@ -30,6 +30,10 @@ inline constexpr uint64_t kFaultAroundPages = 16;
 // ahead as the run is long, up to this many (2 MiB). A program that walks
 // through new memory then takes a fault per doubling, not per 16 pages.
 inline constexpr uint64_t kSequentialFillPages = 512;
+// A fault in a read-only file mapping also maps the pages of the aligned
+// block around it, up to this many (1 MiB), whose frames the file's cache
+// holds, where the platform can queue the mappings for the resume.
+inline constexpr uint64_t kMapCachedPages = 256;
 
 // Whether [addr, addr+length) wraps or reaches past the application's end.
 inline bool Overflows(uint64_t addr, uint64_t length) {
@@ -196,6 +200,7 @@ class MemoryManager {
                              uint64_t limit) const;
   Status PopulateAnonymous(Vma& vma, uint64_t page);
   Status PopulateAround(Vma& vma, uint64_t page);
+  void MapCachedAround(const Vma& vma, uint64_t page);
   bool PrivateExclusive(const Vma& vma, const Pte& pte) const;
   int HostProtFor(const Vma& vma, const Pte& pte) const;
   // Maps a run of PTEs in the host: at once if `now`, else possibly only

@@ -159,6 +159,67 @@ TEST_F(MemoryManagerTest, FaultMapsTheWindowAroundObjectPages) {
     EXPECT_TRUE(as_->pages.count(b + i * 4096)) << "page " << i;
 }
 
+// Where the platform queues mappings for the resume, a fault in a read-only
+// file mapping maps every cached page of its block, run by run, and leaves
+// out the pages the file's cache does not hold.
+TEST_F(MemoryManagerTest, FaultMapsCachedPagesOfItsBlock) {
+  const uint64_t kRun = 16, kPages = 4 * kRun;
+  auto object = std::make_shared<MemoryObject>(kPages * 4096, kRun);
+  MmapRequest req;
+  req.addr = 0x7e0000000000;  // aligned to the block
+  req.length = kPages * 4096;
+  req.prot = PROT_READ | PROT_EXEC;
+  req.flags = MAP_PRIVATE | MAP_FIXED;
+  req.object = object;
+  ASSERT_TRUE(mm_.Mmap(req).ok());
+  uint64_t run;
+  for (uint64_t index : {0ul, 2 * kRun, 3 * kRun})  // run 1 not cached
+    ASSERT_TRUE(object->GetPage(index, &run).ok());
+  as_->queues = true;
+  EXPECT_EQ(mm_.HandleFault(req.addr + 4096, false), FaultResult::kHandled);
+  for (uint64_t i = 0; i < kPages; i++) {
+    bool cached = i < kRun || i >= 2 * kRun;
+    EXPECT_EQ(as_->pages.count(req.addr + i * 4096), cached ? 1u : 0u)
+        << "page " << i;
+  }
+  EXPECT_EQ(mm_.ResidentPages(), 3 * kRun);
+  // A platform that would have to map at once maps only the faulting run.
+  as_->queues = false;
+  ASSERT_TRUE(mm_.Munmap(req.addr, req.length).ok());
+  ASSERT_TRUE(mm_.Mmap(req).ok());
+  EXPECT_EQ(mm_.HandleFault(req.addr + 4096, false), FaultResult::kHandled);
+  EXPECT_EQ(mm_.ResidentPages(), kRun);
+}
+
+// Where the platform maps ahead, a forked child starts with the parent's
+// mapped pages: private ones read-only, so that a write still copies,
+// shared ones as they are, and none of a MADV_DONTFORK range.
+TEST_F(MemoryManagerTest, ForkMapsParentPagesAhead) {
+  uint64_t priv = MapAnon(2 * 4096);
+  uint64_t shared =
+      MapAnon(4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS);
+  uint64_t unforked = MapAnon(4096);
+  ASSERT_TRUE(mm_.Madvise(unforked, 4096, MADV_DONTFORK).ok());
+  uint32_t v = 1;
+  for (uint64_t a : {priv, priv + 4096, shared, unforked}) {
+    ASSERT_TRUE(mm_.CopyOut(a, &v, 4).ok());
+    ASSERT_EQ(mm_.HandleFault(a, true), FaultResult::kHandled);
+  }
+  auto child_as = std::make_shared<FakeAddressSpace>();
+  child_as->maps_ahead = true;
+  auto child = mm_.Fork(child_as);
+  ASSERT_TRUE(child.ok());
+  ASSERT_TRUE(child_as->pages.count(priv));
+  EXPECT_EQ(child_as->pages[priv].prot, PROT_READ);
+  EXPECT_EQ(child_as->pages[priv + 4096].prot, PROT_READ);
+  EXPECT_EQ(child_as->pages[shared].prot, PROT_READ | PROT_WRITE);
+  EXPECT_FALSE(child_as->pages.count(unforked));
+  // The child's write to its read-only private page takes a copy.
+  EXPECT_EQ(child.value()->HandleFault(priv, true), FaultResult::kHandled);
+  EXPECT_EQ(child_as->pages[priv].prot, PROT_READ | PROT_WRITE);
+  EXPECT_NE(child_as->pages[priv].frame, as_->pages[priv].frame);
+}
+
 // A write from outside the process to a copy-on-write page the host maps
 // fails with EFAULT. It must not write the page the parent shares, and it
 // must not change the host's mapping from a thread that runs elsewhere.

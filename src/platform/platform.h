@@ -52,6 +52,21 @@ class AddressSpace {
                                  int prot) {
     return MapFile(addr, length, frame, prot);
   }
+  // MapFileOnResume for a mapping that only saves later faults: returns
+  // false, having done nothing, where the platform would map at once.
+  virtual bool MapFileIfQueued(uint64_t addr, uint64_t length, uint64_t frame,
+                               int prot) {
+    return false;
+  }
+  // Maps a run, before any thread has run here, for the first thread to
+  // make before it runs the program: a forked child then finds its
+  // parent's pages mapped instead of faulting on each. Returns false where
+  // the platform does not, or has no room left; those pages fault as
+  // usual. Changes to the range before that first run replace the run.
+  virtual bool MapFileAhead(uint64_t addr, uint64_t length, uint64_t frame,
+                            int prot) {
+    return false;
+  }
 
   // Whether the calling thread may change the host's mappings here: it
   // runs a context in this address space, or no thread has run in it yet.

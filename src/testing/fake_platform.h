@@ -35,11 +35,24 @@ class FakeAddressSpace : public AddressSpace {
     protect_calls++;
     return Ok();
   }
+  bool MapFileIfQueued(uint64_t addr, uint64_t length, uint64_t frame,
+                       int prot) override {
+    return queues && MapFile(addr, length, frame, prot).ok();
+  }
+  bool MapFileAhead(uint64_t addr, uint64_t length, uint64_t frame,
+                    int prot) override {
+    if (!maps_ahead) return false;
+    ahead_calls++;
+    return MapFile(addr, length, frame, prot).ok();
+  }
   Status PrepareThread() override { return Ok(); }
   bool ChangeableHere() const override { return changeable; }
 
   std::map<uint64_t, Mapping> pages;  // page address -> mapping
   bool changeable = true;  // false: the caller runs in another process
+  bool queues = false;     // accepts MapFileIfQueued
+  bool maps_ahead = false;  // accepts MapFileAhead
+  int ahead_calls = 0;
   int map_calls = 0;
   int unmap_calls = 0;
   int protect_calls = 0;

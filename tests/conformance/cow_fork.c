@@ -2,7 +2,9 @@
  */
 #include "check.h"
 
+#include <sched.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 
 #define PAGE 4096
 
@@ -160,6 +162,52 @@ static void test_read_only_after_fork(void) {
   munmap(memory, PAGE);
 }
 
+static pid_t child_tid_slot;
+static int child_saw_slot = -1;
+
+static void test_child_settid(void) {
+  CASE("CLONE_CHILD_SETTID writes into the child's copy before it runs");
+  /* The parent has written the page, so a copy-on-write copy of it
+   * receives the tid while the child has not run yet. */
+  child_tid_slot = 0;
+  child_saw_slot = -1;
+  long pid = syscall(SYS_clone, CLONE_CHILD_SETTID | SIGCHLD, NULL, NULL,
+                     &child_tid_slot, 0);
+  if (pid == 0) {
+    pid_t self = (pid_t)syscall(SYS_gettid);
+    child_saw_slot = child_tid_slot;
+    _exit(child_saw_slot == self ? 0 : 1);
+  }
+  CHECK(pid > 0);
+  CHECK_CHILD_EXIT((pid_t)pid, 0);
+  CHECK_EQ(child_tid_slot, 0);
+  CHECK_EQ(child_saw_slot, -1);
+}
+
+static void test_child_write_to_read_only(void) {
+  CASE("child's write to a page the parent mapped read-only raises SIGSEGV");
+  char* memory = mmap(NULL, 4 * PAGE, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  for (int i = 0; i < 4; i++) memory[i * PAGE] = 'a' + i;
+  CHECK_OK(mprotect(memory + PAGE, 2 * PAGE, PROT_READ));
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (memory[PAGE] != 'b' || memory[2 * PAGE] != 'c') _exit(1);
+    memory[0] = 'x';
+    memory[3 * PAGE] = 'y';
+    memory[2 * PAGE] = 'z'; /* faults */
+    _exit(2);
+  }
+  int status = 0;
+  CHECK_EQ(waitpid(pid, &status, 0), pid);
+  CHECK(WIFSIGNALED(status));
+  CHECK_EQ(WTERMSIG(status), SIGSEGV);
+  CHECK_EQ(memory[0], 'a');
+  CHECK_EQ(memory[2 * PAGE], 'c');
+  CHECK_EQ(memory[3 * PAGE], 'd');
+  munmap(memory, 4 * PAGE);
+}
+
 int main(void) {
   test_globals_and_stack();
   test_parent_writes_after_fork();
@@ -167,5 +215,7 @@ int main(void) {
   test_shared_stays_shared();
   test_fork_advice();
   test_read_only_after_fork();
+  test_child_settid();
+  test_child_write_to_read_only();
   return check_finish();
 }

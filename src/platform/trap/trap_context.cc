@@ -175,7 +175,7 @@ bool TrapContext::Bind(AddressSpace& as) {
   auto& tas = static_cast<TrapAddressSpace&>(as);
   if (thread_ && as_id_ == tas.id()) return true;
   Release();
-  auto t = tas.TakeSpareThread();
+  auto t = tas.TakeSpareThread(&ahead_maps_);
   if (!t) return false;
   std::lock_guard lock(mu_);
   thread_ = *t;
@@ -408,6 +408,19 @@ SwitchReason TrapContext::Switch(AddressSpace& as, Registers& regs,
       (void)SetFpState(*initial_fp_);
       initial_fp_.reset();
     }
+    // The address space's first run: the mappings made ahead go with the
+    // resume, those past the queue's room by request first. One the host
+    // refused shows up as a fault at a page the kernel thinks mapped.
+    auto ahead = std::move(ahead_maps_);
+    ahead_maps_.clear();
+    while (ahead.size() > MOAT_TRAP_MAX_MAPS) {
+      const auto& [addr, length, prot, frame] = ahead.back();
+      auto r = Request(SYS_mmap, {addr, length, prot, MAP_SHARED | MAP_FIXED,
+                                  uint64_t(MemoryFile::Get().fd()), frame});
+      if (!r.ok() && r.error() == ESRCH) return die();
+      ahead.pop_back();
+    }
+    queued_maps_ = std::move(ahead);
   }
   WriteFrame(regs);
   for (size_t i = 0; i < queued_maps_.size(); i++)
@@ -460,6 +473,8 @@ bool TrapContext::QueueMap(uint64_t addr, uint64_t length, uint64_t frame,
   if (!thread_ || !started_ || queued_maps_.size() >= MOAT_TRAP_MAX_MAPS)
     return false;
   static_assert(sizeof(queued_maps_[0]) == MOAT_TRAP_MAP_ENTRY_SIZE);
+  static_assert(MOAT_TC_MAPS + MOAT_TRAP_MAX_MAPS * MOAT_TRAP_MAP_ENTRY_SIZE <=
+                MOAT_TRAP_CONTROL_SIZE);
   queued_maps_.push_back({addr, length, uint64_t(prot), frame});
   return true;
 }
@@ -536,9 +551,14 @@ Status TrapAddressSpace::Request(int64_t nr,
                                  std::initializer_list<uint64_t> args) {
   TrapContext* ctx = CurrentTrapContext();
   if (ctx == nullptr || ctx->as_id() != id_ || !ctx->started()) {
-    // No thread has run here yet, so nothing is mapped to change.
+    // No thread has run here yet: only the mappings made ahead are there
+    // to change. A protection change drops them from its range, whose
+    // pages then fault and are mapped as the kernel has them.
     std::lock_guard lock(mu_);
     MOAT_CHECK(!ran_, "trap: address space change from outside it");
+    const uint64_t* a = args.begin();
+    TrimAhead(a[0], a[1]);
+    if (nr == SYS_mmap) ahead_[a[0]] = {a[1], a[5], a[2]};
     return Ok();
   }
   TRY(ctx->Request(nr, args));
@@ -554,11 +574,41 @@ Status TrapAddressSpace::MapFile(uint64_t addr, uint64_t length,
 
 Status TrapAddressSpace::MapFileOnResume(uint64_t addr, uint64_t length,
                                          uint64_t frame, int prot) {
-  TrapContext* ctx = CurrentTrapContext();
-  if (ctx != nullptr && ctx->as_id() == id_ && one_thread_.load() &&
-      ctx->QueueMap(addr, length, frame, prot))
-    return Ok();
+  if (MapFileIfQueued(addr, length, frame, prot)) return Ok();
   return MapFile(addr, length, frame, prot);
+}
+
+bool TrapAddressSpace::MapFileIfQueued(uint64_t addr, uint64_t length,
+                                       uint64_t frame, int prot) {
+  TrapContext* ctx = CurrentTrapContext();
+  return ctx != nullptr && ctx->as_id() == id_ && one_thread_.load() &&
+         ctx->QueueMap(addr, length, frame, prot);
+}
+
+bool TrapAddressSpace::MapFileAhead(uint64_t addr, uint64_t length,
+                                    uint64_t frame, int prot) {
+  std::lock_guard lock(mu_);
+  if (ran_ || ahead_.size() >= kMaxAheadMaps) return false;
+  TrimAhead(addr, length);
+  ahead_[addr] = {length, frame, uint64_t(prot)};
+  return true;
+}
+
+void TrapAddressSpace::TrimAhead(uint64_t addr, uint64_t length) {
+  uint64_t end = addr + length;
+  auto it = ahead_.lower_bound(addr);
+  if (it != ahead_.begin()) --it;
+  while (it != ahead_.end() && it->first < end) {
+    auto [start, m] = *it;
+    uint64_t stop = start + m[0];
+    if (stop <= addr) {
+      ++it;
+      continue;
+    }
+    it = ahead_.erase(it);
+    if (start < addr) ahead_[start] = {addr - start, m[1], m[2]};
+    if (stop > end) ahead_[end] = {stop - end, m[1] + (end - start), m[2]};
+  }
 }
 
 Status TrapAddressSpace::Unmap(uint64_t addr, uint64_t length) {

@@ -60,7 +60,7 @@
 #define MOAT_TC_MEMORY_FD 200
 #define MOAT_TC_MAPS 256
 #define MOAT_TRAP_MAP_ENTRY_SIZE 32
-#define MOAT_TRAP_MAX_MAPS 32
+#define MOAT_TRAP_MAX_MAPS 120  // up to the control page's end
 // The request number that makes the stub save its FPU state into the
 // frame of a patched call, which leaves it in the registers until then.
 #define MOAT_TRAP_SAVE_FP_REQUEST (-1)

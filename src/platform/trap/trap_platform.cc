@@ -192,12 +192,16 @@ TrapAddressSpace::~TrapAddressSpace() {
   });
 }
 
-std::optional<TrapThread> TrapAddressSpace::TakeSpareThread() {
+std::optional<TrapThread> TrapAddressSpace::TakeSpareThread(
+    std::vector<std::array<uint64_t, 4>>* ahead) {
   std::lock_guard lock(mu_);
   if (spare_.empty()) return std::nullopt;
   TrapThread t = spare_.back();
   spare_.pop_back();
   ran_ = true;
+  for (const auto& [addr, m] : ahead_)
+    ahead->push_back({addr, m[0], m[2], m[1]});
+  ahead_.clear();
   return t;
 }
 

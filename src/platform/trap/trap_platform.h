@@ -16,9 +16,11 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include "platform/platform.h"
 #include "platform/trap/trap_layout.h"
@@ -51,12 +53,20 @@ struct TrapThread {
 class TrapAddressSpace : public AddressSpace {
  public:
   TrapAddressSpace(TrapPlatform& platform, pid_t process);
+  // The maximum number of runs MapFileAhead accepts. Making each costs the
+  // child's stub an mmap(2) of a few microseconds, and a fault on a page
+  // left out costs several times that.
+  static constexpr size_t kMaxAheadMaps = 512;
   ~TrapAddressSpace() override;
 
   Status MapFile(uint64_t addr, uint64_t length, uint64_t frame,
                  int prot) override;
   Status MapFileOnResume(uint64_t addr, uint64_t length, uint64_t frame,
                          int prot) override;
+  bool MapFileIfQueued(uint64_t addr, uint64_t length, uint64_t frame,
+                       int prot) override;
+  bool MapFileAhead(uint64_t addr, uint64_t length, uint64_t frame,
+                    int prot) override;
   Status Unmap(uint64_t addr, uint64_t length) override;
   Status Protect(uint64_t addr, uint64_t length, int prot) override;
   Status PrepareThread() override;
@@ -67,8 +77,11 @@ class TrapAddressSpace : public AddressSpace {
   // PrepareThread for the first thread, on the factory thread, in slot 1
   // with `frame`, which the kernel allocated. Takes the frame in any case.
   Status PrepareFirstThread(uint64_t frame);
-  // Takes a thread that PrepareThread made and no context runs yet.
-  std::optional<TrapThread> TakeSpareThread();
+  // Takes a thread that PrepareThread made and no context runs yet. The
+  // first taker also gets the mappings made ahead (MapFileAhead) in
+  // *ahead, as address, length, protection and frame.
+  std::optional<TrapThread> TakeSpareThread(
+      std::vector<std::array<uint64_t, 4>>* ahead);
   // Gives back the slot of a thread that has died.
   void ReturnSlot(int slot);
   uint64_t id() const { return id_; }
@@ -76,12 +89,18 @@ class TrapAddressSpace : public AddressSpace {
 
  private:
   Status Request(int64_t nr, std::initializer_list<uint64_t> args);
+  // Removes [addr, addr+length) from the mappings made ahead. Called with
+  // mu_ held.
+  void TrimAhead(uint64_t addr, uint64_t length);
   Status StartThread(int slot, uint64_t frame, bool map, bool on_factory);
 
   TrapPlatform& platform_;
   pid_t process_;  // idles, traced by the factory; never runs the program
   uint64_t id_;
   bool ran_ = false;  // a thread has run: faults may have mapped memory
+  // Mappings for the first thread to make (MapFileAhead), none
+  // overlapping: address -> length, frame, protection. Guarded by mu_.
+  std::map<uint64_t, std::array<uint64_t, 3>> ahead_;
   mutable std::mutex mu_;
   std::vector<TrapThread> spare_;  // guarded by mu_
   // Frames behind each slot, by slot number (0: none yet); a slot keeps
@@ -187,6 +206,8 @@ class TrapContext : public Context {
   bool fault_ = false;  // the last Switch returned kFault
   // Mappings for the next resume: address, length, protection, frame.
   std::vector<std::array<uint64_t, 4>> queued_maps_;
+  // Mappings made ahead for the address space's first run (Bind).
+  std::vector<std::array<uint64_t, 4>> ahead_maps_;
   SpinBudget kernel_spin_;  // nanoseconds
   SpinBudget stub_spin_;    // pause iterations
 };
