@@ -310,6 +310,7 @@ Result<ExecImage> LoadExecutable(Task& t, const Path& dir,
       uint64_t(AT_MINSIGSTKSZ), uint64_t(getauxval(AT_MINSIGSTKSZ)),
   };
   uint64_t sp = TRY(BuildStack(t, *mm, argv, envp, execfn, auxv));
+  mm->MapAhead();
 
   ExecImage image;
   image.mm = mm;

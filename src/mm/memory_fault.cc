@@ -154,6 +154,60 @@ void MemoryManager::MapCachedAround(const Vma& vma, uint64_t page) {
   }
 }
 
+void MemoryManager::MapPtesAhead() {
+  auto first = ptes_.end();  // the current run's first PTE
+  uint64_t count = 0;
+  auto flush = [&] {
+    if (count == 0) return;
+    const Pte& head = first->second;
+    if (!as_->MapFileAhead(first->first, count * kPageSize, head.frame,
+                           head.host_prot)) {
+      auto it = first;
+      for (uint64_t i = 0; i < count; i++, ++it) it->second.host_prot = 0;
+    }
+    count = 0;
+  };
+  for (auto it = ptes_.begin(); it != ptes_.end(); ++it) {
+    const Pte& pte = it->second;
+    if (pte.host_prot == 0) {
+      flush();
+      continue;
+    }
+    if (count > 0) {
+      const Pte& head = first->second;
+      bool joins = it->first == first->first + count * kPageSize &&
+                   pte.frame == head.frame + count * kPageSize &&
+                   pte.host_prot == head.host_prot;
+      if (!joins) flush();
+    }
+    if (count == 0) first = it;
+    count++;
+  }
+  flush();
+}
+
+void MemoryManager::MapAhead() {
+  MemoryFile& mf = MemoryFile::Get();
+  for (auto& [start, vma] : vmas_) {
+    if (!vma.object || (vma.prot & PROT_WRITE)) continue;
+    uint64_t end = std::min(vma.end, vma.start + kMapCachedPages * kPageSize);
+    for (uint64_t a = vma.start; a < end; a += kPageSize) {
+      uint64_t index = (vma.offset + a - vma.start) / kPageSize;
+      if (ptes_.count(a) || !vma.object->HasFrame(index)) continue;
+      uint64_t run;
+      auto frame = vma.object->GetPage(index, &run);
+      if (!frame.ok()) break;
+      mf.IncRef(frame.value());
+      ptes_.emplace(a, Pte{frame.value(), 0});
+    }
+  }
+  for (auto& [addr, pte] : ptes_) {
+    const Vma* vma = FindVma(addr);
+    if (vma != nullptr) pte.host_prot = HostProtFor(*vma, pte);
+  }
+  MapPtesAhead();
+}
+
 Result<Pte*> MemoryManager::EnsurePage(Vma& vma, uint64_t page, bool write) {
   auto it = ptes_.find(page);
   if (it == ptes_.end()) {
@@ -341,22 +395,6 @@ Result<std::shared_ptr<MemoryManager>> MemoryManager::Fork(
   for (auto& [start, vma] : vmas_)
     if (!vma.dontfork) child->vmas_.emplace(start, vma);
   MemoryFile& mf = MemoryFile::Get();
-  // The child's host address space starts empty. Where the platform maps
-  // ahead, the child starts with the pages the parent has mapped, private
-  // ones read-only, instead of faulting on each: in runs of consecutive
-  // pages and frames with one protection.
-  uint64_t run_start = 0, run_end = 0, run_frame = 0;
-  int run_prot = 0;
-  auto map_ahead = [&] {
-    if (run_end == run_start) return;
-    if (child->as_->MapFileAhead(run_start, run_end - run_start, run_frame,
-                                 run_prot)) {
-      for (auto it = child->ptes_.find(run_start);
-           it != child->ptes_.end() && it->first < run_end; ++it)
-        it->second.host_prot = run_prot;
-    }
-    run_start = run_end = 0;
-  };
   for (auto& [addr, pte] : ptes_) {
     Vma* vma = FindVma(addr);
     if (vma == nullptr || vma->dontfork || vma->wipeonfork) continue;
@@ -364,22 +402,15 @@ Result<std::shared_ptr<MemoryManager>> MemoryManager::Fork(
     Pte& copy =
         child->ptes_.emplace_hint(child->ptes_.end(), addr, Pte{pte.frame, 0})
             ->second;
-    int prot = pte.host_prot & child->HostProtFor(*vma, copy);
-    if (prot == 0) continue;
-    if (addr != run_end || prot != run_prot ||
-        pte.frame != run_frame + (run_end - run_start)) {
-      map_ahead();
-      run_start = addr;
-      run_frame = pte.frame;
-      run_prot = prot;
-    }
-    run_end = addr + kPageSize;
+    // The child's host address space starts empty. It maps ahead the pages
+    // the parent maps, private ones read-only, instead of faulting on each.
+    copy.host_prot = pte.host_prot & child->HostProtFor(*vma, copy);
   }
-  map_ahead();
+  child->MapPtesAhead();
   // Private pages the parent maps writable become read-only there, so the
   // parent's next write copies them. Runs of them are protected together.
-  run_start = run_end = 0;
-  run_prot = 0;
+  uint64_t run_start = 0, run_end = 0;
+  int run_prot = 0;
   auto flush = [&]() -> Status {
     if (run_end > run_start)
       TRY_STATUS(as_->Protect(run_start, run_end - run_start, run_prot));

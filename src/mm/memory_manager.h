@@ -108,6 +108,11 @@ class MemoryManager {
   // copy-on-write in both, shared ones stay shared.
   Result<std::shared_ptr<MemoryManager>> Fork(
       std::shared_ptr<AddressSpace> child_as);
+  // Maps ahead, before a new program's first run, the pages it is about to
+  // touch: those the loader wrote, such as the stack, and the cached pages
+  // of its ELF files' read-only mappings, up to kMapCachedPages of each.
+  // Each of them would otherwise take a fault.
+  void MapAhead();
 
   // Serves a fault the application took at `addr`. `access_error` is true
   // when the page was mapped but the access was not allowed; `fetch` when
@@ -201,6 +206,10 @@ class MemoryManager {
   Status PopulateAnonymous(Vma& vma, uint64_t page);
   Status PopulateAround(Vma& vma, uint64_t page);
   void MapCachedAround(const Vma& vma, uint64_t page);
+  // Maps ahead (AddressSpace::MapFileAhead) the PTEs whose host_prot is
+  // set, in runs of consecutive pages and frames with one protection, and
+  // clears host_prot in the runs the platform did not accept.
+  void MapPtesAhead();
   bool PrivateExclusive(const Vma& vma, const Pte& pte) const;
   int HostProtFor(const Vma& vma, const Pte& pte) const;
   // Maps a run of PTEs in the host: at once if `now`, else possibly only

@@ -220,6 +220,46 @@ TEST_F(MemoryManagerTest, ForkMapsParentPagesAhead) {
   EXPECT_NE(child_as->pages[priv].frame, as_->pages[priv].frame);
 }
 
+// Before a new program's first run, the pages the loader wrote and the
+// cached pages of read-only file mappings are mapped ahead. Pages of a run
+// the platform does not take stay unmapped, and then fault as before.
+TEST_F(MemoryManagerTest, MapAheadMapsLoaderAndCachedPages) {
+  const uint64_t kRun = 16;
+  auto object = std::make_shared<MemoryObject>(2 * kRun * 4096, kRun);
+  MmapRequest text;
+  text.addr = 0x7e0000000000;
+  text.length = 2 * kRun * 4096;
+  text.prot = PROT_READ | PROT_EXEC;
+  text.flags = MAP_PRIVATE | MAP_FIXED;
+  text.object = object;
+  ASSERT_TRUE(mm_.Mmap(text).ok());
+  uint64_t run;
+  ASSERT_TRUE(object->GetPage(0, &run).ok());  // the second run not cached
+  uint64_t stack = MapAnon(2 * 4096);
+  uint32_t v = 1;
+  ASSERT_TRUE(mm_.CopyOut(stack + 4096, &v, 4).ok());
+
+  as_->maps_ahead = true;
+  mm_.MapAhead();
+  // The write filled both stack pages, as a fault would have.
+  EXPECT_EQ(as_->pages.size(), kRun + 2);
+  EXPECT_EQ(as_->pages[text.addr].prot, PROT_READ | PROT_EXEC);
+  EXPECT_FALSE(as_->pages.count(text.addr + kRun * 4096));
+  EXPECT_EQ(as_->pages[stack].prot, PROT_READ | PROT_WRITE);
+  EXPECT_EQ(as_->pages[stack + 4096].prot, PROT_READ | PROT_WRITE);
+}
+
+TEST_F(MemoryManagerTest, MapAheadRefusedLeavesPagesToFaults) {
+  uint64_t stack = MapAnon(4096);
+  uint32_t v = 1;
+  ASSERT_TRUE(mm_.CopyOut(stack, &v, 4).ok());
+  mm_.MapAhead();  // the fake platform does not map ahead by default
+  EXPECT_TRUE(as_->pages.empty());
+  // The kernel knows the page is not mapped: a fault maps it.
+  EXPECT_EQ(mm_.HandleFault(stack, false), FaultResult::kHandled);
+  EXPECT_EQ(as_->pages[stack].prot, PROT_READ | PROT_WRITE);
+}
+
 // A write from outside the process to a copy-on-write page the host maps
 // fails with EFAULT. It must not write the page the parent shares, and it
 // must not change the host's mapping from a thread that runs elsewhere.
