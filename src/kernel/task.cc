@@ -266,7 +266,7 @@ void Task::HandleSyscall(bool vsyscall) {
   int64_t nr = static_cast<int64_t>(regs.orig_rax);
   SyscallArgs args{{regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8,
                     regs.r9}};
-  bool int80 = !vsyscall && EnteredThroughInt80();
+  bool int80 = !vsyscall && ctx_->SyscallMayBeInt80() && EnteredThroughInt80();
   current_syscall = nr;
   // The only cost of seccomp for a task without filters is this branch.
   std::optional<int64_t> ret;

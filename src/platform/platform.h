@@ -129,6 +129,11 @@ class Context {
   // address space: EAGAIN after that.
   virtual Result<TrapInfo> ReadTrap() = 0;
 
+  // Whether a system call that Switch reported may have come through
+  // `int $0x80`, which the kernel then finds out from the instruction's
+  // bytes. False where the platform never reports such a call.
+  virtual bool SyscallMayBeInt80() const { return true; }
+
   // FPU state to load into the thread that the next Switch starts, for
   // fork(2), whose child inherits its parent's state.
   virtual void SetInitialFpState(FpState state) = 0;

@@ -149,6 +149,10 @@ class TrapContext : public Context {
   Result<FpState> GetFpState() override;
   Status SetFpState(const FpState& state) override;
   Result<TrapInfo> ReadTrap() override;
+  // The stub filter kills a thread that enters through `int $0x80`, whose
+  // calls come with the i386 architecture, and patched calls are `syscall`
+  // sites. So no reported call came through `int $0x80`.
+  bool SyscallMayBeInt80() const override { return false; }
   void SetInitialFpState(FpState state) override {
     initial_fp_ = std::move(state);
   }
