@@ -188,6 +188,7 @@ void MemoryManager::MapPtesAhead() {
 
 void MemoryManager::MapAhead() {
   MemoryFile& mf = MemoryFile::Get();
+  std::vector<uint64_t> cached;  // pages given PTEs here
   for (auto& [start, vma] : vmas_) {
     if (!vma.object || (vma.prot & PROT_WRITE)) continue;
     uint64_t end = std::min(vma.end, vma.start + kMapCachedPages * kPageSize);
@@ -199,6 +200,7 @@ void MemoryManager::MapAhead() {
       if (!frame.ok()) break;
       mf.IncRef(frame.value());
       ptes_.emplace(a, Pte{frame.value(), 0});
+      cached.push_back(a);
     }
   }
   for (auto& [addr, pte] : ptes_) {
@@ -206,6 +208,14 @@ void MemoryManager::MapAhead() {
     if (vma != nullptr) pte.host_prot = HostProtFor(*vma, pte);
   }
   MapPtesAhead();
+  // A cached page the platform did not map is left to its fault, as on a
+  // platform that never maps ahead, so that it does not count as resident.
+  for (uint64_t a : cached) {
+    auto it = ptes_.find(a);
+    if (it->second.host_prot != 0) continue;
+    mf.DecRef(it->second.frame);
+    ptes_.erase(it);
+  }
 }
 
 Result<Pte*> MemoryManager::EnsurePage(Vma& vma, uint64_t page, bool write) {

@@ -250,11 +250,23 @@ TEST_F(MemoryManagerTest, MapAheadMapsLoaderAndCachedPages) {
 }
 
 TEST_F(MemoryManagerTest, MapAheadRefusedLeavesPagesToFaults) {
+  auto object = std::make_shared<MemoryObject>(16 * 4096, 16);
+  MmapRequest text;
+  text.length = 16 * 4096;
+  text.prot = PROT_READ;
+  text.flags = MAP_PRIVATE;
+  text.object = object;
+  ASSERT_TRUE(mm_.Mmap(text).ok());
+  uint64_t run;
+  ASSERT_TRUE(object->GetPage(0, &run).ok());
   uint64_t stack = MapAnon(4096);
   uint32_t v = 1;
   ASSERT_TRUE(mm_.CopyOut(stack, &v, 4).ok());
   mm_.MapAhead();  // the fake platform does not map ahead by default
   EXPECT_TRUE(as_->pages.empty());
+  // The cached file pages did not become resident; the stack page did
+  // when the loader wrote it.
+  EXPECT_EQ(mm_.ResidentPages(), 1u);
   // The kernel knows the page is not mapped: a fault maps it.
   EXPECT_EQ(mm_.HandleFault(stack, false), FaultResult::kHandled);
   EXPECT_EQ(as_->pages[stack].prot, PROT_READ | PROT_WRITE);
