@@ -157,6 +157,9 @@ Result<size_t> MemoryObject::WriteAt(uint64_t offset, const void* buf,
 void MemoryObject::Truncate(uint64_t size) {
   // Not growing also drops the frames that fallocate gave pages past the
   // end, as Linux mm/shmem.c:shmem_setattr does.
+  // TODO: processes that already map the dropped pages keep them and read
+  // the old data, where Linux unmaps them (truncate_pagecache) and a later
+  // access past the end raises SIGBUS.
   if (size <= size_) {
     // Zero the tail of the new last page, as a later extension must read 0.
     auto it = frames_.find(size / kPageSize);
