@@ -17,14 +17,22 @@ constexpr uint64_t kNamespaceFlags =
 constexpr size_t kMaxArgBytes = 2 << 20;  // ARG_MAX as the kernel checks it
 constexpr size_t kMaxArgStrlen = 32 * 4096;  // Linux MAX_ARG_STRLEN
 
+// With CLONE_PIDFD, `pidfd` is where the new process's pidfd goes.
 Result<int> DoClone(Task& t, uint64_t flags, uint64_t stack, uint64_t ptid,
-                    uint64_t ctid, uint64_t tls, int exit_signal) {
+                    uint64_t ctid, uint64_t tls, int exit_signal,
+                    uint64_t pidfd = 0) {
   if ((flags & CLONE_THREAD) && !(flags & CLONE_SIGHAND)) return Err(EINVAL);
   if ((flags & CLONE_SIGHAND) && !(flags & CLONE_VM)) return Err(EINVAL);
   if ((flags & CLONE_FS) && (flags & CLONE_NEWNS)) return Err(EINVAL);
   // TODO: nested namespaces are not supported yet.
   if (flags & kNamespaceFlags) return Err(EINVAL);
-  if (flags & CLONE_PIDFD) return Err(EINVAL);
+  // Linux 6.1 gives no pidfd for a thread (kernel/fork.c:copy_process).
+  if ((flags & CLONE_PIDFD) && (flags & (CLONE_THREAD | CLONE_DETACHED)))
+    return Err(EINVAL);
+  // Written first, so that a bad address fails the call before it starts
+  // a process.
+  if ((flags & CLONE_PIDFD) && !t.mm().Write<int32_t>(pidfd, -1).ok())
+    return Err(EFAULT);
   if ((flags & CLONE_PARENT) && &t.tg() == t.kernel().init().get())
     return Err(EINVAL);
   Kernel& k = t.kernel();
@@ -80,6 +88,13 @@ Result<int> DoClone(Task& t, uint64_t flags, uint64_t stack, uint64_t ptid,
   child->handlers = (flags & CLONE_SIGHAND)
                         ? t.handlers
                         : std::make_shared<SignalHandlers>(*t.handlers);
+
+  if (flags & CLONE_PIDFD) {
+    // In the caller's table only: a child without CLONE_FILES already has
+    // its copy.
+    int fd = TRY(InstallPidfd(t, tg, 0));
+    (void)t.mm().Write<int32_t>(pidfd, fd);
+  }
 
   if (!(flags & CLONE_THREAD)) {
     tg->tgid = child->tid;
@@ -241,8 +256,11 @@ int64_t ExecCommon(Task& t, int dirfd, uint64_t path_addr, uint64_t argv,
 // parent_tid, child_tid, tls.
 int64_t Clone(Task& t, const SyscallArgs& args) {
   uint64_t flags = args[0];
+  // clone(2) returns the pidfd through parent_tid, so it cannot also
+  // store the tid there.
+  if ((flags & CLONE_PIDFD) && (flags & CLONE_PARENT_SETTID)) return -EINVAL;
   return ToReturn(DoClone(t, flags & ~uint64_t(CSIGNAL), args[1], args[2],
-                          args[3], args[4], int(flags & CSIGNAL)));
+                          args[3], args[4], int(flags & CSIGNAL), args[2]));
 }
 
 // Implements clone3(2).
@@ -262,8 +280,8 @@ int64_t Clone3(Task& t, const SyscallArgs& args) {
   if (ca.flags & CLONE_INTO_CGROUP) return -EINVAL;
   if ((ca.stack == 0) != (ca.stack_size == 0)) return -EINVAL;
   uint64_t sp = ca.stack ? ca.stack + ca.stack_size : 0;
-  return ToReturn(DoClone(t, ca.flags, sp, ca.parent_tid, ca.child_tid,
-                          ca.tls, int(ca.exit_signal)));
+  return ToReturn(DoClone(t, ca.flags, sp, ca.parent_tid, ca.child_tid, ca.tls,
+                          int(ca.exit_signal), ca.pidfd));
 }
 
 // Implements fork(2).

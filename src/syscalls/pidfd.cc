@@ -53,6 +53,15 @@ std::shared_ptr<ThreadGroup> PidfdGroup(Task& t, int fd, int* error) {
   return tg;
 }
 
+Result<int> InstallPidfd(Task& t, std::shared_ptr<ThreadGroup> tg,
+                         unsigned flags) {
+  auto f = std::make_shared<PidFile>(tg);
+  f->inode = NewAnonInode(0600);
+  f->flags = O_RDWR | (flags & PIDFD_NONBLOCK ? O_NONBLOCK : 0);
+  // pidfds are always close-on-exec.
+  return InstallFd(t, f, true);
+}
+
 // Implements pidfd_open(2).
 int64_t PidfdOpen(Task& t, const SyscallArgs& args) {
   int pid = args.Int(0);
@@ -61,11 +70,7 @@ int64_t PidfdOpen(Task& t, const SyscallArgs& args) {
   if (pid <= 0) return -EINVAL;
   auto tg = t.kernel().GroupByTgid(pid);
   if (!tg || tg->reaped) return -ESRCH;
-  auto f = std::make_shared<PidFile>(tg);
-  f->inode = NewAnonInode(0600);
-  f->flags = O_RDWR | (flags & PIDFD_NONBLOCK ? O_NONBLOCK : 0);
-  // pidfds are always close-on-exec.
-  return ToReturn(InstallFd(t, f, true));
+  return ToReturn(InstallPidfd(t, tg, flags));
 }
 
 // Implements pidfd_send_signal(2).

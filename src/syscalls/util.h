@@ -34,6 +34,10 @@ uint64_t NofileLimit(Task& t);
 
 // Installs a new descriptor for `f` (EMFILE past RLIMIT_NOFILE).
 Result<int> InstallFd(Task& t, FilePtr f, bool cloexec, int min_fd = 0);
+// Installs a close-on-exec pidfd (pidfd_open(2)) that names `tg`.
+// `flags` may hold PIDFD_NONBLOCK.
+Result<int> InstallPidfd(Task& t, std::shared_ptr<ThreadGroup> tg,
+                         unsigned flags);
 
 // Runs `op` until it stops returning EAGAIN, waiting for `events` on the
 // file between tries unless it is non-blocking. Returns -ERESTARTSYS when
