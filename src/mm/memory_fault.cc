@@ -114,19 +114,11 @@ Status MemoryManager::PopulateAround(Vma& vma, uint64_t page) {
   return Ok();
 }
 
-// Maps the pages around `page` of a read-only file mapping whose frames the
-// file's cache already holds, as far as the platform can queue them for the
-// resume. Linux's fault-around maps 16 pages. A fault costs moat a trap and
-// two hand-offs, many times a host fault, so one fault in a library's text
-// maps the cached text of a whole block. Pages not cached stay absent, as
-// Linux maps no page that is not in the page cache.
-void MemoryManager::MapCachedAround(const Vma& vma, uint64_t page) {
-  uint64_t block = kMapCachedPages * kPageSize;
-  uint64_t end = std::min(vma.end, (page & ~(block - 1)) + block);
-  uint64_t a = std::max(vma.start, page & ~(block - 1));
-  MemoryFile& mf = MemoryFile::Get();
-  auto next = ptes_.lower_bound(a);
-  while (a < end) {
+void MemoryManager::ForEachCachedRun(
+    const Vma& vma, uint64_t start, uint64_t end,
+    const std::function<bool(uint64_t, uint64_t, uint64_t)>& add) {
+  auto next = ptes_.lower_bound(start);
+  for (uint64_t a = start; a < end;) {
     if (next != ptes_.end() && next->first == a) {
       a += kPageSize;
       ++next;
@@ -142,16 +134,38 @@ void MemoryManager::MapCachedAround(const Vma& vma, uint64_t page) {
     if (!frame.ok()) return;
     uint64_t stop = std::min(end, a + run * kPageSize);
     if (next != ptes_.end()) stop = std::min(stop, next->first);
-    uint64_t count = (stop - a) / kPageSize;
-    if (!as_->MapFileIfQueued(a, count * kPageSize, frame.value(), vma.prot))
-      return;
-    for (uint64_t i = 0; i < count; i++) {
-      mf.IncRef(frame.value() + i * kPageSize);
-      ptes_.emplace_hint(next, a + i * kPageSize,
-                         Pte{frame.value() + i * kPageSize, vma.prot});
-    }
+    // `add` inserts PTEs only before `next`, which stays valid.
+    if (!add(a, frame.value(), (stop - a) / kPageSize)) return;
     a = stop;
   }
+}
+
+void MemoryManager::InsertPtes(uint64_t addr, uint64_t frame, uint64_t pages,
+                               int host_prot) {
+  MemoryFile& mf = MemoryFile::Get();
+  for (uint64_t i = 0; i < pages; i++) {
+    mf.IncRef(frame + i * kPageSize);
+    ptes_.emplace(addr + i * kPageSize, Pte{frame + i * kPageSize, host_prot});
+  }
+}
+
+// Maps the pages around `page` of a read-only file mapping whose frames the
+// file's cache already contains, as far as the platform can queue them for
+// the resume. Linux's fault-around maps 16 pages. A fault costs moat a trap
+// and two hand-offs, many times a host fault, so one fault in a library's
+// text maps the cached text of a whole block. Pages not cached stay absent,
+// as Linux maps no page that is not in the page cache.
+void MemoryManager::MapCachedAround(const Vma& vma, uint64_t page) {
+  uint64_t block = kMapCachedPages * kPageSize;
+  uint64_t start = std::max(vma.start, page & ~(block - 1));
+  uint64_t end = std::min(vma.end, (page & ~(block - 1)) + block);
+  ForEachCachedRun(
+      vma, start, end, [&](uint64_t addr, uint64_t frame, uint64_t pages) {
+        if (!as_->MapFileIfQueued(addr, pages * kPageSize, frame, vma.prot))
+          return false;
+        InsertPtes(addr, frame, pages, vma.prot);
+        return true;
+      });
 }
 
 void MemoryManager::MapPtesAhead() {
@@ -187,21 +201,16 @@ void MemoryManager::MapPtesAhead() {
 }
 
 void MemoryManager::MapAhead() {
-  MemoryFile& mf = MemoryFile::Get();
-  std::vector<uint64_t> cached;  // pages given PTEs here
+  std::vector<std::pair<uint64_t, uint64_t>> cached;  // runs given PTEs here
   for (auto& [start, vma] : vmas_) {
     if (!vma.object || (vma.prot & PROT_WRITE)) continue;
     uint64_t end = std::min(vma.end, vma.start + kMapCachedPages * kPageSize);
-    for (uint64_t a = vma.start; a < end; a += kPageSize) {
-      uint64_t index = (vma.offset + a - vma.start) / kPageSize;
-      if (ptes_.count(a) || !vma.object->HasFrame(index)) continue;
-      uint64_t run;
-      auto frame = vma.object->GetPage(index, &run);
-      if (!frame.ok()) break;
-      mf.IncRef(frame.value());
-      ptes_.emplace(a, Pte{frame.value(), 0});
-      cached.push_back(a);
-    }
+    ForEachCachedRun(vma, vma.start, end,
+                     [&](uint64_t addr, uint64_t frame, uint64_t pages) {
+                       InsertPtes(addr, frame, pages, 0);
+                       cached.emplace_back(addr, pages);
+                       return true;
+                     });
   }
   for (auto& [addr, pte] : ptes_) {
     const Vma* vma = FindVma(addr);
@@ -210,11 +219,14 @@ void MemoryManager::MapAhead() {
   MapPtesAhead();
   // A cached page the platform did not map is left to its fault, as on a
   // platform that never maps ahead, so that it does not count as resident.
-  for (uint64_t a : cached) {
-    auto it = ptes_.find(a);
-    if (it->second.host_prot != 0) continue;
-    mf.DecRef(it->second.frame);
-    ptes_.erase(it);
+  MemoryFile& mf = MemoryFile::Get();
+  for (auto [addr, pages] : cached) {
+    for (uint64_t i = 0; i < pages; i++) {
+      auto it = ptes_.find(addr + i * kPageSize);
+      if (it->second.host_prot != 0) continue;
+      mf.DecRef(it->second.frame);
+      ptes_.erase(it);
+    }
   }
 }
 

@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -14,9 +15,9 @@
 
 #include "mm/memory_file.h"
 #include "mm/memory_object.h"
-#include "vfs/inode.h"
 #include "platform/platform.h"
 #include "util/result.h"
+#include "vfs/inode.h"
 
 namespace moat {
 
@@ -32,7 +33,7 @@ inline constexpr uint64_t kFaultAroundPages = 16;
 inline constexpr uint64_t kSequentialFillPages = 512;
 // A fault in a read-only file mapping also maps the pages of the aligned
 // block around it, up to this many (1 MiB), whose frames the file's cache
-// holds, where the platform can queue the mappings for the resume.
+// contains, where the platform can queue the mappings for the resume.
 inline constexpr uint64_t kMapCachedPages = 256;
 
 // Whether [addr, addr+length) wraps or reaches past the application's end.
@@ -205,6 +206,15 @@ class MemoryManager {
                              uint64_t limit) const;
   Status PopulateAnonymous(Vma& vma, uint64_t page);
   Status PopulateAround(Vma& vma, uint64_t page);
+  // Calls `add(addr, frame, pages)` for each run of pages in [start, end) of
+  // a file mapping that have no PTE and whose frames the file's cache
+  // contains, in order, until `add` returns false.
+  void ForEachCachedRun(
+      const Vma& vma, uint64_t start, uint64_t end,
+      const std::function<bool(uint64_t, uint64_t, uint64_t)>& add);
+  // Inserts PTEs for `pages` consecutive pages and frames, with a reference
+  // to each frame.
+  void InsertPtes(uint64_t addr, uint64_t frame, uint64_t pages, int host_prot);
   void MapCachedAround(const Vma& vma, uint64_t page);
   // Maps ahead (AddressSpace::MapFileAhead) the PTEs whose host_prot is
   // set, in runs of consecutive pages and frames with one protection, and

@@ -161,7 +161,7 @@ TEST_F(MemoryManagerTest, FaultMapsTheWindowAroundObjectPages) {
 
 // Where the platform queues mappings for the resume, a fault in a read-only
 // file mapping maps every cached page of its block, run by run, and leaves
-// out the pages the file's cache does not hold.
+// out the pages the file's cache does not contain.
 TEST_F(MemoryManagerTest, FaultMapsCachedPagesOfItsBlock) {
   const uint64_t kRun = 16, kPages = 4 * kRun;
   auto object = std::make_shared<MemoryObject>(kPages * 4096, kRun);
@@ -267,7 +267,7 @@ TEST_F(MemoryManagerTest, MapAheadRefusedLeavesPagesToFaults) {
   // The cached file pages did not become resident; the stack page did
   // when the loader wrote it.
   EXPECT_EQ(mm_.ResidentPages(), 1u);
-  // The kernel knows the page is not mapped: a fault maps it.
+  // The kernel records the page as unmapped, so a fault maps it.
   EXPECT_EQ(mm_.HandleFault(stack, false), FaultResult::kHandled);
   EXPECT_EQ(as_->pages[stack].prot, PROT_READ | PROT_WRITE);
 }

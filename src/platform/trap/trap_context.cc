@@ -410,7 +410,7 @@ SwitchReason TrapContext::Switch(AddressSpace& as, Registers& regs,
     }
     // The address space's first run: the mappings made ahead go with the
     // resume, those past the queue's room by request first. One the host
-    // refused shows up as a fault at a page the kernel thinks mapped.
+    // rejected shows up as a fault at a page the kernel has as mapped.
     auto ahead = std::move(ahead_maps_);
     ahead_maps_.clear();
     while (ahead.size() > MOAT_TRAP_MAX_MAPS) {
