@@ -140,6 +140,12 @@ class Context {
 
   // Releases the host thread that runs this context.
   virtual void Release() = 0;
+  // Lends the host thread to the address space's other contexts while the
+  // task waits in the kernel, as a vfork(2) caller waits for its child,
+  // which then runs on it. The context keeps its FPU state and takes a
+  // thread again when it next switches. Platforms that cannot lend keep
+  // the thread.
+  virtual void Park() {}
   // Tells the platform that the task is about to wait in the kernel, so
   // that nothing spins for the task's result meanwhile.
   virtual void Blocking() {}

@@ -73,6 +73,9 @@ Result<int> DoClone(Task& t, uint64_t flags, uint64_t stack, uint64_t ptid,
 
   if (flags & CLONE_VM) {
     child->mm_ = t.mm_;
+    // A vfork caller waits until the child execs or exits, and the child
+    // runs on the caller's host thread meanwhile.
+    if ((flags & CLONE_VFORK) && !(flags & CLONE_THREAD)) t.context().Park();
     TRY_STATUS(t.mm().address_space().PrepareThread());
   } else {
     auto as = TRY(k.platform().NewAddressSpace());

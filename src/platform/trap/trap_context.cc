@@ -116,17 +116,41 @@ TrapContext::TrapContext(TrapPlatform& platform)
       kernel_spin_(kKernelSpinNs),
       stub_spin_(platform.spin_iterations()) {}
 
-TrapContext::~TrapContext() { Release(); }
+TrapContext::~TrapContext() { ReleaseThread(false); }
 
 void TrapContext::Release() {
+  // The mappings queued for this thread's resume must reach the host
+  // before another context runs the program on it.
+  bool park = thread_ && started_ && as_ != nullptr;
+  if (park && !queued_maps_.empty()) park = MapQueued().ok() && thread_;
+  ReleaseThread(park);
+}
+
+void TrapContext::Park() {
+  if (!thread_ || !started_) return;
+  auto fp = GetFpState();
+  if (!fp.ok()) return;
+  initial_fp_ = std::move(fp.value());
+  Release();
+}
+
+void TrapContext::ReleaseThread(bool park) {
   std::lock_guard lock(mu_);
   if (thread_) {
-    // A slot is reused only once its old thread can no longer write it.
-    syscall(SYS_pidfd_send_signal, thread_->pidfd, SIGKILL, nullptr, 0);
-    pollfd p = {thread_->pidfd, POLLIN, 0};
-    bool gone = poll(&p, 1, 1000) == 1;
-    close(thread_->pidfd);
-    if (gone && as_ != nullptr) as_->ReturnSlot(thread_->slot);
+    uint8_t* area = thread_->area;
+    uint32_t state = Word(area, MOAT_TC_STATE).load();
+    park = park && (state == MOAT_TRAP_TRAPPED || state == MOAT_TRAP_DONE) &&
+           !Dead(thread_->pidfd);
+    // Parked, it sleeps in its handler until a context takes it.
+    if (park) Word(area, MOAT_TC_KERNEL_BLOCKED).store(1);
+    if (!park || !as_->ParkThread(*thread_)) {
+      // A slot is reused only once its old thread can no longer write it.
+      syscall(SYS_pidfd_send_signal, thread_->pidfd, SIGKILL, nullptr, 0);
+      pollfd p = {thread_->pidfd, POLLIN, 0};
+      bool gone = poll(&p, 1, 1000) == 1;
+      close(thread_->pidfd);
+      if (gone && as_ != nullptr) as_->ReturnSlot(thread_->slot);
+    }
     thread_.reset();
   }
   interrupt_sent_ns_.store(0);  // the next thread never got the signal
@@ -176,11 +200,30 @@ bool TrapContext::Bind(AddressSpace& as) {
   if (thread_ && as_id_ == tas.id()) return true;
   Release();
   auto t = tas.TakeSpareThread(&ahead_maps_);
-  if (!t) return false;
-  std::lock_guard lock(mu_);
-  thread_ = *t;
-  as_ = &tas;
-  as_id_ = tas.id();
+  if (!t) {
+    // A task whose thread another ran meanwhile (Park) may find none left
+    // if that one died.
+    if (!tas.PrepareThread().ok()) return false;
+    t = tas.TakeSpareThread(&ahead_maps_);
+    if (!t) return false;
+  }
+  {
+    std::lock_guard lock(mu_);
+    thread_ = *t;
+    as_ = &tas;
+    as_id_ = tas.id();
+  }
+  if (!t->started) return true;
+  // A parked thread waits at the last trap of the context that ran it.
+  started_ = true;
+  if (!ReadFrame()) {
+    ReleaseThread(false);
+    return false;
+  }
+  if (initial_fp_) {
+    (void)SetFpState(*initial_fp_);
+    initial_fp_.reset();
+  }
   return true;
 }
 
@@ -392,7 +435,7 @@ SwitchReason TrapContext::Switch(AddressSpace& as, Registers& regs,
     SPDLOG_DEBUG("trap: stub thread {} ended: state {} signal {}",
                  thread_->tid, Word(area, MOAT_TC_STATE).load(),
                  info.si_signo);
-    Release();
+    ReleaseThread(false);
     return SwitchReason::kDied;
   };
   if (!started_) {
@@ -451,7 +494,7 @@ Result<int64_t> TrapContext::Request(int64_t nr,
   Publish(MOAT_TRAP_REQUEST);
   if (WaitWhile(MOAT_TRAP_REQUEST, true) != Wait::kChanged ||
       Word(area, MOAT_TC_STATE).load() != MOAT_TRAP_DONE) {
-    Release();
+    ReleaseThread(false);
     return Err(ESRCH);
   }
   auto r = static_cast<int64_t>(Load64(area, MOAT_TC_RESULT));

@@ -206,11 +206,20 @@ std::optional<TrapThread> TrapAddressSpace::TakeSpareThread(
   if (spare_.empty()) return std::nullopt;
   TrapThread t = spare_.back();
   spare_.pop_back();
+  if (promised_ > 0) promised_--;
   ran_ = true;
   for (const auto& [addr, m] : ahead_)
     ahead->push_back({addr, m[0], m[2], m[1]});
   ahead_.clear();
   return t;
+}
+
+bool TrapAddressSpace::ParkThread(TrapThread t) {
+  std::lock_guard lock(mu_);
+  if (spare_.size() >= promised_ + kMaxParked) return false;
+  t.started = true;
+  spare_.push_back(t);
+  return true;
 }
 
 void TrapAddressSpace::ReturnSlot(int slot) {
@@ -233,6 +242,11 @@ Status TrapAddressSpace::PrepareThread() {
     TRY_STATUS(ctx->MapQueued());
   {
     std::lock_guard lock(mu_);
+    // A parked thread that no other task was promised serves this one.
+    if (spare_.size() > promised_) {
+      promised_++;
+      return Ok();
+    }
     if (!free_slots_.empty()) {
       slot = free_slots_.back();
       free_slots_.pop_back();
@@ -245,7 +259,10 @@ Status TrapAddressSpace::PrepareThread() {
     }
     frame = slot_frames_[slot];
   }
-  return StartThread(slot, frame, map, /*on_factory=*/false);
+  TRY_STATUS(StartThread(slot, frame, map, /*on_factory=*/false));
+  std::lock_guard lock(mu_);
+  promised_++;
+  return Ok();
 }
 
 Status TrapAddressSpace::PrepareFirstThread(uint64_t frame) {

@@ -48,6 +48,9 @@ struct TrapThread {
   int slot = 0;
   uint64_t slot_addr = 0;  // where the stub sees the slot
   uint8_t* area = nullptr;  // the kernel's view of the same frames
+  // The thread has run: it waits in its handler at its last trap, whose
+  // frame the next context reads.
+  bool started = false;
 };
 
 class TrapAddressSpace : public AddressSpace {
@@ -57,6 +60,10 @@ class TrapAddressSpace : public AddressSpace {
   // child's stub an mmap(2) of a few microseconds, and a fault on a page
   // left out costs several times that.
   static constexpr size_t kMaxAheadMaps = 512;
+  // The maximum number of threads kept waiting beyond those promised
+  // (ParkThread). One serves a shell's next vfork child or a program's
+  // next thread, and more would only hold host processes.
+  static constexpr size_t kMaxParked = 2;
   ~TrapAddressSpace() override;
 
   Status MapFile(uint64_t addr, uint64_t length, uint64_t frame,
@@ -77,11 +84,15 @@ class TrapAddressSpace : public AddressSpace {
   // PrepareThread for the first thread, on the factory thread, in slot 1
   // with `frame`, which the kernel allocated. Takes the frame in any case.
   Status PrepareFirstThread(uint64_t frame);
-  // Takes a thread that PrepareThread made and no context runs yet. The
-  // first taker also gets the mappings made ahead (MapFileAhead) in
-  // *ahead, as address, length, protection and frame.
+  // Takes a thread that PrepareThread made or a context parked, which no
+  // context runs. The first taker also gets the mappings made ahead
+  // (MapFileAhead) in *ahead, as address, length, protection and frame.
   std::optional<TrapThread> TakeSpareThread(
       std::vector<std::array<uint64_t, 4>>* ahead);
+  // Keeps a thread that a context let go of, waiting in its handler, for
+  // the next context here. False when enough threads wait already, and the
+  // caller then ends it.
+  bool ParkThread(TrapThread t);
   // Gives back the slot of a thread that has died.
   void ReturnSlot(int slot);
   uint64_t id() const { return id_; }
@@ -103,6 +114,9 @@ class TrapAddressSpace : public AddressSpace {
   std::map<uint64_t, std::array<uint64_t, 3>> ahead_;
   mutable std::mutex mu_;
   std::vector<TrapThread> spare_;  // guarded by mu_
+  // Spare threads that PrepareThread promised to tasks which have not
+  // taken one yet. Guarded by mu_.
+  size_t promised_ = 0;
   // Frames behind each slot, by slot number (0: none yet); a slot keeps
   // its frames and its mapping in the stub for the next thread. Guarded by
   // mu_.
@@ -157,6 +171,7 @@ class TrapContext : public Context {
     initial_fp_ = std::move(state);
   }
   void Release() override;
+  void Park() override;
   void Blocking() override;
 
   // Runs one host call in the stub thread, which waits in its handler.
@@ -180,6 +195,9 @@ class TrapContext : public Context {
   void WriteFrame(const Registers& regs);
   bool NeedsSigreturn(const Registers& regs) const;
   bool Bind(AddressSpace& as);
+  // Lets go of the thread: parks it in the address space if `park` and it
+  // waits in its handler, or ends it.
+  void ReleaseThread(bool park);
   SwitchReason Classify(Registers& regs, siginfo_t& info);
 
   TrapPlatform& platform_;
