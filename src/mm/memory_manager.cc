@@ -196,15 +196,41 @@ Status MemoryManager::Mprotect(uint64_t addr, uint64_t length, int prot) {
   for (auto it = vmas_.lower_bound(addr);
        it != vmas_.end() && it->first < end; ++it)
     it->second.prot = prot & (PROT_READ | PROT_WRITE | PROT_EXEC);
-  // Pages are mapped again on their next fault with the new protection.
-  bool mapped = false;
+  // Pages the host maps get the protection a fault would now map them
+  // with, one host call per run of them: a dynamic loader's read-only
+  // relocations would otherwise fault again page by page. A page that
+  // allows no access any more is unmapped.
+  uint64_t run_start = 0, run_end = 0;
+  int run_prot = 0;
+  bool run_changes = false;
+  auto flush = [&]() -> Status {
+    if (run_end > run_start && run_changes) {
+      if (run_prot == 0)
+        TRY_STATUS(as_->Unmap(run_start, run_end - run_start));
+      else
+        TRY_STATUS(as_->Protect(run_start, run_end - run_start, run_prot));
+    }
+    run_start = run_end = 0;
+    run_changes = false;
+    return Ok();
+  };
+  Vma* vma = nullptr;
   for (auto it = ptes_.lower_bound(addr); it != ptes_.end() && it->first < end;
        ++it) {
-    mapped |= it->second.host_prot != 0;
-    it->second.host_prot = 0;
+    auto& [page, pte] = *it;
+    if (pte.host_prot == 0) continue;
+    if (vma == nullptr || page >= vma->end) vma = FindVma(page);
+    int prot = HostProtFor(*vma, pte);
+    if (page != run_end || prot != run_prot) {
+      TRY_STATUS(flush());
+      run_start = page;
+      run_prot = prot;
+    }
+    run_end = page + kPageSize;
+    run_changes |= pte.host_prot != prot;
+    pte.host_prot = prot;
   }
-  if (mapped) TRY_STATUS(as_->Unmap(addr, length));
-  return Ok();
+  return flush();
 }
 
 Result<uint64_t> MemoryManager::Brk(uint64_t addr) {

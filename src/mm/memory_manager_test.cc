@@ -366,6 +366,28 @@ TEST_F(MemoryManagerTest, MprotectChecksRangeAndMaxProt) {
   EXPECT_TRUE(mm_.CopyOut(a + 4096, &c, 1).ok());
 }
 
+TEST_F(MemoryManagerTest, MprotectKeepsMappedPagesMapped) {
+  uint64_t a = MapAnon(4 * 4096);
+  for (int i = 0; i < 3; i++)
+    ASSERT_EQ(mm_.HandleFault(a + i * 4096, false), FaultResult::kHandled);
+  ASSERT_TRUE(mm_.Madvise(a + 4096, 4096, MADV_DONTNEED).ok());
+  int unmaps = as_->unmap_calls;
+  int protects = as_->protect_calls;
+  ASSERT_TRUE(mm_.Mprotect(a, 4 * 4096, PROT_READ).ok());
+  // One call for each run of mapped pages, and none for a change that
+  // leaves the host's protection as it is.
+  EXPECT_EQ(as_->protect_calls, protects + 2);
+  EXPECT_EQ(as_->unmap_calls, unmaps);
+  EXPECT_EQ(as_->pages[a].prot, PROT_READ);
+  EXPECT_EQ(as_->pages[a + 2 * 4096].prot, PROT_READ);
+  ASSERT_TRUE(mm_.Mprotect(a, 4 * 4096, PROT_READ).ok());
+  EXPECT_EQ(as_->protect_calls, protects + 2);
+  // No access left: the pages go.
+  ASSERT_TRUE(mm_.Mprotect(a, 4 * 4096, PROT_NONE).ok());
+  EXPECT_FALSE(as_->pages.count(a));
+  EXPECT_EQ(mm_.HandleFault(a, false), FaultResult::kAccessError);
+}
+
 TEST_F(MemoryManagerTest, MremapGrowsAndMovesWithContents) {
   uint64_t a = MapAnon(4096);
   uint64_t blocker = MapAnon(4096);
