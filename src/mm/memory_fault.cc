@@ -69,10 +69,64 @@ Status MemoryManager::PopulateAnonymous(Vma& vma, uint64_t page) {
   return Ok();
 }
 
+// Installs PTEs for `page` of a writable private file mapping and the
+// absent pages of its fault-around window that touch it, as copies in one
+// run of fresh frames. A copy at once saves the second fault that a write
+// would take, and a program's data segment is written page after page.
+Status MemoryManager::PopulateCopies(Vma& vma, uint64_t page) {
+  uint64_t window = kFaultAroundPages * kPageSize;
+  uint64_t first = std::max(vma.start, page & ~(window - 1));
+  uint64_t last = std::min(vma.end, (page & ~(window - 1)) + window);
+  if (vma.end - vma.start <= window) {
+    first = vma.start;  // a data segment that straddles two windows
+    last = vma.end;
+  }
+  auto next = ptes_.upper_bound(page);
+  if (next != ptes_.end()) last = std::min(last, next->first);
+  auto prev = ptes_.lower_bound(page);
+  if (prev != ptes_.begin())
+    first = std::max(first, std::prev(prev)->first + kPageSize);
+
+  MemoryFile& mf = MemoryFile::Get();
+  if (!mf.HasRoom((last - first) / kPageSize)) {
+    first = page;
+    last = page + kPageSize;
+  }
+
+  // The source pages: `page`'s must exist, and the run around it stops at
+  // a page the file cannot give, such as one past its end.
+  std::vector<uint64_t> sources;
+  for (uint64_t a = first; a < last; a += kPageSize) {
+    uint64_t run;
+    auto frame =
+        vma.object->GetPage((vma.offset + a - vma.start) / kPageSize, &run);
+    if (frame.ok()) {
+      sources.push_back(frame.value());
+    } else if (a < page) {
+      sources.clear();
+      first = a + kPageSize;
+    } else if (a == page) {
+      return Err(frame.error());
+    } else {
+      break;
+    }
+  }
+
+  uint64_t count = sources.size();
+  uint64_t copy = TRY(mf.AllocateForOverwrite(count));
+  for (uint64_t i = 0; i < count; i++) {
+    memcpy(mf.Map(copy + i * kPageSize), mf.Map(sources[i]), kPageSize);
+    ptes_[first + i * kPageSize] = Pte{copy + i * kPageSize, 0};
+  }
+  populated_pages += count;
+  return Ok();
+}
+
 // Installs PTEs for `page` and the pages around it that have none, in one
 // run of consecutive frames, without mapping them in the host.
 Status MemoryManager::PopulateAround(Vma& vma, uint64_t page) {
   if (!vma.object) return PopulateAnonymous(vma, page);
+  if (!vma.shared && (vma.prot & PROT_WRITE)) return PopulateCopies(vma, page);
   MemoryFile& mf = MemoryFile::Get();
   // Start at the fault-around window's first absent page before `page`
   // whose contents the object already holds, as Linux's do_fault_around
@@ -99,15 +153,7 @@ Status MemoryManager::PopulateAround(Vma& vma, uint64_t page) {
   auto next = ptes_.upper_bound(page);
   if (next != ptes_.end())
     count = std::min(count, (next->first - first) / kPageSize);
-  if (!vma.shared && (vma.prot & PROT_WRITE)) {
-    // A writable private file mapping gets its own copy at once, which
-    // saves the second fault that a write would take.
-    uint64_t copy = TRY(mf.AllocateForOverwrite(count));
-    memcpy(mf.Map(copy), mf.Map(frame), count * kPageSize);
-    frame = copy;
-  } else {
-    for (uint64_t i = 0; i < count; i++) mf.IncRef(frame + i * kPageSize);
-  }
+  for (uint64_t i = 0; i < count; i++) mf.IncRef(frame + i * kPageSize);
   for (uint64_t i = 0; i < count; i++)
     ptes_[first + i * kPageSize] = Pte{frame + i * kPageSize, 0};
   populated_pages += count;
@@ -157,8 +203,33 @@ void MemoryManager::InsertPtes(uint64_t addr, uint64_t frame, uint64_t pages,
 // as Linux maps no page that is not in the page cache.
 void MemoryManager::MapCachedAround(const Vma& vma, uint64_t page) {
   uint64_t block = kMapCachedPages * kPageSize;
-  uint64_t start = std::max(vma.start, page & ~(block - 1));
-  uint64_t end = std::min(vma.end, (page & ~(block - 1)) + block);
+  // A mapping no larger than a block that straddles two is mapped whole.
+  if (vma.end - vma.start <= block) {
+    MapCachedRange(vma, vma.start, vma.end);
+    return;
+  }
+  MapCachedRange(vma, std::max(vma.start, page & ~(block - 1)),
+                 std::min(vma.end, (page & ~(block - 1)) + block));
+}
+
+void MemoryManager::FillAhead(Vma& vma) {
+  if (!PopulateAround(vma, vma.start).ok()) return;
+  auto first = ptes_.find(vma.start);
+  uint64_t frame = first->second.frame;
+  uint64_t pages = 0;
+  for (auto it = first; it != ptes_.end() && it->first < vma.end &&
+                        it->first == vma.start + pages * kPageSize &&
+                        it->second.frame == frame + pages * kPageSize;
+       ++it)
+    pages++;
+  if (!as_->MapFileIfQueued(vma.start, pages * kPageSize, frame, vma.prot))
+    return;
+  for (uint64_t i = 0; i < pages; i++, ++first)
+    first->second.host_prot = vma.prot;
+}
+
+void MemoryManager::MapCachedRange(const Vma& vma, uint64_t start,
+                                   uint64_t end) {
   ForEachCachedRun(
       vma, start, end, [&](uint64_t addr, uint64_t frame, uint64_t pages) {
         if (!as_->MapFileIfQueued(addr, pages * kPageSize, frame, vma.prot))
@@ -203,6 +274,12 @@ void MemoryManager::MapPtesAhead() {
 void MemoryManager::MapAhead() {
   std::vector<std::pair<uint64_t, uint64_t>> cached;  // runs given PTEs here
   for (auto& [start, vma] : vmas_) {
+    // A small data segment gets its copies now: the loader writes it first
+    // thing.
+    if (vma.object && !vma.shared && (vma.prot & PROT_WRITE) &&
+        vma.end - vma.start <= kFaultAroundPages * kPageSize &&
+        !ptes_.count(vma.start))
+      (void)PopulateCopies(vma, vma.start);
     if (!vma.object || (vma.prot & PROT_WRITE)) continue;
     uint64_t end = std::min(vma.end, vma.start + kMapCachedPages * kPageSize);
     ForEachCachedRun(vma, vma.start, end,

@@ -162,7 +162,22 @@ Result<uint64_t> MemoryManager::Mmap(const MmapRequest& req) {
     vma.object = std::make_shared<MemoryObject>(length);
     vma.name = "/dev/zero (deleted)";
   }
-  vmas_.emplace(addr, std::move(vma));
+  Vma& placed = vmas_.emplace(addr, std::move(vma)).first->second;
+  // A loader's read-only segments, placed with MAP_FIXED over its first
+  // mapping of the whole file, executable mappings and small files such as
+  // ld.so.cache: their cached pages are mapped now rather than on a fault
+  // each, up to two blocks of fault-around (a C library's text).
+  bool small = length <= kFaultAroundPages * kPageSize;
+  if (placed.object && !(placed.prot & PROT_WRITE) &&
+      (fixed || (placed.prot & PROT_EXEC) || small))
+    MapCachedRange(
+        placed, addr,
+        std::min(placed.end, addr + 2 * kMapCachedPages * kPageSize));
+  // Small private memory, such as a loader's data segments (.data, .bss)
+  // or its thread-local storage, is written right after.
+  if (!placed.shared && small && (placed.prot & PROT_WRITE) &&
+      (fixed || !placed.object))
+    FillAhead(placed);
   return addr;
 }
 

@@ -205,6 +205,7 @@ class MemoryManager {
   uint64_t ResidentRunBefore(const Vma& vma, uint64_t page,
                              uint64_t limit) const;
   Status PopulateAnonymous(Vma& vma, uint64_t page);
+  Status PopulateCopies(Vma& vma, uint64_t page);
   Status PopulateAround(Vma& vma, uint64_t page);
   // Calls `add(addr, frame, pages)` for each run of pages in [start, end) of
   // a file mapping that have no PTE and whose frames the file's cache
@@ -216,6 +217,12 @@ class MemoryManager {
   // to each frame.
   void InsertPtes(uint64_t addr, uint64_t frame, uint64_t pages, int host_prot);
   void MapCachedAround(const Vma& vma, uint64_t page);
+  // Maps the cached pages of [start, end) in `vma`, a read-only file
+  // mapping, as far as the platform can queue them for the resume.
+  void MapCachedRange(const Vma& vma, uint64_t start, uint64_t end);
+  // Fills the first pages of `vma`, private memory about to be written,
+  // and maps them with the resume if the platform can queue them.
+  void FillAhead(Vma& vma);
   // Maps ahead (AddressSpace::MapFileAhead) the PTEs whose host_prot is
   // set, in runs of consecutive pages and frames with one protection, and
   // clears host_prot in the runs the platform did not accept.

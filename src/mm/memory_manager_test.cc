@@ -191,6 +191,92 @@ TEST_F(MemoryManagerTest, FaultMapsCachedPagesOfItsBlock) {
   EXPECT_EQ(mm_.ResidentPages(), kRun);
 }
 
+// A loader's segments (MAP_FIXED) and executable mappings get their cached
+// pages mapped by the mmap itself. A large read-only mapping without
+// MAP_FIXED, such as a loader's first mapping of a whole library, does not.
+TEST_F(MemoryManagerTest, MmapMapsCachedPagesAhead) {
+  const uint64_t kRun = 16, kPages = 4 * kRun;
+  auto object = std::make_shared<MemoryObject>(kPages * 4096, kRun);
+  uint64_t run;
+  for (uint64_t index : {0ul, 2 * kRun})
+    ASSERT_TRUE(object->GetPage(index, &run).ok());
+  as_->queues = true;
+  MmapRequest req;
+  req.addr = 0x7e0000000000;
+  req.length = kPages * 4096;
+  req.prot = PROT_READ | PROT_EXEC;
+  req.flags = MAP_PRIVATE | MAP_FIXED;
+  req.object = object;
+  ASSERT_TRUE(mm_.Mmap(req).ok());
+  for (uint64_t i = 0; i < kPages; i++) {
+    bool cached = i < kRun || (i >= 2 * kRun && i < 3 * kRun);
+    EXPECT_EQ(as_->pages.count(req.addr + i * 4096), cached ? 1u : 0u)
+        << "page " << i;
+  }
+  EXPECT_EQ(as_->pages[req.addr].prot, PROT_READ | PROT_EXEC);
+
+  req.addr = 0;
+  req.prot = PROT_READ;
+  req.flags = MAP_PRIVATE;
+  auto whole = mm_.Mmap(req);
+  ASSERT_TRUE(whole.ok());
+  EXPECT_EQ(as_->pages.count(whole.value()), 0u);
+}
+
+// Small private mappings that a loader writes first thing are filled and
+// mapped by the mmap: zero pages, and copies of a data segment's pages
+// across a fault-around window's end.
+TEST_F(MemoryManagerTest, MmapFillsSmallPrivateMappings) {
+  as_->queues = true;
+  uint64_t small = MapAnon(3 * 4096);
+  for (uint64_t i = 0; i < 3; i++) {
+    ASSERT_EQ(as_->pages.count(small + i * 4096), 1u) << "page " << i;
+    EXPECT_EQ(as_->pages[small + i * 4096].prot, PROT_READ | PROT_WRITE);
+  }
+  uint64_t large = MapAnon(32 * 4096);
+  EXPECT_EQ(as_->pages.count(large), 0u);
+
+  auto object = std::make_shared<MemoryObject>(32 * 4096, 16);
+  std::vector<uint8_t> data(6 * 4096);
+  for (size_t i = 0; i < data.size(); i++) data[i] = uint8_t(i / 4096 + 1);
+  ASSERT_TRUE(object->WriteAt(13 * 4096, data.data(), data.size()).ok());
+  MmapRequest req;
+  req.addr = 0x7e0000000000 + 13 * 4096;  // pages 13 to 18 of a window
+  req.length = data.size();
+  req.prot = PROT_READ | PROT_WRITE;
+  req.flags = MAP_PRIVATE | MAP_FIXED;
+  req.object = object;
+  req.offset = 13 * 4096;
+  ASSERT_TRUE(mm_.Mmap(req).ok());
+  for (uint64_t i = 0; i < 6; i++)
+    EXPECT_EQ(as_->pages.count(req.addr + i * 4096), 1u) << "page " << i;
+  std::vector<uint8_t> seen(data.size());
+  ASSERT_TRUE(mm_.CopyIn(req.addr, seen.data(), seen.size()).ok());
+  EXPECT_EQ(seen, data);
+  // The copies are private: a write leaves the file as it was.
+  uint8_t zero = 0, byte = 0;
+  ASSERT_TRUE(mm_.CopyOut(req.addr, &zero, 1).ok());
+  ASSERT_TRUE(object->ReadAt(13 * 4096, &byte, 1).ok());
+  EXPECT_EQ(byte, 1);
+}
+
+// A fault in a private writable file mapping copies the pages around it
+// up to the end of the file, and still raises SIGBUS past it.
+TEST_F(MemoryManagerTest, DataFaultStopsAtEndOfFile) {
+  auto object = std::make_shared<MemoryObject>(10000, 16);  // 3 pages
+  MmapRequest req;
+  req.addr = 0x7e0000000000;
+  req.length = 6 * 4096;
+  req.prot = PROT_READ | PROT_WRITE;
+  req.flags = MAP_PRIVATE | MAP_FIXED;
+  req.object = object;
+  ASSERT_TRUE(mm_.Mmap(req).ok());
+  EXPECT_EQ(mm_.HandleFault(req.addr + 4096, false), FaultResult::kHandled);
+  EXPECT_EQ(mm_.ResidentPages(), 3u);
+  EXPECT_EQ(mm_.HandleFault(req.addr + 4 * 4096, false),
+            FaultResult::kBusError);
+}
+
 // Where the platform maps ahead, a forked child starts with the parent's
 // mapped pages: private ones read-only, so that a write still copies,
 // shared ones as they are, and none of a MADV_DONTFORK range.

@@ -146,6 +146,11 @@ Status MemoryManager::WriteText(uint64_t addr, const void* src, size_t n,
   if (!swap) {
     Pte* pte = TRY(EnsurePage(*vma, page, true));
     memcpy(mf.Map(pte->frame) + (addr - page), src, n);
+    // The program jumps here on its next call: map the page with the
+    // resume rather than on a fault.
+    if (pte->host_prot == 0 &&
+        as_->MapFileIfQueued(page, kPageSize, pte->frame, vma->prot))
+      pte->host_prot = vma->prot;
     return Ok();
   }
   Pte* pte = TRY(EnsurePage(*vma, page, false));
