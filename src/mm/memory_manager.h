@@ -251,6 +251,11 @@ class MemoryManager {
   // the trampoline area stops patching first.
   void PatchesChanging(uint64_t start, uint64_t end, bool restore);
   bool ReservePatchArea();
+  // Patches a `xor %eax, %eax; syscall` site of read, as MaybePatchSyscall
+  // does. False when `ret` does not follow such a site.
+  bool MaybePatchZeroSite(uint64_t ret, uint64_t entry);
+  bool AddTrampoline(uint64_t nr, uint64_t ret, uint64_t entry,
+                     std::array<uint8_t, 7>* jump);
   // Writes a site's original bytes back if its page is still resident.
   void RestoreSite(uint64_t site, const std::array<uint8_t, 7>& bytes);
   // Unmaps the trampoline area if it lies in [start, end), for a mapping

@@ -20,7 +20,9 @@
 // and an unmapping drops their records.
 #include <sys/syscall.h>
 
+#include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "mm/memory_file.h"
 #include "mm/memory_manager.h"
@@ -61,6 +63,39 @@ bool MaybePrefix(uint8_t byte) {
   return false;
 }
 
+// Returns whether `n` bytes at `p` are whole NOP instructions, as
+// assemblers pad with.
+bool IsNopPadding(const uint8_t* p, size_t n) {
+  static const std::vector<std::vector<uint8_t>> kNops = {
+      {0x90},
+      {0x66, 0x90},
+      {0x0f, 0x1f, 0x00},
+      {0x0f, 0x1f, 0x40, 0x00},
+      {0x0f, 0x1f, 0x44, 0x00, 0x00},
+      {0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00},
+      {0x0f, 0x1f, 0x80, 0x00, 0x00, 0x00, 0x00},
+      {0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00},
+      {0x66, 0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00},
+      {0x66, 0x2e, 0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00},
+  };
+  size_t i = 0;
+  while (i < n) {
+    // Longer forms repeat the 66 prefix (data16 cs nopw).
+    size_t prefixes = 0;
+    while (i + prefixes < n && p[i + prefixes] == 0x66 &&
+           i + prefixes + 1 < n && p[i + prefixes + 1] == 0x66)
+      prefixes++;
+    size_t at = i + prefixes;
+    size_t matched = 0;
+    for (const auto& nop : kNops)
+      if (nop.size() <= n - at && memcmp(p + at, nop.data(), nop.size()) == 0)
+        matched = std::max(matched, nop.size());
+    if (matched == 0) return false;
+    i = at + matched;
+  }
+  return i == n;
+}
+
 void Put32(uint8_t* p, uint32_t v) { memcpy(p, &v, 4); }
 void Put64(uint8_t* p, uint64_t v) { memcpy(p, &v, 8); }
 
@@ -73,6 +108,7 @@ void MemoryManager::MaybePatchSyscall(uint64_t ret, uint64_t nr) {
   // entry could not find its slot on the way back.
   if (nr == SYS_arch_prctl || nr > INT32_MAX) return;
   if (patches_.trampolines >= kTableEntries) return;
+  if (nr == 0 && MaybePatchZeroSite(ret, entry)) return;
   uint64_t site = ret - kSiteSize;
   if (ret < kSiteSize + 1 || PageDown(site) != PageDown(ret - 1)) return;
   Vma* vma = FindVma(site);
@@ -88,8 +124,72 @@ void MemoryManager::MaybePatchSyscall(uint64_t ret, uint64_t nr) {
   if (bytes[1] != 0xb8 || imm != nr || bytes[6] != 0x0f || bytes[7] != 0x05 ||
       MaybePrefix(bytes[0]))
     return;
-  if (!patches_.area && !ReservePatchArea()) return;
+  std::array<uint8_t, kSiteSize> jump;
+  if (!AddTrampoline(nr, ret, entry, &jump)) return;
+  if (!WriteText(site, jump.data(), kSiteSize, true).ok()) return;
+  std::array<uint8_t, kSiteSize> old;
+  memcpy(old.data(), bytes + 1, kSiteSize);
+  patches_.sites.emplace(site, old);
+  SPDLOG_DEBUG("patched system call {} at {:#x}", nr, site);
+}
 
+// glibc's read loads its number with `xor %eax, %eax` (31 c0), and its
+// four-byte site has no room for the jump. The `xor` becomes a two-byte
+// jump (eb) forward into the alignment padding after the function's `ret`,
+// where the seven-byte jump to the trampoline goes. Only read's exact tail
+// is taken, decoded forward from the `syscall`: `cmp $-4096, %rax`, `ja`,
+// `ret`, then NOPs up to the next 16-byte boundary, which nothing runs.
+// The `syscall` itself stays, as at other sites.
+bool MemoryManager::MaybePatchZeroSite(uint64_t ret, uint64_t entry) {
+  static constexpr uint8_t kTail[] = {0x31, 0xc0, 0x0f, 0x05, 0x48, 0x3d,
+                                      0x00, 0xf0, 0xff, 0xff, 0x77};
+  constexpr uint64_t kRetOffset = 12;  // of the `ret`, from the site
+  uint64_t site = ret - 4;
+  uint64_t pad = site + kRetOffset + 1;
+  uint64_t end = (pad + 15) & ~uint64_t{15};
+  if (ret < 5 || end - pad < kSiteSize ||
+      PageDown(site - 1) != PageDown(end - 1))
+    return false;
+
+  Vma* vma = FindVma(site - 1);
+  if (vma == nullptr || vma->end < end || vma->shared ||
+      (vma->prot & PROT_WRITE) || !(vma->prot & PROT_EXEC))
+    return false;
+  if (patches_.sites.count(site)) return true;
+  if (++patches_.traps[site] < kTrapsBeforePatch) return true;
+  patches_.traps.erase(site);
+
+  uint8_t code[32];
+  size_t n = end - (site - 1);
+  if (n > sizeof code || !CopyIn(site - 1, code, n).ok()) return false;
+  const uint8_t* at = code + 1;
+  if (MaybePrefix(code[0]) || memcmp(at, kTail, sizeof kTail) != 0 ||
+      at[kRetOffset] != 0xc3 || !IsNopPadding(at + (pad - site), end - pad))
+    return false;
+  // The `ja` must not lead into the padding that is about to change.
+  uint64_t target = site + kRetOffset + int8_t(at[kRetOffset - 1]);
+  if (target >= pad && target < end) return false;
+
+  std::array<uint8_t, kSiteSize> jump;
+  if (!AddTrampoline(0, ret, entry, &jump)) return true;
+  // The padding first: until the site leads there, nothing runs it.
+  if (!WriteText(pad, jump.data(), kSiteSize, true).ok()) return true;
+  std::array<uint8_t, kSiteSize> old_pad, old_site;
+  memcpy(old_pad.data(), at + (pad - site), kSiteSize);
+  memcpy(old_site.data(), at, kSiteSize);
+  patches_.sites.emplace(pad, old_pad);
+  uint8_t short_jump[2] = {0xeb, uint8_t(pad - (site + 2))};
+  if (!WriteText(site, short_jump, sizeof short_jump, true).ok()) return true;
+  patches_.sites.emplace(site, old_site);
+  SPDLOG_DEBUG("patched system call 0 at {:#x} through {:#x}", site, pad);
+  return true;
+}
+
+// Writes a trampoline that enters the stub as call `nr` returning to
+// `ret`, and its table entry. Stores in *jump the site's new bytes.
+bool MemoryManager::AddTrampoline(uint64_t nr, uint64_t ret, uint64_t entry,
+                                  std::array<uint8_t, kSiteSize>* jump) {
+  if (!patches_.area && !ReservePatchArea()) return false;
   uint32_t index = patches_.trampolines;
   uint64_t trampoline = kTrampolines + index * kTrampolineSize;
   uint8_t code[kTrampolineSize];
@@ -104,17 +204,13 @@ void MemoryManager::MaybePatchSyscall(uint64_t ret, uint64_t nr) {
   Put32(code + 17, 0);
   Put64(code + 21, entry);
   uint64_t slot = kPatchTable + index * 8;
-  uint8_t jump[kSiteSize] = {0xff, 0x24, 0x25};  // jmp *slot
-  Put32(jump + 3, uint32_t(slot));
   if (!WriteText(trampoline, code, sizeof code, false).ok() ||
       !WriteText(slot, &trampoline, 8, false).ok())
-    return;
+    return false;
   patches_.trampolines++;
-  if (!WriteText(site, jump, sizeof jump, true).ok()) return;
-  std::array<uint8_t, kSiteSize> old;
-  memcpy(old.data(), bytes + 1, kSiteSize);
-  patches_.sites.emplace(site, old);
-  SPDLOG_DEBUG("patched system call {} at {:#x}", nr, site);
+  *jump = {0xff, 0x24, 0x25};  // jmp *slot
+  Put32(jump->data() + 3, uint32_t(slot));
+  return true;
 }
 
 // Maps the table and the trampolines, private and read-only to the

@@ -47,11 +47,13 @@ class FakeAddressSpace : public AddressSpace {
   }
   Status PrepareThread() override { return Ok(); }
   bool ChangeableHere() const override { return changeable; }
+  uint64_t PatchedSyscallEntry() const override { return patch_entry; }
 
   std::map<uint64_t, Mapping> pages;  // page address -> mapping
   bool changeable = true;  // false: the caller runs in another process
   bool queues = false;     // accepts MapFileIfQueued
   bool maps_ahead = false;  // accepts MapFileAhead
+  uint64_t patch_entry = 0;  // nonzero: system call sites may be patched
   int ahead_calls = 0;
   int map_calls = 0;
   int unmap_calls = 0;

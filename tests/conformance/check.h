@@ -197,4 +197,32 @@ __attribute__((unused)) static void check_remove_tree(const char* path) {
   nftw(path, check_remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* Returns the file offset of `addr` from /proc/self/maps and stores the
+ * mapped file's path in `path`, or returns -1. */
+__attribute__((unused)) static long check_file_offset_of(const void* addr,
+                                                         char* path,
+                                                         size_t path_size) {
+  FILE* f = fopen("/proc/self/maps", "r");
+  if (f == NULL) return -1;
+  char line[512];
+  long result = -1;
+  while (fgets(line, sizeof line, f)) {
+    unsigned long start, end, offset;
+    char perms[8];
+    int name_at = 0;
+    if (sscanf(line, "%lx-%lx %7s %lx %*s %*s %n", &start, &end, perms,
+               &offset, &name_at) < 4)
+      continue;
+    unsigned long a = (unsigned long)addr;
+    if (a >= start && a < end && name_at > 0) {
+      snprintf(path, path_size, "%s", line + name_at);
+      path[strcspn(path, "\n")] = 0;
+      result = (long)(offset + (a - start));
+      break;
+    }
+  }
+  fclose(f);
+  return result;
+}
+
 #endif

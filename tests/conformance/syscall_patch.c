@@ -267,37 +267,12 @@ static void case_fork(void) {
   CHECK_EQ(site_getpid(), getpid());
 }
 
-/* The file offset of `addr`, from /proc/self/maps. */
-static long file_offset_of(const void* addr, char* path, size_t path_size) {
-  FILE* f = fopen("/proc/self/maps", "r");
-  if (f == NULL) return -1;
-  char line[512];
-  long result = -1;
-  while (fgets(line, sizeof line, f)) {
-    unsigned long start, end, offset;
-    char perms[8];
-    int name_at = 0;
-    if (sscanf(line, "%lx-%lx %7s %lx %*s %*s %n", &start, &end, perms,
-               &offset, &name_at) < 4)
-      continue;
-    uintptr_t a = (uintptr_t)addr;
-    if (a >= start && a < end && name_at > 0) {
-      snprintf(path, path_size, "%s", line + name_at);
-      path[strcspn(path, "\n")] = 0;
-      result = (long)(offset + (a - start));
-      break;
-    }
-  }
-  fclose(f);
-  return result;
-}
-
 /* A read of the program's file shows the site as it was built. */
 static void case_file_bytes(void) {
   CASE("file bytes");
   for (int i = 0; i < 100; i++) site_getpid();
   char path[256];
-  long offset = file_offset_of(site_getpid_mov, path, sizeof path);
+  long offset = check_file_offset_of(site_getpid_mov, path, sizeof path);
   CHECK(offset > 0);
   int fd = open(path, O_RDONLY);
   CHECK(fd >= 0);
