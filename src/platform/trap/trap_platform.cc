@@ -182,10 +182,11 @@ TrapAddressSpace::TrapAddressSpace(TrapPlatform& platform, pid_t process)
 
 TrapAddressSpace::~TrapAddressSpace() {
   // Contexts released their threads before the memory manager let go of
-  // this space, and waited until they were gone; spare threads never ran.
-  // So no thread runs the program here any more, and the processes can go
-  // without the kernel waiting: the factory ends them, and only then lets
-  // go of the slots' frames, which no stub thread can write after that.
+  // this space: each thread either ended or waits in its handler as a
+  // spare. So no thread runs the program here any more, and the processes
+  // can go without the kernel waiting: the factory ends them, and only then
+  // lets go of the slots' frames, which no stub thread can write after
+  // that.
   std::vector<int> spare_fds;
   for (TrapThread& t : spare_) spare_fds.push_back(t.pidfd);
   platform_.PostToFactory([&platform = platform_, process = process_, spare_fds,
