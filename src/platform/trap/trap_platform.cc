@@ -406,6 +406,7 @@ void TrapPlatform::FactoryLoop() {
         return;
       } else {
         refill_frame = refill_frames_.front();
+        refilling_ = true;
       }
     }
     if (request) {
@@ -415,6 +416,8 @@ void TrapPlatform::FactoryLoop() {
     // A refill, only when no request waits: those come first.
     auto refill = MakeAddressSpace(refill_frame);
     std::lock_guard lock(mu_);
+    refilling_ = false;
+    pool_cv_.notify_all();
     refill_frames_.pop_front();
     if (refill.ok()) {
       pool_.push_back(std::move(refill.value()));
@@ -600,7 +603,10 @@ void TrapPlatform::RequestRefills() {
 Result<std::shared_ptr<AddressSpace>> TrapPlatform::NewAddressSpace() {
   std::shared_ptr<TrapAddressSpace> pooled;
   {
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
+    // A request of its own would run only after the refill under way, so
+    // the refill's address space comes sooner.
+    pool_cv_.wait(lock, [&] { return !refilling_ || !pool_.empty(); });
     if (!pool_.empty()) {
       pooled = std::move(pool_.back());
       pool_.pop_back();
