@@ -73,6 +73,8 @@ Status MemoryManager::PopulateAnonymous(Vma& vma, uint64_t page) {
 // absent pages of its fault-around window that touch it, as copies in one
 // run of fresh frames. A copy at once saves the second fault that a write
 // would take, and a program's data segment is written page after page.
+// NOTE: Linux copies a page only when it is written, so its unwritten pages
+// show later writes to the file; copied here, they keep the old contents.
 Status MemoryManager::PopulateCopies(Vma& vma, uint64_t page) {
   uint64_t window = kFaultAroundPages * kPageSize;
   uint64_t first = std::max(vma.start, page & ~(window - 1));
