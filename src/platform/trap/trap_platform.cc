@@ -187,8 +187,14 @@ TrapAddressSpace::~TrapAddressSpace() {
   // can go without the kernel waiting: the factory ends them, and only then
   // lets go of the slots' frames, which no stub thread can write after
   // that.
+  // The kills go out at once, so that the processes die meanwhile and the
+  // factory, whose ptrace stops make new address spaces, only waits.
   std::vector<int> spare_fds;
-  for (TrapThread& t : spare_) spare_fds.push_back(t.pidfd);
+  for (TrapThread& t : spare_) {
+    syscall(SYS_pidfd_send_signal, t.pidfd, SIGKILL, nullptr, 0);
+    spare_fds.push_back(t.pidfd);
+  }
+  kill(process_, SIGKILL);
   platform_.PostToFactory([&platform = platform_, process = process_, spare_fds,
                            frames = slot_frames_] {
     for (int fd : spare_fds) {
