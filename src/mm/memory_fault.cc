@@ -276,12 +276,6 @@ void MemoryManager::MapPtesAhead() {
 void MemoryManager::MapAhead() {
   std::vector<std::pair<uint64_t, uint64_t>> cached;  // runs given PTEs here
   for (auto& [start, vma] : vmas_) {
-    // A small data segment gets its copies now: the loader writes it first
-    // thing.
-    if (vma.object && !vma.shared && (vma.prot & PROT_WRITE) &&
-        vma.end - vma.start <= kFaultAroundPages * kPageSize &&
-        !ptes_.count(vma.start))
-      (void)PopulateCopies(vma, vma.start);
     if (!vma.object || (vma.prot & PROT_WRITE)) continue;
     uint64_t end = std::min(vma.end, vma.start + kMapCachedPages * kPageSize);
     ForEachCachedRun(vma, vma.start, end,
