@@ -38,6 +38,16 @@ uint64_t MemoryManager::ResidentRunBefore(const Vma& vma, uint64_t page,
   return count;
 }
 
+// Shrinks [*first, *last) to the pages without a PTE that touch `page`.
+void MemoryManager::ShrinkToAbsent(uint64_t page, uint64_t* first,
+                                   uint64_t* last) const {
+  auto next = ptes_.upper_bound(page);
+  if (next != ptes_.end()) *last = std::min(*last, next->first);
+  auto prev = ptes_.lower_bound(page);
+  if (prev != ptes_.begin())
+    *first = std::max(*first, std::prev(prev)->first + kPageSize);
+}
+
 // Installs PTEs for `page` of private anonymous memory and the absent pages
 // around it, in one run of consecutive fresh frames.
 Status MemoryManager::PopulateAnonymous(Vma& vma, uint64_t page) {
@@ -46,12 +56,7 @@ Status MemoryManager::PopulateAnonymous(Vma& vma, uint64_t page) {
   uint64_t ahead = ResidentRunBefore(vma, page, kSequentialFillPages);
   uint64_t last = std::max(first + block, page + ahead * kPageSize);
   last = std::min(last, vma.end);
-  // Shrink to the absent pages that touch `page`.
-  auto next = ptes_.upper_bound(page);
-  if (next != ptes_.end()) last = std::min(last, next->first);
-  auto prev = ptes_.lower_bound(page);
-  if (prev != ptes_.begin())
-    first = std::max(first, std::prev(prev)->first + kPageSize);
+  ShrinkToAbsent(page, &first, &last);
   first = std::min(first, page);
 
   uint64_t count = (last - first) / kPageSize;
@@ -74,7 +79,7 @@ Status MemoryManager::PopulateAnonymous(Vma& vma, uint64_t page) {
 // run of fresh frames. A copy at once saves the second fault that a write
 // would take, and a program's data segment is written page after page.
 // NOTE: Linux copies a page only when it is written, so its unwritten pages
-// show later writes to the file; copied here, they keep the old contents.
+// show later writes to the file. The copies made here keep the old contents.
 Status MemoryManager::PopulateCopies(Vma& vma, uint64_t page) {
   uint64_t window = kFaultAroundPages * kPageSize;
   uint64_t first = std::max(vma.start, page & ~(window - 1));
@@ -83,11 +88,7 @@ Status MemoryManager::PopulateCopies(Vma& vma, uint64_t page) {
     first = vma.start;  // a data segment that straddles two windows
     last = vma.end;
   }
-  auto next = ptes_.upper_bound(page);
-  if (next != ptes_.end()) last = std::min(last, next->first);
-  auto prev = ptes_.lower_bound(page);
-  if (prev != ptes_.begin())
-    first = std::max(first, std::prev(prev)->first + kPageSize);
+  ShrinkToAbsent(page, &first, &last);
 
   MemoryFile& mf = MemoryFile::Get();
   if (!mf.HasRoom((last - first) / kPageSize)) {

@@ -205,6 +205,7 @@ class MemoryManager {
   uint64_t ResidentRunBefore(const Vma& vma, uint64_t page,
                              uint64_t limit) const;
   Status PopulateAnonymous(Vma& vma, uint64_t page);
+  void ShrinkToAbsent(uint64_t page, uint64_t* first, uint64_t* last) const;
   Status PopulateCopies(Vma& vma, uint64_t page);
   Status PopulateAround(Vma& vma, uint64_t page);
   // Calls `add(addr, frame, pages)` for each run of pages in [start, end) of
