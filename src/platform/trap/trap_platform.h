@@ -307,7 +307,8 @@ class TrapPlatform : public Platform {
   static constexpr size_t kPoolSize = 2;
   std::vector<std::shared_ptr<TrapAddressSpace>> pool_;
   std::deque<uint64_t> refill_frames_;  // one per refill not yet made
-  // The factory is making a refill, and pool_cv_ tells when it is done.
+  // Whether the factory is making a refill. pool_cv_ is notified when it
+  // is done.
   bool refilling_ = false;
   std::condition_variable pool_cv_;
   uint64_t address_spaces_made_ = 0;
