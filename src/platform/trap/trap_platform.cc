@@ -364,6 +364,10 @@ Result<std::unique_ptr<TrapPlatform>> TrapPlatform::Create(bool patching) {
   if (pid < 0) return Err(errno);
   if (pid == 0) BecomeTrapStub(memory_fd, filter);
   p->master_ = pid;
+  // The program's first address space is made while the kernel confines
+  // itself and mounts the root, which it would otherwise wait for.
+  if (auto frame = MemoryFile::Get().Allocate(kSlotPages); frame.ok())
+    p->refill_frames_.push_back(frame.value());
   p->factory_ = std::thread([raw = p.get()] { raw->FactoryLoop(); });
   return p;
 }
@@ -412,7 +416,6 @@ void TrapPlatform::FactoryLoop() {
         return;
       } else {
         refill_frame = refill_frames_.front();
-        refilling_ = true;
       }
     }
     if (request) {
@@ -422,7 +425,6 @@ void TrapPlatform::FactoryLoop() {
     // A refill, only when no request waits: those come first.
     auto refill = MakeAddressSpace(refill_frame);
     std::lock_guard lock(mu_);
-    refilling_ = false;
     pool_cv_.notify_all();
     refill_frames_.pop_front();
     if (refill.ok()) {
@@ -610,9 +612,11 @@ Result<std::shared_ptr<AddressSpace>> TrapPlatform::NewAddressSpace() {
   std::shared_ptr<TrapAddressSpace> pooled;
   {
     std::unique_lock lock(mu_);
-    // A request of its own would run only after the refill under way, so
-    // the refill's address space comes sooner.
-    pool_cv_.wait(lock, [&] { return !refilling_ || !pool_.empty(); });
+    // A request made now would run only after the queued refills, so
+    // waiting for the first refill is faster.
+    pool_cv_.wait(lock, [&] {
+      return !pool_.empty() || refill_frames_.empty() || refills_failed_;
+    });
     if (!pool_.empty()) {
       pooled = std::move(pool_.back());
       pool_.pop_back();

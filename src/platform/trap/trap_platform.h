@@ -307,9 +307,7 @@ class TrapPlatform : public Platform {
   static constexpr size_t kPoolSize = 2;
   std::vector<std::shared_ptr<TrapAddressSpace>> pool_;
   std::deque<uint64_t> refill_frames_;  // one per refill not yet made
-  // Whether the factory is making a refill. pool_cv_ is notified when it
-  // is done.
-  bool refilling_ = false;
+  // Notified when a refill is done or refills have failed.
   std::condition_variable pool_cv_;
   uint64_t address_spaces_made_ = 0;
   bool refills_failed_ = false;
