@@ -1,5 +1,6 @@
 #include "gofer/client.h"
 
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "util/log.h"
@@ -47,6 +48,12 @@ void Client::Send(const Encoder& request) {
     spdlog::error("gofer connection lost: {}", strerror(error));
     broken_ = true;
   }
+}
+
+void Client::Disconnect() {
+  std::lock_guard lock(mu_);
+  shutdown(sock_, SHUT_RDWR);
+  broken_ = true;
 }
 
 }  // namespace moat::gofer

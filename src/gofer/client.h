@@ -46,6 +46,9 @@ class Client {
   Result<Reply> Call(const Encoder& request);
   // Sends a request that has no reply.
   void Send(const Encoder& request);
+  // Ends the connection, which makes the gofer exit. Later calls fail
+  // with EIO.
+  void Disconnect();
 
  private:
   std::mutex mu_;

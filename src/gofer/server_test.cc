@@ -328,6 +328,22 @@ TEST_F(ServerTest, ConfinedGoferKeepsToItsRoot) {
   EXPECT_TRUE(root->Lookup("f").ok());
 }
 
+// The kernel disconnects when its program has exited, while inodes still
+// hold the connection: the gofer exits then, and later requests fail.
+TEST_F(ServerTest, GoferExitsOnDisconnect) {
+  ConfinedTestGofer gofer({Root{(base_ / "root").string(), true}});
+  InodePtr root = gofer.Root();
+  ASSERT_TRUE(root->Lookup("f").ok());
+  gofer.client().Disconnect();
+  int status = -1;
+  ASSERT_EQ(waitpid(gofer.pid(), &status, 0), gofer.pid());
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  auto after = root->Lookup("f");
+  ASSERT_FALSE(after.ok());
+  EXPECT_EQ(after.error(), EIO);
+}
+
 TEST_F(ServerTest, LongListingsComeInSeveralPackets) {
   for (int i = 0; i < 3000; i++)
     WriteFile(base_ / "root" / "d" / (std::string(60, 'x') +

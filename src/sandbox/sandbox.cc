@@ -426,6 +426,9 @@ int RunSandbox(const SandboxOptions& opts) {
   }
   init->Start();
   int status = k.WaitForInit();
+  // The gofer exits while the kernel's own exit tears down its memory
+  // and namespaces, instead of after it.
+  client->Disconnect();
   // Everything the program wrote reaches the host before moat exits.
   if (console) console->Finish(k);
   LogResources("at exit");

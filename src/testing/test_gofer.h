@@ -80,6 +80,7 @@ class ConfinedTestGofer {
     return root.value();
   }
   pid_t pid() const { return pid_; }
+  gofer::Client& client() { return *client_; }
 
  private:
   pid_t pid_ = -1;
