@@ -71,9 +71,9 @@ class MemoryObject {
   uint64_t NextHole(uint64_t offset) const;
 
  protected:
-  // Fills `pages` fresh frames at `dst` with the contents of pages
-  // [first, first+pages). The default leaves them zero.
-  virtual Status Fill(uint64_t first, uint64_t pages, uint8_t* dst);
+  // Fills the `pages` fresh frames from `frame` on with the contents of
+  // pages [first, first+pages). The default leaves them zero.
+  virtual Status Fill(uint64_t first, uint64_t pages, uint64_t frame);
   // Whether a page without a frame has contents to read; if not, a read of
   // it returns zeros without allocating.
   virtual bool HasBacking() const { return false; }
@@ -108,7 +108,7 @@ class HostFileObject : public MemoryObject {
   ~HostFileObject() override;
 
  protected:
-  Status Fill(uint64_t first, uint64_t pages, uint8_t* dst) override;
+  Status Fill(uint64_t first, uint64_t pages, uint64_t frame) override;
   bool HasBacking() const override { return true; }
 
  private:

@@ -4,8 +4,11 @@
 #include "mm/memory_object.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <cstring>
 #include <memory>
+#include <vector>
 
 #include "mm/memory_file.h"
 
@@ -71,6 +74,39 @@ TEST(MemoryObjectTest, QuotasCountTheirPagesTogether) {
   EXPECT_EQ(PageQuota::all_used, before + 4);
   object.reset();
   EXPECT_EQ(PageQuota::all_used, before);
+}
+
+// A host file's pages are read into frames that freed memory may have
+// left dirty: every byte must come from the file, and the bytes past its
+// end must read as zero.
+TEST(MemoryObjectTest, HostFileFillsReusedFrames) {
+  MemoryFile& mf = MemoryFile::Get();
+  auto dirty = mf.Allocate(48);
+  ASSERT_TRUE(dirty.ok());
+  memset(mf.Map(*dirty), 0xee, 48 * kPageSize);
+  mf.DecRefRun(*dirty, 48);
+
+  char path[] = "/tmp/moat-host-file-XXXXXX";
+  int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  unlink(path);
+  const uint64_t size = 20 * kPageSize + 100;
+  std::vector<uint8_t> data(size);
+  for (uint64_t i = 0; i < size; i++) data[i] = uint8_t(i * 7 + i / kPageSize);
+  ASSERT_EQ(pwrite(fd, data.data(), size, 0), ssize_t(size));
+
+  HostFileObject object(fd, size);
+  for (uint64_t page = 0; page * kPageSize < size; page++) {
+    uint64_t run;
+    auto frame = object.GetPage(page, &run);
+    ASSERT_TRUE(frame.ok());
+    const uint8_t* bytes = mf.Map(*frame);
+    uint64_t in_file = std::min<uint64_t>(kPageSize, size - page * kPageSize);
+    EXPECT_EQ(memcmp(bytes, data.data() + page * kPageSize, in_file), 0)
+        << "page " << page;
+    for (uint64_t i = in_file; i < kPageSize; i++)
+      ASSERT_EQ(bytes[i], 0) << "page " << page << " byte " << i;
+  }
 }
 
 }  // namespace
