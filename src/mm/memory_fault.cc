@@ -1,4 +1,5 @@
 // Page faults, copy-on-write, fork and kernel access to application memory.
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -486,17 +487,32 @@ Result<std::string> MemoryManager::CopyInString(uint64_t addr, size_t max) {
 }
 
 Result<std::shared_ptr<MemoryManager>> MemoryManager::Fork(
-    std::shared_ptr<AddressSpace> child_as) {
+    std::shared_ptr<AddressSpace> child_as,
+    std::initializer_list<uint64_t> copy_now) {
   auto child = std::make_shared<MemoryManager>(std::move(child_as));
   for (auto& [start, vma] : vmas_)
     if (!vma.dontfork) child->vmas_.emplace(start, vma);
   MemoryFile& mf = MemoryFile::Get();
+  std::vector<uint64_t> copied;  // pages that stay writable in the parent
   for (auto& [addr, pte] : ptes_) {
     Vma* vma = FindVma(addr);
     if (vma == nullptr || vma->dontfork || vma->wipeonfork) continue;
-    mf.IncRef(pte.frame);
+    uint64_t frame = pte.frame;
+    bool copy_page =
+        (pte.host_prot & PROT_WRITE) && !vma->shared &&
+        std::find(copy_now.begin(), copy_now.end(), addr) != copy_now.end();
+    if (copy_page) {
+      auto fresh = mf.AllocateForOverwrite(1);
+      copy_page = fresh.ok();
+      if (copy_page) {
+        frame = fresh.value();
+        memcpy(mf.Map(frame), mf.Map(pte.frame), kPageSize);
+        copied.push_back(addr);
+      }
+    }
+    if (!copy_page) mf.IncRef(frame);
     Pte& copy =
-        child->ptes_.emplace_hint(child->ptes_.end(), addr, Pte{pte.frame, 0})
+        child->ptes_.emplace_hint(child->ptes_.end(), addr, Pte{frame, 0})
             ->second;
     // The child's host address space starts empty. It maps ahead the pages
     // the parent maps, private ones read-only, instead of faulting on each.
@@ -516,7 +532,9 @@ Result<std::shared_ptr<MemoryManager>> MemoryManager::Fork(
   for (auto& [addr, pte] : ptes_) {
     if (!(pte.host_prot & PROT_WRITE)) continue;
     Vma* vma = FindVma(addr);
-    if (vma->shared) continue;
+    if (vma->shared ||
+        std::find(copied.begin(), copied.end(), addr) != copied.end())
+      continue;
     int prot = pte.host_prot & ~PROT_WRITE;
     if (addr != run_end || prot != run_prot) {
       TRY_STATUS(flush());

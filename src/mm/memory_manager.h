@@ -106,9 +106,13 @@ class MemoryManager {
   Status Mincore(uint64_t addr, uint64_t length, std::vector<uint8_t>* out);
 
   // Copies the address space for fork(2): private pages become
-  // copy-on-write in both, shared ones stay shared.
+  // copy-on-write in both, shared ones stay shared. The pages at
+  // `copy_now` that the parent maps writable are copied for the child at
+  // once instead, because both processes are about to write them (the
+  // caller's stack), and each copy-on-write fault costs a trap.
   Result<std::shared_ptr<MemoryManager>> Fork(
-      std::shared_ptr<AddressSpace> child_as);
+      std::shared_ptr<AddressSpace> child_as,
+      std::initializer_list<uint64_t> copy_now = {});
   // Maps ahead, before a new program's first run, the pages it is about to
   // touch: those the loader wrote, such as the stack, and the cached pages
   // of its ELF files' read-only mappings, up to kMapCachedPages of each.

@@ -406,6 +406,39 @@ TEST_F(MemoryManagerTest, ForkIsCopyOnWrite) {
   EXPECT_EQ(as_->pages[a].frame, before);
 }
 
+// The caller's stack pages are copied at fork: both processes keep them
+// writable, so neither takes a copy-on-write fault there.
+TEST_F(MemoryManagerTest, ForkCopiesListedPagesAtOnce) {
+  uint64_t a = MapAnon(3 * 4096);
+  for (uint64_t page = a; page < a + 3 * 4096; page += 4096) {
+    uint32_t v = uint32_t(page);
+    ASSERT_TRUE(mm_.CopyOut(page, &v, 4).ok());
+    ASSERT_EQ(mm_.HandleFault(page, true), FaultResult::kHandled);
+  }
+  uint64_t stack = a + 4096;
+  auto child_as = std::make_shared<FakeAddressSpace>();
+  child_as->maps_ahead = true;
+  auto child = mm_.Fork(child_as, {stack, a + 100 * 4096});
+  ASSERT_TRUE(child.ok());
+
+  EXPECT_EQ(as_->pages[stack].prot, PROT_READ | PROT_WRITE);
+  EXPECT_EQ(child_as->pages[stack].prot, PROT_READ | PROT_WRITE);
+  EXPECT_NE(child_as->pages[stack].frame, as_->pages[stack].frame);
+  EXPECT_EQ(as_->pages[a].prot, PROT_READ);
+  EXPECT_EQ(child_as->pages[a].prot, PROT_READ);
+  EXPECT_EQ(child_as->pages[a].frame, as_->pages[a].frame);
+
+  uint32_t w = 7;
+  ASSERT_TRUE(child.value()->CopyOut(stack, &w, 4).ok());
+  uint32_t parent_sees = 0, child_sees = 0, child_next = 0;
+  ASSERT_TRUE(mm_.CopyIn(stack, &parent_sees, 4).ok());
+  ASSERT_TRUE(child.value()->CopyIn(stack, &child_sees, 4).ok());
+  ASSERT_TRUE(child.value()->CopyIn(a + 2 * 4096, &child_next, 4).ok());
+  EXPECT_EQ(parent_sees, uint32_t(stack));
+  EXPECT_EQ(child_sees, 7u);
+  EXPECT_EQ(child_next, uint32_t(a + 2 * 4096));
+}
+
 TEST_F(MemoryManagerTest, WriteFaultFixedByAnotherThreadIsRetried) {
   uint64_t a = MapAnon(4096);
   ASSERT_EQ(mm_.HandleFault(a, false), FaultResult::kHandled);
