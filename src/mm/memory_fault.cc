@@ -323,6 +323,14 @@ Result<Pte*> MemoryManager::EnsurePage(Vma& vma, uint64_t page, bool write) {
     memcpy(mf.Map(copy), mf.Map(pte.frame), kPageSize);
     mf.DecRef(pte.frame);
     pte.frame = copy;
+    if (fork_faults_left_ > 0) {
+      fork_faults_left_--;
+      auto parent = fork_parent_.lock();
+      if (parent && parent->fork_copies_.size() < kMaxForkCopies &&
+          std::find(parent->fork_copies_.begin(), parent->fork_copies_.end(),
+                    page) == parent->fork_copies_.end())
+        parent->fork_copies_.push_back(page);
+    }
     if (pte.host_prot != 0) {
       // The host still maps the old frame: replace it before anyone reads.
       TRY_STATUS(as_->MapFileOnResume(page, kPageSize, copy, vma.prot));
@@ -493,14 +501,18 @@ Result<std::shared_ptr<MemoryManager>> MemoryManager::Fork(
   for (auto& [start, vma] : vmas_)
     if (!vma.dontfork) child->vmas_.emplace(start, vma);
   MemoryFile& mf = MemoryFile::Get();
-  std::vector<uint64_t> copied;  // pages that stay writable in the parent
+  std::vector<uint64_t> wanted(copy_now);
+  wanted.insert(wanted.end(), fork_copies_.begin(), fork_copies_.end());
+  child->fork_parent_ = weak_from_this();
+  child->fork_faults_left_ = kMaxForkCopies;
+  std::vector<uint64_t> copied;  // pages the parent keeps as they are
   for (auto& [addr, pte] : ptes_) {
     Vma* vma = FindVma(addr);
     if (vma == nullptr || vma->dontfork || vma->wipeonfork) continue;
     uint64_t frame = pte.frame;
     bool copy_page =
-        (pte.host_prot & PROT_WRITE) && !vma->shared &&
-        std::find(copy_now.begin(), copy_now.end(), addr) != copy_now.end();
+        PrivateExclusive(*vma, pte) &&
+        std::find(wanted.begin(), wanted.end(), addr) != wanted.end();
     if (copy_page) {
       auto fresh = mf.AllocateForOverwrite(1);
       copy_page = fresh.ok();
@@ -516,7 +528,10 @@ Result<std::shared_ptr<MemoryManager>> MemoryManager::Fork(
             ->second;
     // The child's host address space starts empty. It maps ahead the pages
     // the parent maps, private ones read-only, instead of faulting on each.
-    copy.host_prot = pte.host_prot & child->HostProtFor(*vma, copy);
+    // Its own copies are mapped writable, even where the parent's mapping
+    // is still read-only from an earlier fork.
+    copy.host_prot = copy_page ? child->HostProtFor(*vma, copy)
+                               : pte.host_prot & child->HostProtFor(*vma, copy);
   }
   child->MapPtesAhead();
   // Private pages the parent maps writable become read-only there, so the

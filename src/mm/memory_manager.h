@@ -88,7 +88,7 @@ enum class FaultResult {
   kOutOfMemory
 };
 
-class MemoryManager {
+class MemoryManager : public std::enable_shared_from_this<MemoryManager> {
  public:
   explicit MemoryManager(std::shared_ptr<AddressSpace> as);
   ~MemoryManager();
@@ -106,10 +106,11 @@ class MemoryManager {
   Status Mincore(uint64_t addr, uint64_t length, std::vector<uint8_t>* out);
 
   // Copies the address space for fork(2): private pages become
-  // copy-on-write in both, shared ones stay shared. The pages at
-  // `copy_now` that the parent maps writable are copied for the child at
-  // once instead, because both processes are about to write them (the
-  // caller's stack), and each copy-on-write fault costs a trap.
+  // copy-on-write in both, shared ones stay shared. The private pages at
+  // `copy_now` that only the parent holds are copied for the child at once
+  // instead, because both processes are about to write them (the caller's
+  // stack), and each copy-on-write fault costs a trap. So are the pages
+  // that an earlier child wrote in its first copy-on-write faults.
   Result<std::shared_ptr<MemoryManager>> Fork(
       std::shared_ptr<AddressSpace> child_as,
       std::initializer_list<uint64_t> copy_now = {});
@@ -277,6 +278,15 @@ class MemoryManager {
   std::map<uint64_t, Vma> vmas_;  // keyed by start
   std::map<uint64_t, Pte> ptes_;  // keyed by page address
   uint64_t peak_pages_ = 0;       // updated when pages are dropped
+  // Pages that children wrote in their first copy-on-write faults, which
+  // the next Fork copies at once: a shell's or make's children write the
+  // same pages of libc and the loader after each fork.
+  static constexpr size_t kMaxForkCopies = 8;
+  std::vector<uint64_t> fork_copies_;
+  // In a child: the parent that learns those pages, while the child has
+  // faults left to report.
+  std::weak_ptr<MemoryManager> fork_parent_;
+  int fork_faults_left_ = 0;
 };
 
 }  // namespace moat

@@ -439,6 +439,43 @@ TEST_F(MemoryManagerTest, ForkCopiesListedPagesAtOnce) {
   EXPECT_EQ(child_next, uint32_t(a + 2 * 4096));
 }
 
+// A page that a child wrote right after a fork is copied for the next
+// child at once, so that child takes no fault there.
+TEST(MemoryManagerForkTest, ForkCopiesPagesChildrenWrote) {
+  auto parent_as = std::make_shared<FakeAddressSpace>();
+  auto parent = std::make_shared<MemoryManager>(parent_as);
+  parent->mmap_base = 0x7f0000000000;
+  MmapRequest req;
+  req.length = 2 * 4096;
+  req.prot = PROT_READ | PROT_WRITE;
+  req.flags = MAP_PRIVATE | MAP_ANONYMOUS;
+  auto mapped = parent->Mmap(req);
+  ASSERT_TRUE(mapped.ok());
+  uint64_t a = mapped.value();
+  for (uint64_t page : {a, a + 4096}) {
+    uint32_t v = 1;
+    ASSERT_TRUE(parent->CopyOut(page, &v, 4).ok());
+    ASSERT_EQ(parent->HandleFault(page, true), FaultResult::kHandled);
+  }
+
+  auto first_as = std::make_shared<FakeAddressSpace>();
+  first_as->maps_ahead = true;
+  auto first = parent->Fork(first_as);
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(first_as->pages[a].prot, PROT_READ);
+  EXPECT_EQ(first.value()->HandleFault(a, true), FaultResult::kHandled);
+  first.value().reset();
+
+  auto second_as = std::make_shared<FakeAddressSpace>();
+  second_as->maps_ahead = true;
+  auto second = parent->Fork(second_as);
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(second_as->pages[a].prot, PROT_READ | PROT_WRITE);
+  EXPECT_NE(second_as->pages[a].frame, parent_as->pages[a].frame);
+  EXPECT_EQ(second_as->pages[a + 4096].prot, PROT_READ);
+  EXPECT_EQ(second_as->pages[a + 4096].frame, parent_as->pages[a + 4096].frame);
+}
+
 TEST_F(MemoryManagerTest, WriteFaultFixedByAnotherThreadIsRetried) {
   uint64_t a = MapAnon(4096);
   ASSERT_EQ(mm_.HandleFault(a, false), FaultResult::kHandled);
