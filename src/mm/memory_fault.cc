@@ -323,14 +323,7 @@ Result<Pte*> MemoryManager::EnsurePage(Vma& vma, uint64_t page, bool write) {
     memcpy(mf.Map(copy), mf.Map(pte.frame), kPageSize);
     mf.DecRef(pte.frame);
     pte.frame = copy;
-    if (fork_faults_left_ > 0) {
-      fork_faults_left_--;
-      auto parent = fork_parent_.lock();
-      if (parent && parent->fork_copies_.size() < kMaxForkCopies &&
-          std::find(parent->fork_copies_.begin(), parent->fork_copies_.end(),
-                    page) == parent->fork_copies_.end())
-        parent->fork_copies_.push_back(page);
-    }
+    ReportForkCopy(page);
     if (pte.host_prot != 0) {
       // The host still maps the old frame: replace it before anyone reads.
       TRY_STATUS(as_->MapFileOnResume(page, kPageSize, copy, vma.prot));
@@ -494,6 +487,16 @@ Result<std::string> MemoryManager::CopyInString(uint64_t addr, size_t max) {
   return Err(ENAMETOOLONG);
 }
 
+void MemoryManager::ReportForkCopy(uint64_t page) {
+  if (fork_faults_left_ == 0) return;
+  fork_faults_left_--;
+  auto parent = fork_parent_.lock();
+  if (!parent || parent->fork_copies_.size() >= kMaxForkCopies) return;
+  auto& pages = parent->fork_copies_;
+  if (std::find(pages.begin(), pages.end(), page) == pages.end())
+    pages.push_back(page);
+}
+
 Result<std::shared_ptr<MemoryManager>> MemoryManager::Fork(
     std::shared_ptr<AddressSpace> child_as,
     std::initializer_list<uint64_t> copy_now) {
@@ -505,7 +508,8 @@ Result<std::shared_ptr<MemoryManager>> MemoryManager::Fork(
   wanted.insert(wanted.end(), fork_copies_.begin(), fork_copies_.end());
   child->fork_parent_ = weak_from_this();
   child->fork_faults_left_ = kMaxForkCopies;
-  std::vector<uint64_t> copied;  // pages the parent keeps as they are
+  // Pages copied for the child, whose mapping in the parent stays as it is.
+  std::vector<uint64_t> copied;
   for (auto& [addr, pte] : ptes_) {
     Vma* vma = FindVma(addr);
     if (vma == nullptr || vma->dontfork || vma->wipeonfork) continue;

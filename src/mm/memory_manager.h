@@ -107,10 +107,10 @@ class MemoryManager : public std::enable_shared_from_this<MemoryManager> {
 
   // Copies the address space for fork(2): private pages become
   // copy-on-write in both, shared ones stay shared. The private pages at
-  // `copy_now` that only the parent holds are copied for the child at once
-  // instead, because both processes are about to write them (the caller's
-  // stack), and each copy-on-write fault costs a trap. So are the pages
-  // that an earlier child wrote in its first copy-on-write faults.
+  // `copy_now` that only the parent references are copied for the child
+  // at once instead, because both processes are about to write them (the
+  // caller's stack), and each copy-on-write fault costs a trap. So are the
+  // pages that an earlier child wrote in its first copy-on-write faults.
   Result<std::shared_ptr<MemoryManager>> Fork(
       std::shared_ptr<AddressSpace> child_as,
       std::initializer_list<uint64_t> copy_now = {});
@@ -240,6 +240,9 @@ class MemoryManager : public std::enable_shared_from_this<MemoryManager> {
   Status MapRun(uint64_t start, uint64_t pages, int prot, bool now);
   Status CopyPages(uint64_t addr, size_t length, bool write, void* buf,
                    const void* src);
+  // Adds `page`, just copied on write in this forked child, to the
+  // parent's fork_copies_, for the child's first kMaxForkCopies copies.
+  void ReportForkCopy(uint64_t page);
 
   // Record of the patched call sites, with their original bytes, and of
   // the trampoline area they jump through.

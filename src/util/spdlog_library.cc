@@ -1,8 +1,8 @@
 // The compiled part of spdlog. Debian ships spdlog as a shared library
 // only, and the moat binary is linked statically (CMakeLists.txt), so the
 // definitions in libspdlog.so are compiled here, once. Every other file
-// sees only spdlog's declarations (SPDLOG_COMPILED_LIB): compiled
-// header-only, the files that log took twice as long to build.
+// includes only spdlog's declarations (SPDLOG_COMPILED_LIB), because
+// compiled header-only, the files that log took twice as long to build.
 #include <spdlog/common-inl.h>
 #include <spdlog/details/backtracer-inl.h>
 #include <spdlog/details/file_helper-inl.h>
