@@ -64,6 +64,8 @@ class GoferInode : public Inode {
   Result<struct statfs> StatFs() override;
   Result<std::shared_ptr<MemoryObject>> Mappable() override;
   std::string FsType() const override { return "hostfs"; }
+  // A writable host directory may change behind the sandbox.
+  bool CacheWhenUnused() const override { return read_only_; }
 
   // Records a write through an open file in the cached attributes.
   void NoteWrite(uint64_t end);

@@ -6,6 +6,14 @@
 
 namespace moat {
 
+namespace {
+
+// The size of a directory's inode map past which a lookup removes the
+// entries of freed inodes.
+constexpr size_t kMaxKids = 4096;
+
+}  // namespace
+
 std::shared_ptr<OverlayInode> NewOverlay(InodePtr lower) {
   auto upper = NewTmpfs(0755);
   if (auto a = lower->Attr(); a.ok()) {
@@ -51,6 +59,10 @@ Result<InodeAttr> OverlayInode::Attr() {
 
 Result<std::shared_ptr<OverlayInode>> OverlayInode::Child(
     const std::string& name) {
+  if (auto it = kids_.find(name); it != kids_.end()) {
+    if (auto kid = it->second.lock()) return kid;
+    kids_.erase(it);
+  }
   std::shared_ptr<TmpfsInode> up;
   InodePtr low;
   if (upper_) {
@@ -69,7 +81,11 @@ Result<std::shared_ptr<OverlayInode>> OverlayInode::Child(
   if (up && S_ISDIR(up->attr.mode) && up->opaque) low.reset();
   if (!up && !low) return Err(ENOENT);
   auto self = std::static_pointer_cast<OverlayInode>(shared_from_this());
-  return std::make_shared<OverlayInode>(dev_, self, name, up, low);
+  auto kid = std::make_shared<OverlayInode>(dev_, self, name, up, low);
+  if (kids_.size() >= kMaxKids)
+    std::erase_if(kids_, [](auto& k) { return k.second.expired(); });
+  kids_[name] = kid;
+  return kid;
 }
 
 Result<InodePtr> OverlayInode::Lookup(const std::string& name) {
@@ -182,6 +198,7 @@ Status OverlayInode::RemoveEntry(const std::string& name, bool dir) {
   }
   if (child->lower_) upper_->whiteouts.insert(name);
   upper_->attr.mtime = upper_->attr.ctime = Now();
+  kids_.erase(name);
   return Ok();
 }
 
@@ -217,6 +234,13 @@ Status OverlayInode::Rename(const std::string& old_name, Inode& new_dir_inode,
     // The lower file stays hidden under the renamed one.
     new_dir->upper_->whiteouts.erase(new_name);
   }
+  // The inode moves with its name, so that a later copy-up of it or of its
+  // entries uses the new name and parent.
+  kids_.erase(old_name);
+  new_dir->kids_[new_name] = src;
+  src->name_ = new_name;
+  src->parent_ =
+      std::static_pointer_cast<OverlayInode>(new_dir->shared_from_this());
   return Ok();
 }
 

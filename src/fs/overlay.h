@@ -5,6 +5,8 @@
 // directory that exists in the lower layer fails with EXDEV.
 #pragma once
 
+#include <map>
+
 #include "fs/tmpfs.h"
 
 namespace moat {
@@ -37,6 +39,11 @@ class OverlayInode : public Inode {
   Result<struct statfs> StatFs() override;
   Result<std::shared_ptr<MemoryObject>> Mappable() override;
   std::string FsType() const override { return "overlay"; }
+  // Only the sandbox changes the overlay, as long as its lower layer does
+  // not change behind it.
+  bool CacheWhenUnused() const override {
+    return !lower_ || lower_->CacheWhenUnused();
+  }
 
   // Gives this inode an upper copy, copying up its parents first.
   Status CopyUp();
@@ -51,6 +58,10 @@ class OverlayInode : public Inode {
   std::string name_;
   std::shared_ptr<TmpfsInode> upper_;
   InodePtr lower_;
+  // The live inodes of this directory's entries, by name. Every lookup of
+  // a name returns the one inode that copy-up and rename change, so a
+  // cached dentry of it reads the changed file.
+  std::map<std::string, std::weak_ptr<OverlayInode>> kids_;
 };
 
 // An overlay of a fresh tmpfs over `lower`; returns its root.

@@ -92,6 +92,7 @@ class TmpfsInode : public Inode {
   Result<std::shared_ptr<MemoryObject>> Mappable() override;
   Result<struct statfs> StatFs() override { return fs_->StatFs(); }
   std::string FsType() const override { return "tmpfs"; }
+  bool CacheWhenUnused() const override { return true; }
 
   const std::shared_ptr<TmpfsFs>& fs() const { return fs_; }
 

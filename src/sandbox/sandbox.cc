@@ -288,6 +288,7 @@ void LogResources(const char* when) {
   if (!spdlog::should_log(spdlog::level::debug)) return;
   // Caches of host files hold descriptors and pages that the next program
   // would reuse; they are not what a sandbox leaves behind.
+  DropUnusedDentries();
   HostFileObject::DropRetained();
   ForgetRecentGoferInodes();
   malloc_trim(0);

@@ -142,7 +142,9 @@ int64_t RenameCommon(Task& t, int olddir, uint64_t oldpath, int newdir,
   DentryForget(dst_dir, dst_name);
   src_dir.dentry->children.erase(src_name);
   if (flags & RENAME_EXCHANGE) {
-    DentryForget(src_dir, src_name);
+    // The name now leads to the other inode: the dentry must not stay
+    // cached with this one, which would keep it alive after an unlink.
+    UncacheDentry(*moving);
   } else {
     moving->name = dst_name;
     moving->parent = dst_dir.dentry;

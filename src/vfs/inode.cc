@@ -20,7 +20,7 @@ bool Credentials::InGroup(uint32_t gid) const {
 Status CheckAccess(const InodeAttr& attr, const Credentials& creds,
                    int want) {
   if (want == 0) return Ok();
-  if (creds.fsuid == 0 || creds.HasCapability(1 /* CAP_DAC_OVERRIDE */)) {
+  if (creds.OverridesDac()) {
     // Root may execute only what someone may execute (Linux
     // fs/namei.c:generic_permission).
     if ((want & X_OK) && !S_ISDIR(attr.mode) && !(attr.mode & 0111))

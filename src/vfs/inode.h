@@ -36,6 +36,8 @@ struct Credentials {
   uint64_t cap_inheritable = 0;
   uint64_t cap_bounding = ~0ull;
   bool HasCapability(int cap) const { return cap_effective >> cap & 1; }
+  // Whether permission bits do not apply: root, or CAP_DAC_OVERRIDE.
+  bool OverridesDac() const { return fsuid == 0 || HasCapability(1); }
   bool InGroup(uint32_t gid) const;
 };
 
@@ -80,8 +82,14 @@ class Inode : public std::enable_shared_from_this<Inode> {
     auto a = Attr();
     return a.ok() ? a->mode : 0;
   }
-  bool IsDir() { return S_ISDIR(Mode()); }
-  bool IsSymlink() { return S_ISLNK(Mode()); }
+  // Returns the file type (the S_IFMT bits of the mode), which never
+  // changes, so a path walk reads it once per inode.
+  uint32_t Type() {
+    if (type_ == 0) type_ = Mode() & S_IFMT;
+    return type_;
+  }
+  bool IsDir() { return S_ISDIR(Type()); }
+  bool IsSymlink() { return S_ISLNK(Type()); }
 
   // Directory operations. `name` is never empty, "." or "..", and never
   // contains '/'.
@@ -117,6 +125,11 @@ class Inode : public std::enable_shared_from_this<Inode> {
   virtual FilePtr MagicLink(Task& task) { return nullptr; }
   // The filesystem's name as /proc/mounts shows it.
   virtual std::string FsType() const { return ""; }
+  // Whether a dentry of this inode may stay in the dentry cache after its
+  // last user. True only where the sandbox's own calls are the only
+  // changes to the directory: not /proc, whose entries come and go with
+  // tasks, nor host directories that others may write.
+  virtual bool CacheWhenUnused() const { return false; }
 
   // Open descriptions that may write, and address spaces running this file:
   // a file cannot be both at once (ETXTBSY). Guarded by the kernel lock.
@@ -124,6 +137,9 @@ class Inode : public std::enable_shared_from_this<Inode> {
   int executors = 0;
   // Watches on this inode (vfs/notify.h), like Linux's i_fsnotify_marks.
   std::vector<std::shared_ptr<NotifyMark>> notify_marks;
+
+ private:
+  uint32_t type_ = 0;  // the result of Type(), 0 until first read
 };
 
 // An open file: the object a file descriptor refers to.

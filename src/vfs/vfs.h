@@ -3,6 +3,7 @@
 // kernel, ".." stops at the task's root, and mounts are crossed.
 #pragma once
 
+#include <list>
 #include <map>
 #include <memory>
 #include <string>
@@ -31,8 +32,12 @@ class Dentry : public std::enable_shared_from_this<Dentry> {
   // while open is reported gone at its last close (remove_pending).
   int open_files = 0;
   bool remove_pending = false;
-  // Children looked up so far; a child lives while anyone holds it.
+  // Children looked up so far. A child lives while anyone references it,
+  // the dentry cache included.
   std::map<std::string, std::weak_ptr<Dentry>> children;
+  // This dentry's place in the dentry cache, valid while in_cache.
+  std::list<std::shared_ptr<Dentry>>::iterator cached;
+  bool in_cache = false;
 };
 
 struct Mount {
@@ -151,6 +156,12 @@ std::string PathName(const Path& p, const Path& root,
 
 // Dentry cache upkeep after a directory operation.
 void DentryForget(const Path& dir, const std::string& name);
+
+// Takes `d` out of the dentry cache, which may free it.
+void UncacheDentry(Dentry& d);
+
+// Empties the dentry cache, freeing the dentries nothing else references.
+void DropUnusedDentries();
 
 // Returns whether `d` is `ancestor` or lies below it in the same filesystem.
 bool IsBelow(const Dentry& d, const Dentry& ancestor);

@@ -102,5 +102,26 @@ TEST_F(ResolveTest, CrossesMounts) {
   EXPECT_EQ(Name(Resolve("/a/..").value()), "/");
 }
 
+// A path walked again finds the dentries of its last walk, although
+// nothing held them in between.
+TEST_F(ResolveTest, KeepsUnusedDentries) {
+  std::weak_ptr<Dentry> first = Resolve("/a/b/file").value().dentry;
+  EXPECT_FALSE(first.expired());
+  EXPECT_EQ(Resolve("/a/b/file").value().dentry, first.lock());
+}
+
+// A removed entry leaves the dentry cache, which would otherwise keep its
+// inode, and so a tmpfs file's pages, alive.
+TEST_F(ResolveTest, ForgottenDentryLeavesCache) {
+  Path dir = Resolve("/a/b").value();
+  std::weak_ptr<Dentry> file = Resolve("/a/b/file").value().dentry;
+  std::weak_ptr<Inode> inode = file.lock()->inode;
+  ASSERT_TRUE(dir.inode().Unlink("file").ok());
+  DentryForget(dir, "file");
+  EXPECT_TRUE(file.expired());
+  EXPECT_TRUE(inode.expired());
+  EXPECT_EQ(Resolve("/a/b/file").error(), ENOENT);
+}
+
 }  // namespace
 }  // namespace moat
