@@ -505,20 +505,33 @@ Result<int64_t> TrapContext::Request(int64_t nr,
 Status TrapContext::MapQueued() {
   auto maps = std::move(queued_maps_);
   queued_maps_.clear();
-  for (const auto& [addr, length, prot, frame] : maps)
-    TRY(Request(SYS_mmap, {addr, length, prot, MAP_SHARED | MAP_FIXED,
-                           uint64_t(MemoryFile::Get().fd()), frame}));
+  for (const auto& [addr, length, word, frame] : maps) {
+    uint64_t prot = word & 0xffffffff;
+    switch (word >> MOAT_TRAP_OP_SHIFT) {
+      case MOAT_TRAP_OP_MUNMAP:
+        TRY(Request(SYS_munmap, {addr, length}));
+        break;
+      case MOAT_TRAP_OP_MPROTECT:
+        TRY(Request(SYS_mprotect, {addr, length, prot}));
+        break;
+      default:
+        TRY(Request(SYS_mmap, {addr, length, prot, MAP_SHARED | MAP_FIXED,
+                               uint64_t(MemoryFile::Get().fd()), frame}));
+    }
+  }
   return Ok();
 }
 
-bool TrapContext::QueueMap(uint64_t addr, uint64_t length, uint64_t frame,
-                           int prot) {
+bool TrapContext::Queue(int op, uint64_t addr, uint64_t length, int prot,
+                        uint64_t frame) {
   if (!thread_ || !started_ || queued_maps_.size() >= MOAT_TRAP_MAX_MAPS)
     return false;
   static_assert(sizeof(queued_maps_[0]) == MOAT_TRAP_MAP_ENTRY_SIZE);
   static_assert(MOAT_TC_MAPS + MOAT_TRAP_MAX_MAPS * MOAT_TRAP_MAP_ENTRY_SIZE <=
                 MOAT_TRAP_CONTROL_SIZE);
-  queued_maps_.push_back({addr, length, uint64_t(prot), frame});
+  queued_maps_.push_back(
+      {addr, length,
+       uint64_t(uint32_t(prot)) | uint64_t(op) << MOAT_TRAP_OP_SHIFT, frame});
   return true;
 }
 
@@ -623,9 +636,17 @@ Status TrapAddressSpace::MapFileOnResume(uint64_t addr, uint64_t length,
 
 bool TrapAddressSpace::MapFileIfQueued(uint64_t addr, uint64_t length,
                                        uint64_t frame, int prot) {
+  return QueueChange(MOAT_TRAP_OP_MMAP, addr, length, prot, frame);
+}
+
+// Queues only where one thread was ever made. Then no other thread runs
+// the program until this one resumes and makes the change, so none can
+// reach a page through a mapping whose frame the kernel has freed.
+bool TrapAddressSpace::QueueChange(int op, uint64_t addr, uint64_t length,
+                                   int prot, uint64_t frame) {
   TrapContext* ctx = CurrentTrapContext();
   return ctx != nullptr && ctx->as_id() == id_ && one_thread_.load() &&
-         ctx->QueueMap(addr, length, frame, prot);
+         ctx->Queue(op, addr, length, prot, frame);
 }
 
 bool TrapAddressSpace::MapFileAhead(uint64_t addr, uint64_t length,
@@ -655,10 +676,12 @@ void TrapAddressSpace::TrimAhead(uint64_t addr, uint64_t length) {
 }
 
 Status TrapAddressSpace::Unmap(uint64_t addr, uint64_t length) {
+  if (QueueChange(MOAT_TRAP_OP_MUNMAP, addr, length, 0, 0)) return Ok();
   return Request(SYS_munmap, {addr, length});
 }
 
 Status TrapAddressSpace::Protect(uint64_t addr, uint64_t length, int prot) {
+  if (QueueChange(MOAT_TRAP_OP_MPROTECT, addr, length, prot, 0)) return Ok();
   return Request(SYS_mprotect, {addr, length, uint64_t(prot)});
 }
 

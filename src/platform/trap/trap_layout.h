@@ -48,11 +48,14 @@
 // 1: the stub leaves a SIGSYS frame through rt_sigreturn, because its own
 // loads cannot restore what the kernel wrote into it.
 #define MOAT_TC_SIGRETURN 192
-// Mappings the stub makes when it resumes, before it returns to the
-// program: MAP_COUNT entries of MAP_ENTRY_SIZE bytes at MAPS, each the
-// address, length, protection and memory file offset of one mmap of the
-// memory file, whose descriptor is MEMORY_FD. The kernel queues them while
-// it serves a fault, and saves the stub a round trip per fault.
+// Changes to the host's mappings that the stub makes when it resumes,
+// before it returns to the program: MAP_COUNT entries of MAP_ENTRY_SIZE
+// bytes at MAPS, each the address, length, protection and memory file
+// offset of one call. The call is the protection word's high half
+// (MOAT_TRAP_OP_*): an mmap of the memory file, whose descriptor is
+// MEMORY_FD, a munmap or an mprotect. The kernel queues them while it
+// serves a fault, mmap, munmap or mprotect, and saves the stub a round
+// trip per call.
 // 1: the kernel waits for an event on the task's behalf, so the stub
 // sleeps at once instead of spinning for the result.
 #define MOAT_TC_KERNEL_BLOCKED 204
@@ -61,6 +64,10 @@
 #define MOAT_TC_MAPS 256
 #define MOAT_TRAP_MAP_ENTRY_SIZE 32
 #define MOAT_TRAP_MAX_MAPS 120  // up to the control page's end
+#define MOAT_TRAP_OP_SHIFT 32
+#define MOAT_TRAP_OP_MMAP 0
+#define MOAT_TRAP_OP_MUNMAP 1
+#define MOAT_TRAP_OP_MPROTECT 2
 // The request number that makes the stub save its FPU state into the
 // frame of a patched call, which leaves it in the registers until then.
 #define MOAT_TRAP_SAVE_FP_REQUEST (-1)

@@ -124,6 +124,8 @@ std::vector<StubCall> TrapStubCalls(int memory_fd) {
        {{3, ~0ull, MAP_SHARED | MAP_FIXED}, {4, low_half, fd}}, kUserEnd},
       {at(moat_trap_request_return), SYS_munmap, {}, kUserEnd},
       {at(moat_trap_request_return), SYS_mprotect, {}, kUserEnd},
+      {at(moat_trap_map_return), SYS_munmap, {}, kUserEnd},
+      {at(moat_trap_map_return), SYS_mprotect, {}, kUserEnd},
       {at(moat_trap_sigreturn_return), SYS_rt_sigreturn, {}},
       {at(moat_trap_syscall) + 2, SYS_mmap, {}, 0, SECCOMP_RET_TRACE},
       {at(moat_trap_fork) + 2, SYS_clone, {{0, ~0ull, SIGCHLD}}, 0,

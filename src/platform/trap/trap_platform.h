@@ -100,6 +100,10 @@ class TrapAddressSpace : public AddressSpace {
 
  private:
   Status Request(int64_t nr, std::initializer_list<uint64_t> args);
+  // Queues a mapping change (TrapContext::Queue) for the calling
+  // context's resume; false where it must be made at once.
+  bool QueueChange(int op, uint64_t addr, uint64_t length, int prot,
+                   uint64_t frame);
   // Removes [addr, addr+length) from the mappings made ahead. Called with
   // mu_ held.
   void TrimAhead(uint64_t addr, uint64_t length);
@@ -175,12 +179,14 @@ class TrapContext : public Context {
   void Blocking() override;
 
   // Runs one host call in the stub thread, which waits in its handler.
-  // Makes the queued mappings first, so that calls keep their order.
+  // Makes the queued mapping changes first, so that calls keep their order.
   Result<int64_t> Request(int64_t nr, std::initializer_list<uint64_t> args);
-  // Queues a mapping of the memory file for the stub to make when it next
-  // resumes. False when the queue is full.
-  bool QueueMap(uint64_t addr, uint64_t length, uint64_t frame, int prot);
-  // Makes the queued mappings now, one request each.
+  // Queues a change of the host's mappings for the stub to make when it
+  // next resumes: `op` is MOAT_TRAP_OP_MMAP (of the memory file at
+  // `frame`), MOAT_TRAP_OP_MUNMAP or MOAT_TRAP_OP_MPROTECT. False when the
+  // queue is full.
+  bool Queue(int op, uint64_t addr, uint64_t length, int prot, uint64_t frame);
+  // Makes the queued changes now, one request each.
   Status MapQueued();
   uint64_t as_id() const { return as_id_; }
   bool started() const { return started_; }
@@ -226,7 +232,8 @@ class TrapContext : public Context {
   // Whether SetFpState wrote the state, which the stub must then load.
   bool fp_changed_ = false;
   bool fault_ = false;  // the last Switch returned kFault
-  // Mappings for the next resume: address, length, protection, frame.
+  // Mapping changes for the next resume: address, length, protection with
+  // the call in its high half, frame.
   std::vector<std::array<uint64_t, 4>> queued_maps_;
   // Mappings made ahead for the address space's first run (Bind).
   std::vector<std::array<uint64_t, 4>> ahead_maps_;

@@ -180,9 +180,10 @@ moat_trap_request_return:
   mov $MOAT_TRAP_DONE, %ebx
   jmp moat_trap_report
 7:
-  // The mappings the kernel queued for this resume (MOAT_TC_MAPS). The
-  // filter allows this mmap only of the memory file, shared and fixed,
-  // below the stub's area, as at moat_trap_request_return.
+  // The mapping changes the kernel queued for this resume (MOAT_TC_MAPS).
+  // The filter allows this mmap only of the memory file, shared and fixed,
+  // and each call only below the stub's area, as at
+  // moat_trap_request_return.
   mov MOAT_TC_MAP_COUNT(%r12), %r13d
   test %r13d, %r13d
   jz 8f
@@ -195,11 +196,22 @@ moat_trap_request_return:
 10:
   mov (%r14), %rdi                       // mmap(addr, length, prot,
   mov 8(%r14), %rsi                      //      MAP_SHARED | MAP_FIXED,
-  mov 16(%r14), %rdx                     //      memory fd, offset)
-  mov $0x11, %r10d
-  mov MOAT_TC_MEMORY_FD(%r12), %r8d
+  mov 16(%r14), %rdx                     //      memory fd, offset),
+  mov $0x11, %r10d                       // munmap(addr, length) or
+  mov MOAT_TC_MEMORY_FD(%r12), %r8d      // mprotect(addr, length, prot)
   mov 24(%r14), %r9
+  mov %rdx, %rcx
+  shr $MOAT_TRAP_OP_SHIFT, %rcx
+  mov %edx, %edx                         // the protection alone
   mov $9, %eax
+  cmp $MOAT_TRAP_OP_MUNMAP, %ecx
+  jne 11f
+  mov $11, %eax
+11:
+  cmp $MOAT_TRAP_OP_MPROTECT, %ecx
+  jne 12f
+  mov $10, %eax
+12:
   syscall
   .globl moat_trap_map_return
 moat_trap_map_return:
