@@ -158,6 +158,7 @@ void TrapContext::ReleaseThread(bool park) {
   as_ = nullptr;
   as_id_ = 0;
   started_ = false;
+  map_count_clear_ = false;
   have_trap_ = false;
   fp_saved_ = true;
   fp_changed_ = false;
@@ -346,15 +347,35 @@ void TrapContext::WriteFrame(const Registers& regs) {
   g[REG_RIP] = regs.rip;
   g[REG_EFL] = regs.eflags;
   uint8_t* area = thread_->area;
-  memcpy(area + uc_offset_ + kGregsOffset, g, sizeof g);
+  bool sigreturn = NeedsSigreturn(regs);
+  // The stub loads %rax from NEW_RAX, except when it leaves through
+  // rt_sigreturn: after a trap other than SIGSYS, whose handler returns
+  // into the restorer, or when NeedsSigreturn requires it.
+  bool frame_rax = sigreturn || info_.si_signo != SIGSYS;
+  Store64(area, MOAT_TC_NEW_RAX, regs.rax);
+  // Writes only the registers that changed, so the frame's other lines
+  // stay in the stub's cache (trap_layout.h). uc_ is a copy of the frame.
+  for (int i = 0; i < NGREG; i++) {
+    if (g[i] == uc_.uc_mcontext.gregs[i]) continue;
+    if (i == REG_RAX && !frame_rax) continue;
+    Store64(area, uc_offset_ + kGregsOffset + 8 * i, uint64_t(g[i]));
+  }
   // The stub runs application code with no host signal blocked.
-  Store64(area, uc_offset_ + kSigmaskOffset, 0);
-  Word(area, MOAT_TC_SIGRETURN).store(NeedsSigreturn(regs) ? 1 : 0);
-  Word(area, MOAT_TC_FP_RESTORE).store(fp_changed_ ? 1 : 0);
+  if (Load64(reinterpret_cast<const uint8_t*>(&uc_), kSigmaskOffset) != 0)
+    Store64(area, uc_offset_ + kSigmaskOffset, 0);
+  auto store_changed32 = [&](int offset, uint32_t value) {
+    if (Word(area, offset).load(std::memory_order_relaxed) != value)
+      Word(area, offset).store(value);
+  };
+  auto store_changed64 = [&](int offset, uint64_t value) {
+    if (Load64(area, offset) != value) Store64(area, offset, value);
+  };
+  store_changed32(MOAT_TC_SIGRETURN, sigreturn ? 1 : 0);
+  store_changed32(MOAT_TC_FP_RESTORE, fp_changed_ ? 1 : 0);
   fp_changed_ = false;
-  Store64(area, MOAT_TC_NEW_FS_BASE, regs.fs_base);
-  Store64(area, MOAT_TC_NEW_GS_BASE,
-          regs.gs_base != 0 ? regs.gs_base : thread_->slot_addr);
+  store_changed64(MOAT_TC_NEW_FS_BASE, regs.fs_base);
+  store_changed64(MOAT_TC_NEW_GS_BASE,
+                  regs.gs_base != 0 ? regs.gs_base : thread_->slot_addr);
 }
 
 // Whether the stub must leave a SIGSYS frame through rt_sigreturn rather
@@ -469,7 +490,11 @@ SwitchReason TrapContext::Switch(AddressSpace& as, Registers& regs,
   for (size_t i = 0; i < queued_maps_.size(); i++)
     memcpy(area + MOAT_TC_MAPS + i * MOAT_TRAP_MAP_ENTRY_SIZE,
            queued_maps_[i].data(), MOAT_TRAP_MAP_ENTRY_SIZE);
-  Word(area, MOAT_TC_MAP_COUNT).store(uint32_t(queued_maps_.size()));
+  // The stub zeroes a count it worked through, so after one resume that
+  // trapped again the count is known to be zero.
+  if (!queued_maps_.empty() || !map_count_clear_)
+    Word(area, MOAT_TC_MAP_COUNT).store(uint32_t(queued_maps_.size()));
+  map_count_clear_ = false;
   queued_maps_.clear();
   Word(area, MOAT_TC_SPIN)
       .store(platform_.StubMaySpin() ? stub_spin_.Get() : 0);
@@ -479,6 +504,7 @@ SwitchReason TrapContext::Switch(AddressSpace& as, Registers& regs,
   interrupt_sent_ns_.store(0);  // any trap brings the task back to signals
   if (Word(area, MOAT_TC_STATE).load() != MOAT_TRAP_TRAPPED || !ReadFrame())
     return die();
+  map_count_clear_ = true;
   return Classify(regs, info);
 }
 

@@ -26,21 +26,27 @@
 // The control page. The kernel writes RESUME or REQUEST into STATE; the
 // stub answers with TRAPPED or DONE. Each side sets its SLEEPING word
 // before it sleeps on STATE with a futex, so the other wakes it only then.
+// Apart from STATE's line, each side stores a word of the hand-off only
+// when its value changes. A cache line the other side last read then stays
+// in both caches, so a hand-off moves only the lines that changed. On the
+// test VMs, a line moving between CPUs took about 200 ns.
 #define MOAT_TC_STATE 0
 #define MOAT_TC_KERNEL_SLEEPING 4
 #define MOAT_TC_STUB_SLEEPING 8
 #define MOAT_TC_SPIN 12     // pause iterations the stub spins before sleeping
 #define MOAT_TC_UCONTEXT 16  // the handler's arguments
 #define MOAT_TC_SIGINFO 24
-#define MOAT_TC_SIGNO 32
+#define MOAT_TC_PATCH_RSP 32  // the application's %rsp at a patched call
 #define MOAT_TC_FS_BASE 40  // read with rdfsbase at the trap
 #define MOAT_TC_GS_BASE 48
-#define MOAT_TC_NEW_FS_BASE 56  // loaded with wrfsbase before resuming
+// The %rax the thread resumes with. The stub loads it from here, in the
+// line that brings the state, unless it leaves through rt_sigreturn. So a
+// call's result leaves the frame's lines unchanged in the stub's cache.
+#define MOAT_TC_NEW_RAX 56
 #define MOAT_TC_NEW_GS_BASE 64
 #define MOAT_TC_REQUEST 72  // number and six arguments of a host call
 #define MOAT_TC_RESULT 128
 #define MOAT_TC_ALTSTACK 136  // the stack_t a new thread passes to sigaltstack
-#define MOAT_TC_PATCH_RSP 160  // the application's %rsp at a patched call
 #define MOAT_TC_PATCH_RIP 168  // where a patched call returns to
 #define MOAT_TC_XFEATURES 176  // the host's XCR0, for the frame's FPU state
 #define MOAT_TC_PATCHED 184     // 1: the trap came through a patched call
@@ -61,6 +67,8 @@
 #define MOAT_TC_KERNEL_BLOCKED 204
 #define MOAT_TC_MAP_COUNT 196
 #define MOAT_TC_MEMORY_FD 200
+#define MOAT_TC_SIGNO 208
+#define MOAT_TC_NEW_FS_BASE 216  // loaded with wrfsbase before resuming
 #define MOAT_TC_MAPS 256
 #define MOAT_TRAP_MAP_ENTRY_SIZE 32
 #define MOAT_TRAP_MAX_MAPS 120  // up to the control page's end

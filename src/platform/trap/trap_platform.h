@@ -232,6 +232,8 @@ class TrapContext : public Context {
   // Whether SetFpState wrote the state, which the stub must then load.
   bool fp_changed_ = false;
   bool fault_ = false;  // the last Switch returned kFault
+  // Whether the thread's MAP_COUNT is known to be zero.
+  bool map_count_clear_ = false;
   // Mapping changes for the next resume: address, length, protection with
   // the call in its high half, frame.
   std::vector<std::array<uint64_t, 4>> queued_maps_;

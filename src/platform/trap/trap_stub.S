@@ -10,6 +10,22 @@
 
 #include "platform/trap/trap_layout.h"
 
+// Stores `value` at `place` unless `place` already contains it, so that an
+// unchanged cache line stays shared with the kernel's CPU. Changes flags.
+.macro storeq_changed value, place
+  cmpq \value, \place
+  je .Lsame\@
+  movq \value, \place
+.Lsame\@:
+.endm
+
+.macro storel_changed value, place
+  cmpl \value, \place
+  je .Lsame\@
+  movl \value, \place
+.Lsame\@:
+.endm
+
   .section .text.moat_trap, "ax"
   .balign 4096
   .globl moat_trap_begin
@@ -100,7 +116,7 @@ moat_trap_handler:
 1:
   mov %rsp, %r12
   and $-MOAT_TRAP_SLOT_SIZE, %r12        // the slot's control page
-  movl $0, MOAT_TC_PATCHED(%r12)
+  storel_changed $0, MOAT_TC_PATCHED(%r12)
   mov %rdx, MOAT_TC_UCONTEXT(%r12)
   mov %rsi, MOAT_TC_SIGINFO(%r12)
   mov %rdi, MOAT_TC_SIGNO(%r12)
@@ -263,46 +279,45 @@ moat_trap_patched:
   lea MOAT_TRAP_PATCH_UC(%rsp), %rsp     // the frame's ucontext
   pushfq                                 // flags first: nothing above
   pop %r11                               // changed them; `syscall` puts
-  mov %r8, MOAT_UC_REG(0)(%rsp)          // them in %r11
-  mov %r9, MOAT_UC_REG(1)(%rsp)
-  mov %r10, MOAT_UC_REG(2)(%rsp)
-  mov %r11, MOAT_UC_REG(3)(%rsp)
-  mov %r12, MOAT_UC_REG(4)(%rsp)
-  mov %r13, MOAT_UC_REG(5)(%rsp)
-  mov %r14, MOAT_UC_REG(6)(%rsp)
-  mov %r15, MOAT_UC_REG(7)(%rsp)
-  mov %rdi, MOAT_UC_REG(8)(%rsp)
-  mov %rsi, MOAT_UC_REG(9)(%rsp)
-  mov %rbp, MOAT_UC_REG(10)(%rsp)
-  mov %rbx, MOAT_UC_REG(11)(%rsp)
-  mov %rdx, MOAT_UC_REG(12)(%rsp)
-  mov %rax, MOAT_UC_REG(13)(%rsp)
-  mov %rcx, MOAT_UC_REG(14)(%rsp)
+  storeq_changed %r8, MOAT_UC_REG(0)(%rsp)  // them in %r11
+  storeq_changed %r9, MOAT_UC_REG(1)(%rsp)
+  storeq_changed %r10, MOAT_UC_REG(2)(%rsp)
+  storeq_changed %r11, MOAT_UC_REG(3)(%rsp)
+  storeq_changed %r12, MOAT_UC_REG(4)(%rsp)
+  storeq_changed %r13, MOAT_UC_REG(5)(%rsp)
+  storeq_changed %r14, MOAT_UC_REG(6)(%rsp)
+  storeq_changed %r15, MOAT_UC_REG(7)(%rsp)
+  storeq_changed %rdi, MOAT_UC_REG(8)(%rsp)
+  storeq_changed %rsi, MOAT_UC_REG(9)(%rsp)
+  storeq_changed %rbp, MOAT_UC_REG(10)(%rsp)
+  storeq_changed %rbx, MOAT_UC_REG(11)(%rsp)
+  storeq_changed %rdx, MOAT_UC_REG(12)(%rsp)
+  storeq_changed %rax, MOAT_UC_REG(13)(%rsp)
+  storeq_changed %rcx, MOAT_UC_REG(14)(%rsp)
   mov %gs:MOAT_TC_PATCH_RSP, %rbx
-  mov %rbx, MOAT_UC_REG(15)(%rsp)
-  mov %rcx, MOAT_UC_REG(16)(%rsp)        // %rip
-  mov %r11, MOAT_UC_REG(17)(%rsp)        // eflags
+  storeq_changed %rbx, MOAT_UC_REG(15)(%rsp)
+  storeq_changed %rcx, MOAT_UC_REG(16)(%rsp)  // %rip
+  storeq_changed %r11, MOAT_UC_REG(17)(%rsp)  // eflags
   movabs $0x002b000000000033, %rbx       // user %cs and %ss
-  mov %rbx, MOAT_UC_REG(18)(%rsp)
-  movq $0, MOAT_UC_REG(19)(%rsp)         // err, trapno, oldmask, cr2
-  movq $0, MOAT_UC_REG(20)(%rsp)
-  movq $0, MOAT_UC_REG(21)(%rsp)
-  movq $0, MOAT_UC_REG(22)(%rsp)
+  storeq_changed %rbx, MOAT_UC_REG(18)(%rsp)
+  storeq_changed $0, MOAT_UC_REG(19)(%rsp)  // err, trapno, oldmask, cr2
+  storeq_changed $0, MOAT_UC_REG(20)(%rsp)
+  storeq_changed $0, MOAT_UC_REG(21)(%rsp)
+  storeq_changed $0, MOAT_UC_REG(22)(%rsp)
   rdgsbase %r12                          // the slot's control page
   lea MOAT_TRAP_PATCH_FP(%r12), %rbx
-  mov %rbx, MOAT_UC_FPREGS(%rsp)
-  movl $1, MOAT_TC_PATCHED(%r12)         // the FPU state is still live
+  storeq_changed %rbx, MOAT_UC_FPREGS(%rsp)
+  storel_changed $1, MOAT_TC_PATCHED(%r12)  // the FPU state is still live
   lea MOAT_TRAP_PATCH_INFO(%r12), %rbx   // siginfo of a seccomp trap
-  movl $31, (%rbx)                       // SIGSYS
-  movl $0, 4(%rbx)
-  movl $1, 8(%rbx)                       // SYS_SECCOMP
-  mov %rcx, 16(%rbx)                     // si_call_addr
-  mov MOAT_UC_REG(13)(%rsp), %rax
-  mov %eax, 24(%rbx)                     // si_syscall
-  movl $0xc000003e, 28(%rbx)             // AUDIT_ARCH_X86_64
+  storel_changed $31, (%rbx)             // SIGSYS
+  storel_changed $0, 4(%rbx)
+  storel_changed $1, 8(%rbx)             // SYS_SECCOMP
+  storeq_changed %rcx, 16(%rbx)          // si_call_addr
+  storel_changed %eax, 24(%rbx)          // si_syscall
+  storel_changed $0xc000003e, 28(%rbx)   // AUDIT_ARCH_X86_64
   mov %rsp, MOAT_TC_UCONTEXT(%r12)
   mov %rbx, MOAT_TC_SIGINFO(%r12)
-  movq $31, MOAT_TC_SIGNO(%r12)
+  storeq_changed $31, MOAT_TC_SIGNO(%r12)
   rdfsbase %rax
   mov %rax, MOAT_TC_FS_BASE(%r12)
   mov %r12, MOAT_TC_GS_BASE(%r12)        // the slot: no GS base of its own
@@ -325,7 +340,7 @@ moat_trap_patched_resume:
   // The jump goes through the GS base, which must be the slot's.
 moat_trap_load_frame:
   mov MOAT_UC_REG(16)(%rsp), %rax
-  mov %rax, MOAT_TC_PATCH_RIP(%r12)
+  storeq_changed %rax, MOAT_TC_PATCH_RIP(%r12)
   pushq MOAT_UC_REG(17)(%rsp)
   popfq                                  // nothing below changes flags
   mov MOAT_UC_REG(0)(%rsp), %r8
@@ -341,7 +356,7 @@ moat_trap_load_frame:
   mov MOAT_UC_REG(10)(%rsp), %rbp
   mov MOAT_UC_REG(11)(%rsp), %rbx
   mov MOAT_UC_REG(12)(%rsp), %rdx
-  mov MOAT_UC_REG(13)(%rsp), %rax
+  mov %gs:MOAT_TC_NEW_RAX, %rax
   mov MOAT_UC_REG(14)(%rsp), %rcx
   mov MOAT_UC_REG(15)(%rsp), %rsp
   jmp *%gs:MOAT_TC_PATCH_RIP
