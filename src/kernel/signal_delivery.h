@@ -4,6 +4,8 @@
 
 #include <signal.h>
 
+#include <string>
+
 #include "kernel/task.h"
 
 namespace moat {
@@ -35,7 +37,10 @@ void ExitRobustList(Task& t);
 
 // Writes an strace line for one call.
 struct SyscallArgs;
-void TraceSyscall(Task& t, int64_t nr, const SyscallArgs& args, int64_t ret);
+void TraceSyscall(Task& t, int64_t nr, const SyscallArgs& args, int64_t ret,
+                  const std::string& call = "");
+// Returns a call as --strace prints it, such as `open("/etc", 0)`.
+std::string FormatSyscall(Task& t, int64_t nr, const SyscallArgs& args);
 
 siginfo_t MakeSigInfo(int sig, int code, int pid = 0, uint32_t uid = 0);
 

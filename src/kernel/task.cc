@@ -268,13 +268,18 @@ void Task::HandleSyscall(bool vsyscall) {
                     regs.r9}};
   bool int80 = !vsyscall && ctx_->SyscallMayBeInt80() && EnteredThroughInt80();
   current_syscall = nr;
+  // An exec replaces the memory its arguments are in, so --strace formats
+  // them before the call.
+  std::string traced_call;
+  if (kernel_.config().strace && (nr == SYS_execve || nr == SYS_execveat))
+    traced_call = FormatSyscall(*this, nr, args);
   // The only cost of seccomp for a task without filters is this branch.
   std::optional<int64_t> ret;
   if (seccomp_mode != SECCOMP_MODE_DISABLED) [[unlikely]]
     ret = CheckSeccomp(*this, int80);
   if (!ret) ret = RunHandler(nr, args, int80);
   current_syscall = -1;
-  if (kernel_.config().strace) TraceSyscall(*this, nr, args, *ret);
+  if (kernel_.config().strace) TraceSyscall(*this, nr, args, *ret, traced_call);
   if (*ret != kNoReturnValue) regs.rax = static_cast<uint64_t>(*ret);
 }
 

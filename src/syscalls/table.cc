@@ -59,23 +59,25 @@ const SyscallInfo* LookupSyscall(int64_t nr) {
   return row.name ? &row : nullptr;
 }
 
-void TraceSyscall(Task& t, int64_t nr, const SyscallArgs& args, int64_t ret) {
+std::string FormatSyscall(Task& t, int64_t nr, const SyscallArgs& args) {
+  const SyscallInfo* info = LookupSyscall(nr);
+  if (info == nullptr) return fmt::format("syscall_{}(...)", nr);
+  std::string call = info->name;
+  call += '(';
+  const char* k = info->arg_kinds;
+  for (int i = 0; k[i]; i++) {
+    if (i) call += ", ";
+    call += FormatArg(t, k[i], args[i]);
+  }
+  return call + ')';
+}
+
+void TraceSyscall(Task& t, int64_t nr, const SyscallArgs& args, int64_t ret,
+                  const std::string& call) {
   spdlog::logger* log = StraceLogger();
   if (log == nullptr) return;
-  const SyscallInfo* info = LookupSyscall(nr);
   std::string line = fmt::format("[{}:{}] ", t.tg().tgid, t.tid);
-  if (info == nullptr) {
-    line += fmt::format("syscall_{}(...)", nr);
-  } else {
-    line += info->name;
-    line += '(';
-    const char* k = info->arg_kinds;
-    for (int i = 0; k[i]; i++) {
-      if (i) line += ", ";
-      line += FormatArg(t, k[i], args[i]);
-    }
-    line += ')';
-  }
+  line += call.empty() ? FormatSyscall(t, nr, args) : call;
   if (ret == kNoReturnValue) {
     line += " = ?";
   } else if (ret < 0 && ret > -4096) {
