@@ -112,6 +112,7 @@ std::vector<StubCall> TrapStubCalls(int memory_fd) {
   std::vector<StubCall> calls = {
       {at(moat_trap_idle_end), SYS_pause, {}},
       {at(moat_trap_first), SYS_sigaltstack, {}},
+      {at(moat_trap_yield_return), SYS_sched_yield, {}},
       {at(moat_trap_wake_return), SYS_futex,
        {{1, low_half, FUTEX_WAKE}, {0, area_mask, MOAT_TRAP_SLOT_BASE}}},
       {at(moat_trap_wait_return), SYS_futex,

@@ -331,8 +331,8 @@ TrapContext*& CurrentTrapContext();
 extern "C" char moat_trap_begin[], moat_trap_end[], moat_trap_idle[],
     moat_trap_idle_end[], moat_trap_syscall[], moat_trap_fork[],
     moat_trap_clone[], moat_trap_first[], moat_trap_handler[],
-    moat_trap_restorer[], moat_trap_wake_return[], moat_trap_wait_return[],
-    moat_trap_request_return[], moat_trap_map_return[],
+    moat_trap_restorer[], moat_trap_wake_return[], moat_trap_yield_return[],
+    moat_trap_wait_return[], moat_trap_request_return[], moat_trap_map_return[],
     moat_trap_sigreturn_return[], moat_trap_patched[];
 
 }  // namespace moat

@@ -146,17 +146,23 @@ moat_trap_report:
   .globl moat_trap_wake_return
 moat_trap_wake_return:
 2:
-  mov MOAT_TC_SPIN(%r12), %ecx
+  mov MOAT_TC_SPIN(%r12), %r13d
 3:
   mov MOAT_TC_STATE(%r12), %eax
   cmp %ebx, %eax
   jne 5f
-  test %ecx, %ecx
+  test %r13d, %r13d
   jz 4f
   cmpl $0, MOAT_TC_KERNEL_BLOCKED(%r12)
   jne 4f
   pause
-  dec %ecx
+  dec %r13d
+  test $1023, %r13d                      // about every 30 us, let a thread
+  jnz 3b                                 // waiting for this CPU go first
+  mov $24, %eax                          // sched_yield()
+  syscall
+  .globl moat_trap_yield_return
+moat_trap_yield_return:
   jmp 3b
 4:
   movl $1, MOAT_TC_STUB_SLEEPING(%r12)
