@@ -5,7 +5,6 @@
  * failure. Every case restores the starting break so malloc stays intact. */
 #include "check.h"
 
-#include <setjmp.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -16,20 +15,8 @@ static uintptr_t raw_brk(uintptr_t address) {
   return (uintptr_t)syscall(SYS_brk, address);
 }
 
-static sigjmp_buf recovery;
-
-static void on_segv(int signo) { siglongjmp(recovery, 1); }
-
-static int load_faults(char* address) {
-  if (sigsetjmp(recovery, 1) == 0) {
-    (void)*(volatile char*)address;
-    return 0;
-  }
-  return 1;
-}
-
 int main(void) {
-  signal(SIGSEGV, on_segv);
+  signal(SIGSEGV, check_on_fault);
 
   CASE("brk(0) returns the current break");
   uintptr_t start = raw_brk(0);
@@ -52,15 +39,15 @@ int main(void) {
 
   CASE("bytes up to the end of the page of the break are accessible");
   uintptr_t page_end = (grown + PAGE - 1) & ~(uintptr_t)(PAGE - 1);
-  CHECK_EQ(load_faults((char*)page_end - 1), 0);
+  CHECK_EQ(check_load_faults((char*)page_end - 1), 0);
 
   CASE("memory past the break page faults");
-  CHECK_EQ(load_faults((char*)page_end + PAGE), 1);
+  CHECK_EQ(check_load_faults((char*)page_end + PAGE), 1);
 
   CASE("shrinking releases memory");
   uintptr_t shrunk = (uintptr_t)base + PAGE;
   CHECK_EQ(raw_brk(shrunk), shrunk);
-  CHECK_EQ(load_faults((char*)shrunk + 2 * PAGE), 1);
+  CHECK_EQ(check_load_faults((char*)shrunk + 2 * PAGE), 1);
 
   CASE("growing again after shrinking returns zeroed pages");
   CHECK_EQ(raw_brk(grown), grown);
@@ -79,7 +66,7 @@ int main(void) {
   CHECK_EQ(raw_brk((uintptr_t)-1), grown);
   CHECK_EQ(raw_brk((uintptr_t)-PAGE + 1), grown);
   CHECK_EQ(raw_brk(0), grown);
-  CHECK_EQ(load_faults((char*)start), 0);
+  CHECK_EQ(check_load_faults((char*)start), 0);
 
   CASE("break into an existing mapping is rejected");
   uintptr_t probe = (grown + 16 * PAGE) & ~(uintptr_t)(PAGE - 1);

@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <ftw.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -32,6 +33,31 @@ static const char* check_case_name = "setup";
 
 __attribute__((constructor)) static void check_init(void) {
   setvbuf(stdout, NULL, _IONBF, 0);
+}
+
+/* Fault probes: after signal(SIGSEGV, check_on_fault), check_load_faults
+ * and check_store_faults return 1 if the access faulted and 0 if it
+ * worked. */
+static sigjmp_buf check_fault_recovery;
+
+__attribute__((unused)) static void check_on_fault(int signo) {
+  siglongjmp(check_fault_recovery, 1);
+}
+
+__attribute__((unused)) static int check_load_faults(char* address) {
+  if (sigsetjmp(check_fault_recovery, 1) == 0) {
+    (void)*(volatile char*)address;
+    return 0;
+  }
+  return 1;
+}
+
+__attribute__((unused)) static int check_store_faults(char* address) {
+  if (sigsetjmp(check_fault_recovery, 1) == 0) {
+    *(volatile char*)address = 's';
+    return 0;
+  }
+  return 1;
 }
 
 /* Names the case that the following checks belong to. */

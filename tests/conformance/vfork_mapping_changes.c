@@ -4,34 +4,13 @@
  * system calls. */
 #include "check.h"
 
-#include <setjmp.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 
 #define PAGE 4096
 
-static sigjmp_buf recovery;
-
-static void on_segv(int signo) { siglongjmp(recovery, 1); }
-
-static int load_faults(char* address) {
-  if (sigsetjmp(recovery, 1) == 0) {
-    (void)*(volatile char*)address;
-    return 0;
-  }
-  return 1;
-}
-
-static int store_faults(char* address) {
-  if (sigsetjmp(recovery, 1) == 0) {
-    *(volatile char*)address = 's';
-    return 0;
-  }
-  return 1;
-}
-
 int main(void) {
-  signal(SIGSEGV, on_segv);
+  signal(SIGSEGV, check_on_fault);
   char* memory = mmap(NULL, 3 * PAGE, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   CHECK(memory != MAP_FAILED);
@@ -49,22 +28,22 @@ int main(void) {
   CHECK_CHILD_EXIT(pid, 0);
 
   CASE("a page the vfork child unmapped faults in the parent");
-  CHECK_EQ(load_faults(memory), 1);
+  CHECK_EQ(check_load_faults(memory), 1);
 
   CASE("a page the vfork child made read-only keeps its contents");
-  CHECK_EQ(load_faults(memory + PAGE), 0);
+  CHECK_EQ(check_load_faults(memory + PAGE), 0);
   CHECK_EQ(memory[PAGE], 'm');
 
   CASE("a page the vfork child made read-only refuses stores");
-  CHECK_EQ(store_faults(memory + PAGE), 1);
+  CHECK_EQ(check_store_faults(memory + PAGE), 1);
 
   CASE("a page the vfork child mapped anew reads zeros");
   CHECK_EQ(memory[2 * PAGE], 0);
-  CHECK_EQ(store_faults(memory + 2 * PAGE), 0);
+  CHECK_EQ(check_store_faults(memory + 2 * PAGE), 0);
 
   CASE("the changes hold after the parent's next system call");
   CHECK(getpid() > 0);
-  CHECK_EQ(load_faults(memory), 1);
-  CHECK_EQ(store_faults(memory + PAGE), 1);
+  CHECK_EQ(check_load_faults(memory), 1);
+  CHECK_EQ(check_store_faults(memory + PAGE), 1);
   return check_finish();
 }
