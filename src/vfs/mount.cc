@@ -48,7 +48,12 @@ void MountNamespace::DetachTree(const std::shared_ptr<Mount>& m) {
   // The mounts below keep their places in the detached tree.
   m->parent.reset();
   m->mountpoint.reset();
+  // The dentry cache would otherwise keep the detached filesystems and
+  // their files alive.
+  DropUnusedDentries();
 }
+
+MountNamespace::~MountNamespace() { DropUnusedDentries(); }
 
 void MountNamespace::Move(const std::shared_ptr<Mount>& m, const Path& at) {
   mounts_.erase({m->parent.get(), m->mountpoint.get()});

@@ -78,6 +78,9 @@ struct Path {
 class MountNamespace {
  public:
   explicit MountNamespace(std::shared_ptr<Mount> root);
+  // Empties the dentry cache, so that an exited container's filesystems
+  // and their files go with its namespace.
+  ~MountNamespace();
   std::shared_ptr<Mount> root() const { return root_; }
 
   // Mounts `root_dentry` (of a new filesystem) at `at`. A null `sb` gets a

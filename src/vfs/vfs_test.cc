@@ -123,5 +123,23 @@ TEST_F(ResolveTest, ForgottenDentryLeavesCache) {
   EXPECT_EQ(Resolve("/a/b/file").error(), ENOENT);
 }
 
+// An unmounted filesystem's files are freed once nothing else uses them,
+// even when the dentry cache had kept their dentries.
+TEST_F(ResolveTest, DetachedMountLeavesCache) {
+  Path at = Resolve("/a").value();
+  auto other = NewTmpfs(0755);
+  Credentials root;
+  ASSERT_TRUE(other->Create("inside", 0644, root).ok());
+  auto mount = tk_.kernel->mounts->AddMount(
+      at, std::make_shared<Dentry>("", nullptr, other), "tmpfs", "tmpfs");
+  std::weak_ptr<Inode> inside = Resolve("/a/inside").value().dentry->inode;
+  std::weak_ptr<Inode> fs_root = other;
+  other.reset();
+  tk_.kernel->mounts->DetachTree(mount);
+  mount.reset();
+  EXPECT_TRUE(inside.expired());
+  EXPECT_TRUE(fs_root.expired());
+}
+
 }  // namespace
 }  // namespace moat
