@@ -44,22 +44,22 @@ TEST_F(OverlayTest, LookupsShareOneInode) {
 // that inode is the copy the rename made, so opening it for writing must
 // not copy it up again under its old name.
 TEST_F(OverlayTest, RenamedFileKeepsItsCopy) {
-  InodePtr kept = overlay_->Lookup("f").value();
+  InodePtr cached = overlay_->Lookup("f").value();
   ASSERT_TRUE(overlay_->Rename("f", *overlay_, "g", 0).ok());
-  ASSERT_TRUE(kept->Open(O_WRONLY).ok());
+  ASSERT_TRUE(cached->Open(O_WRONLY).ok());
   EXPECT_EQ(overlay_->Lookup("f").error(), ENOENT);
-  EXPECT_EQ(overlay_->Lookup("g").value(), kept);
+  EXPECT_EQ(overlay_->Lookup("g").value(), cached);
   EXPECT_EQ(Names(), (std::vector<std::string>{"d", "g"}));
 }
 
-// A file made in a kept directory after its rename lands under the new
-// name.
+// A file made through a cached directory inode after the directory's
+// rename lands under the new name.
 TEST_F(OverlayTest, RenamedDirectoryTakesNewEntries) {
   auto dir = overlay_->Mkdir("e", 0755, root_);
   ASSERT_TRUE(dir.ok());
-  InodePtr kept = dir.value();
+  InodePtr cached = dir.value();
   ASSERT_TRUE(overlay_->Rename("e", *overlay_, "e2", 0).ok());
-  ASSERT_TRUE(kept->Create("inside", 0644, root_).ok());
+  ASSERT_TRUE(cached->Create("inside", 0644, root_).ok());
   EXPECT_EQ(overlay_->Lookup("e").error(), ENOENT);
   auto e2 = overlay_->Lookup("e2");
   ASSERT_TRUE(e2.ok());

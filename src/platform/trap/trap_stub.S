@@ -119,7 +119,7 @@ moat_trap_handler:
   storel_changed $0, MOAT_TC_PATCHED(%r12)
   mov %rdx, MOAT_TC_UCONTEXT(%r12)
   mov %rsi, MOAT_TC_SIGINFO(%r12)
-  mov %rdi, MOAT_TC_SIGNO(%r12)
+  storeq_changed %rdi, MOAT_TC_SIGNO(%r12)
   rdfsbase %rax
   mov %rax, MOAT_TC_FS_BASE(%r12)
   rdgsbase %rax
