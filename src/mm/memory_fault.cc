@@ -499,71 +499,106 @@ void MemoryManager::ReportForkCopy(uint64_t page) {
 
 Result<std::shared_ptr<MemoryManager>> MemoryManager::Fork(
     std::shared_ptr<AddressSpace> child_as,
-    std::initializer_list<uint64_t> copy_now) {
-  auto child = std::make_shared<MemoryManager>(std::move(child_as));
-  for (auto& [start, vma] : vmas_)
-    if (!vma.dontfork) child->vmas_.emplace(start, vma);
+    std::initializer_list<uint64_t> copy_now,
+    const std::function<Result<std::shared_ptr<AddressSpace>>()>& new_space) {
   MemoryFile& mf = MemoryFile::Get();
+  // Pages copied for the child at once, whose mapping in the parent stays
+  // as it is: address -> the child's frame.
+  std::map<uint64_t, uint64_t> copies;
   std::vector<uint64_t> wanted(copy_now);
   wanted.insert(wanted.end(), fork_copies_.begin(), fork_copies_.end());
+  for (uint64_t addr : wanted) {
+    auto it = ptes_.find(addr);
+    Vma* vma = it == ptes_.end() ? nullptr : FindVma(addr);
+    if (vma == nullptr || vma->dontfork || vma->wipeonfork ||
+        !PrivateExclusive(*vma, it->second) || copies.count(addr) != 0)
+      continue;
+    auto fresh = mf.AllocateForOverwrite(1);
+    if (!fresh.ok()) continue;
+    memcpy(mf.Map(fresh.value()), mf.Map(it->second.frame), kPageSize);
+    copies[addr] = fresh.value();
+  }
+  // Private pages the parent maps writable become read-only there, so the
+  // parent's next write copies them. Runs of them are protected together.
+  auto protect_parent = [&]() -> Status {
+    uint64_t run_start = 0, run_end = 0;
+    int run_prot = 0;
+    auto flush = [&]() -> Status {
+      if (run_end > run_start)
+        TRY_STATUS(as_->Protect(run_start, run_end - run_start, run_prot));
+      run_start = run_end = 0;
+      return Ok();
+    };
+    for (auto& [addr, pte] : ptes_) {
+      if (!(pte.host_prot & PROT_WRITE)) continue;
+      Vma* vma = FindVma(addr);
+      if (vma->shared || copies.count(addr) != 0) continue;
+      int prot = pte.host_prot & ~PROT_WRITE;
+      if (addr != run_end || prot != run_prot) {
+        TRY_STATUS(flush());
+        run_start = addr;
+        run_prot = prot;
+      }
+      run_end = addr + kPageSize;
+      pte.host_prot = prot;
+    }
+    return flush();
+  };
+  // A host fork copies the parent's mappings as they are, so the parent's
+  // copy-on-write protection comes first.
+  bool host_fork = false;
+  if (child_as == nullptr) {
+    Status protected_ = protect_parent();
+    auto forked = protected_.ok() ? as_->ForkHost() : Err(protected_.error());
+    if (forked.ok()) {
+      child_as = std::move(forked.value());
+      host_fork = true;
+    } else if (forked.error() == ENOTSUP && new_space) {
+      forked = new_space();
+      if (forked.ok()) child_as = std::move(forked.value());
+    }
+    if (!forked.ok()) {
+      for (auto [addr, frame] : copies) mf.DecRef(frame);
+      return Err(forked.error());
+    }
+  }
+  auto child = std::make_shared<MemoryManager>(std::move(child_as));
+  for (auto& [start, vma] : vmas_) {
+    if (!vma.dontfork) child->vmas_.emplace(start, vma);
+    // The host copied these too, which the child must not have.
+    if (host_fork && (vma.dontfork || vma.wipeonfork))
+      TRY_STATUS(child->as_->Unmap(vma.start, vma.end - vma.start));
+  }
   child->fork_parent_ = weak_from_this();
   child->fork_faults_left_ = kMaxForkCopies;
-  // Pages copied for the child, whose mapping in the parent stays as it is.
-  std::vector<uint64_t> copied;
   for (auto& [addr, pte] : ptes_) {
     Vma* vma = FindVma(addr);
     if (vma == nullptr || vma->dontfork || vma->wipeonfork) continue;
-    uint64_t frame = pte.frame;
-    bool copy_page =
-        PrivateExclusive(*vma, pte) &&
-        std::find(wanted.begin(), wanted.end(), addr) != wanted.end();
-    if (copy_page) {
-      auto fresh = mf.AllocateForOverwrite(1);
-      copy_page = fresh.ok();
-      if (copy_page) {
-        frame = fresh.value();
-        memcpy(mf.Map(frame), mf.Map(pte.frame), kPageSize);
-        copied.push_back(addr);
-      }
-    }
-    if (!copy_page) mf.IncRef(frame);
+    auto copied = copies.find(addr);
+    uint64_t frame = copied != copies.end() ? copied->second : pte.frame;
+    if (copied == copies.end()) mf.IncRef(frame);
     Pte& copy =
         child->ptes_.emplace_hint(child->ptes_.end(), addr, Pte{frame, 0})
             ->second;
-    // The child's host address space starts empty. It maps ahead the pages
-    // the parent maps, private ones read-only, instead of faulting on each.
-    // Its own copies are mapped writable, even where the parent's mapping
-    // is still read-only from an earlier fork.
-    copy.host_prot = copy_page ? child->HostProtFor(*vma, copy)
-                               : pte.host_prot & child->HostProtFor(*vma, copy);
-  }
-  child->MapPtesAhead();
-  // Private pages the parent maps writable become read-only there, so the
-  // parent's next write copies them. Runs of them are protected together.
-  uint64_t run_start = 0, run_end = 0;
-  int run_prot = 0;
-  auto flush = [&]() -> Status {
-    if (run_end > run_start)
-      TRY_STATUS(as_->Protect(run_start, run_end - run_start, run_prot));
-    run_start = run_end = 0;
-    return Ok();
-  };
-  for (auto& [addr, pte] : ptes_) {
-    if (!(pte.host_prot & PROT_WRITE)) continue;
-    Vma* vma = FindVma(addr);
-    if (vma->shared ||
-        std::find(copied.begin(), copied.end(), addr) != copied.end())
-      continue;
-    int prot = pte.host_prot & ~PROT_WRITE;
-    if (addr != run_end || prot != run_prot) {
-      TRY_STATUS(flush());
-      run_start = addr;
-      run_prot = prot;
+    if (copied != copies.end()) {
+      // Its own copy, mapped writable, even where the parent's mapping is
+      // still read-only from an earlier fork.
+      copy.host_prot = child->HostProtFor(*vma, copy);
+      if (host_fork)
+        TRY_STATUS(child->as_->MapFile(addr, kPageSize, frame, copy.host_prot));
+    } else if (host_fork) {
+      copy.host_prot = pte.host_prot;  // as the host copied it
+    } else {
+      // The child's host address space starts empty. It maps ahead the
+      // pages the parent maps, private ones read-only, instead of faulting
+      // on each.
+      copy.host_prot = pte.host_prot & child->HostProtFor(*vma, copy);
     }
-    run_end = addr + kPageSize;
-    pte.host_prot = prot;
   }
-  TRY_STATUS(flush());
+  if (!host_fork) {
+    child->MapPtesAhead();
+    TRY_STATUS(protect_parent());
+  }
   child->patches_ = patches_;
   child->brk_start = brk_start;
   child->brk = brk;

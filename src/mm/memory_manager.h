@@ -111,9 +111,14 @@ class MemoryManager : public std::enable_shared_from_this<MemoryManager> {
   // at once instead, because both processes are about to write them (the
   // caller's stack), and each copy-on-write fault costs a trap. So are the
   // pages that an earlier child wrote in its first copy-on-write faults.
+  // With no `child_as`, the child gets a copy of this address space made by
+  // the host (AddressSpace::ForkHost), or `new_space()` where the platform
+  // cannot make one.
   Result<std::shared_ptr<MemoryManager>> Fork(
       std::shared_ptr<AddressSpace> child_as,
-      std::initializer_list<uint64_t> copy_now = {});
+      std::initializer_list<uint64_t> copy_now = {},
+      const std::function<Result<std::shared_ptr<AddressSpace>>()>& new_space =
+          nullptr);
   // Maps ahead, before a new program's first run, the pages it is about to
   // touch: those the loader wrote, such as the stack, and the cached pages
   // of its ELF files' read-only mappings, up to kMapCachedPages of each.

@@ -83,6 +83,21 @@ class AddressSpace {
   // Prepares a thread for a later Context::Switch into this address space,
   // for clone(CLONE_VM). Called by a Context that runs in it.
   virtual Status PrepareThread() = 0;
+
+  // A new address space whose host mappings are a copy of this one's, made
+  // by the host's fork(2), for fork(2) here: the child then needs no
+  // mapping of its own for what it shares with its parent. Called by a
+  // Context that runs in it. ENOTSUP where the platform cannot.
+  virtual Result<std::shared_ptr<AddressSpace>> ForkHost() {
+    return Err(ENOTSUP);
+  }
+  // For a space that ForkHost made and no thread ran in yet: a change to
+  // the mappings copied from the parent (MOAT_TRAP_OP_* of mmap, munmap
+  // or mprotect), made in order before the first thread runs the program.
+  virtual bool QueueForChild(int op, uint64_t addr, uint64_t length, int prot,
+                             uint64_t frame) {
+    return false;
+  }
 };
 
 // The reason Switch returned.

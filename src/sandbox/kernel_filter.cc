@@ -66,6 +66,9 @@ constexpr int kAllowed[] = {
     // Stubs: tracing them and ending them. The targets are the kernel's own
     // children, in its own pid namespace.
     SYS_ptrace, SYS_wait4, SYS_waitid, SYS_kill, SYS_pidfd_send_signal,
+    // The trap platform's listener for its stubs' vetted calls, which the
+    // master stub has first.
+    SYS_pidfd_getfd,
     // Randomness for AT_RANDOM and getrandom(2); host memory totals for
     // /proc/meminfo and statfs of tmpfs.
     SYS_getrandom, SYS_sysinfo,
@@ -78,6 +81,8 @@ constexpr unsigned long kIoctls[] = {
     FIONREAD,  FIOCLEX,   FIONCLEX,  TIOCSCTTY,  TIOCNOTTY,
     // PIDFD_GET_INFO: how a trap platform stub thread died.
     kPidfdGetInfo,
+    // The trap platform's vetting of its stubs' clone calls.
+    SECCOMP_IOCTL_NOTIF_RECV, SECCOMP_IOCTL_NOTIF_SEND,
 };
 
 constexpr int kFcntls[] = {F_GETFD, F_SETFD, F_GETFL, F_SETFL,

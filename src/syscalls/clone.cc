@@ -78,11 +78,12 @@ Result<int> DoClone(Task& t, uint64_t flags, uint64_t stack, uint64_t ptid,
     if ((flags & CLONE_VFORK) && !(flags & CLONE_THREAD)) t.context().Park();
     TRY_STATUS(t.mm().address_space().PrepareThread());
   } else {
-    auto as = TRY(k.platform().NewAddressSpace());
     // The caller's stack is written by both processes as soon as the fork
     // returns: its page and the one below it are copied at once.
     uint64_t sp = PageDown(t.regs.rsp);
-    child->mm_ = TRY(t.mm().Fork(as, {sp, sp - kPageSize}));
+    child->mm_ = TRY(t.mm().Fork(nullptr, {sp, sp - kPageSize}, [&] {
+      return k.platform().NewAddressSpace();
+    }));
   }
   // The child starts with a copy of the caller's FPU state, threads too
   // (Linux arch/x86/kernel/fpu/core.c:fpu_clone).

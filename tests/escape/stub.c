@@ -8,14 +8,17 @@
  * (mmap, mprotect, munmap, mremap, brk, madvise, /proc/self/mem,
  * process_vm_writev) with code that kills the decoy, and then makes moat
  * inject calls, which run the page's code outside PTRACE_SYSEMU: if the
- * page changed, that code would reach the host. Natively there is no stub,
- * so nothing is found. */
+ * page changed, that code would reach the host. On the trap platform
+ * `stub jump` also calls the vetted `clone` of a fork and of a thread and a
+ * new process's hello, which the kernel's listener must reject unless it
+ * sent the request. Natively there is no stub, so nothing is found. */
 #include "escape.h"
 
 #include <setjmp.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <ucontext.h>
 
 #define STUB ((char*)0x7fffffe00000)
@@ -73,6 +76,90 @@ static long stub_call(uintptr_t entry, long nr, long a, long b, long c,
   return fault_signal == SIGTRAP ? fault_rax : -4096 - fault_signal;
 }
 
+/* A control page for the trap stub's request code to write to, in our own
+ * memory: what a stub call reports lands here instead of in a slot. */
+static char fake_slot[2 * PAGE] __attribute__((aligned(PAGE)));
+
+/* Jumps to `entry`, code of the trap stub that makes a vetted call and
+ * then reports to the control page in %r12 (or %r13), or jumps to %r14.
+ * The report then waits for a kernel that never replies, so an alarm
+ * ends the wait. Returns what the call returned: the result word of the
+ * fake control page, or %rax at a fault (from the jump to `trap`, a ud2
+ * in the stub). */
+static long vetted_call(uintptr_t entry, long rdi, uintptr_t trap) {
+  const long unset = 0x5a5a5a5a;
+  memset(fake_slot, 0, sizeof fake_slot);
+  memcpy(fake_slot + 128, &unset, sizeof unset); /* MOAT_TC_RESULT */
+  fault_signal = 0;
+  fault_rax = unset;
+  alarm(1);
+  if (sigsetjmp(fault_jump, 1) == 0) {
+    register long r12 asm("r12") = (long)fake_slot;
+    register long r13 asm("r13") = (long)fake_slot;
+    register long r14 asm("r14") = (long)trap;
+    asm volatile("call *%[entry]"
+                 : "+r"(r12), "+r"(r13), "+r"(r14)
+                 : [entry] "r"(entry), "D"(rdi)
+                 : "rax", "rcx", "rdx", "rsi", "r8", "r9", "r10", "r11", "r15",
+                   "memory");
+  }
+  alarm(0);
+  long result;
+  memcpy(&result, fake_slot + 128, sizeof result);
+  return result != unset ? result : fault_rax;
+}
+
+/* Forks and reaps children for `ms` milliseconds, so that the kernel vets
+ * stub calls meanwhile. */
+static pid_t fork_for_a_while(int ms) {
+  pid_t helper = fork();
+  if (helper != 0) return helper;
+  struct timespec start, now;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  do {
+    pid_t child = fork();
+    if (child == 0) _exit(0);
+    if (child > 0) waitpid(child, NULL, 0);
+    clock_gettime(CLOCK_MONOTONIC, &now);
+  } while ((now.tv_sec - start.tv_sec) * 1000 +
+               (now.tv_nsec - start.tv_nsec) / 1000000 <
+           ms);
+  _exit(0);
+}
+
+static void jump_vetted(const char* page) {
+  /* mov $56, %eax; mov $SIGCHLD, %edi (a fork), or the thread flags */
+  static const char fork_site[] = "\xb8\x38\x00\x00\x00\xbf\x11\x00\x00\x00";
+  static const char thread_site[] = "\xb8\x38\x00\x00\x00\xbf\x11\x0f\x04\x00";
+  static const char hello_site[] = "\xb8\x27\x00\x00\x00\x0f\x05";
+  long fork_at = find(page, fork_site, sizeof fork_site - 1);
+  long thread_at = find(page, thread_site, sizeof thread_site - 1);
+  long hello_at = find(page, hello_site, sizeof hello_site - 1);
+  long ud2_at = find(page, "\x0f\x0b", 2);
+  if (ud2_at < 0 || (fork_at < 0 && thread_at < 0 && hello_at < 0)) return;
+  note("vetted calls: fork at +%#lx, thread at +%#lx, hello at +%#lx", fork_at,
+       thread_at, hello_at);
+  uintptr_t trap = (uintptr_t)STUB + ud2_at;
+  pid_t helper = fork_for_a_while(5000);
+  if (fork_at >= 0) {
+    long r = vetted_call((uintptr_t)STUB + fork_at, 0, trap);
+    note("fork through the stub's vetted clone: %ld", r);
+    if (r > 0) escaped("the stub's vetted clone forked for us: pid %ld", r);
+  }
+  if (thread_at >= 0) {
+    long r = vetted_call((uintptr_t)STUB + thread_at, 0, trap);
+    note("thread through the stub's vetted clone: %ld", r);
+    if (r > 0) escaped("the stub's vetted clone made a thread: pid %ld", r);
+  }
+  if (hello_at >= 0) {
+    long r = vetted_call((uintptr_t)STUB + hello_at, 12345, trap);
+    note("hello with a made-up nonce: %ld", r);
+    if (r >= 0) escaped("the kernel accepted a forged hello: %ld", r);
+  }
+  kill(helper, SIGKILL);
+  waitpid(helper, NULL, 0);
+}
+
 static void show_maps(void) {
   FILE* maps = fopen("/proc/self/maps", "r");
   char line[512];
@@ -128,6 +215,7 @@ static void op_jump(void) {
       waitpid((pid_t)r, NULL, 0);
     }
   }
+  jump_vetted(page);
   if (wait >= 0) {
     alarm(1);
     r = stub_call((uintptr_t)STUB + wait, 0, 0, 0, 0, 0, 0, 0);

@@ -4,9 +4,10 @@
 #include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/wait.h>
+#include <sys/random.h>
 #include <sys/syscall.h>
 #include <sys/ucontext.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -482,30 +483,24 @@ SwitchReason TrapContext::Switch(AddressSpace& as, Registers& regs,
       (void)SetFpState(*initial_fp_);
       initial_fp_.reset();
     }
+  }
+  if (!ahead_maps_.empty()) {
     // The address space's first run: the mappings made ahead go with the
     // resume, those past the queue's room by request first. One the host
     // rejected shows up as a fault at a page the kernel has as mapped.
+    // In a space that ForkHost made, the changes keep their order.
     auto ahead = std::move(ahead_maps_);
     ahead_maps_.clear();
-    while (ahead.size() > MOAT_TRAP_MAX_MAPS) {
-      const auto& [addr, length, prot, frame] = ahead.back();
-      auto r = Request(SYS_mmap, {addr, length, prot, MAP_SHARED | MAP_FIXED,
-                                  uint64_t(MemoryFile::Get().fd()), frame});
-      if (!r.ok() && r.error() == ESRCH) return die();
-      ahead.pop_back();
-    }
-    queued_maps_ = std::move(ahead);
+    size_t now = ahead.size() > MOAT_TRAP_MAX_MAPS
+                     ? ahead.size() - MOAT_TRAP_MAX_MAPS
+                     : 0;
+    queued_maps_.assign(ahead.begin(), ahead.begin() + now);
+    Status made = MapQueued();
+    if (!made.ok() && made.error() == ESRCH) return die();
+    queued_maps_.assign(ahead.begin() + now, ahead.end());
   }
   WriteFrame(regs);
-  for (size_t i = 0; i < queued_maps_.size(); i++)
-    memcpy(area + MOAT_TC_MAPS + i * MOAT_TRAP_MAP_ENTRY_SIZE,
-           queued_maps_[i].data(), MOAT_TRAP_MAP_ENTRY_SIZE);
-  // The stub zeroes a count it worked through, so after one resume that
-  // trapped again the count is known to be zero.
-  if (!queued_maps_.empty() || !map_count_clear_)
-    Word(area, MOAT_TC_MAP_COUNT).store(uint32_t(queued_maps_.size()));
-  map_count_clear_ = false;
-  queued_maps_.clear();
+  WriteQueued();
   Word(area, MOAT_TC_SPIN)
       .store(platform_.StubMaySpin() ? stub_spin_.Get() : 0);
   if (interrupt_sent_ns_.load() != 0) interrupt_sent_ns_.store(NowNs());
@@ -536,6 +531,77 @@ Result<int64_t> TrapContext::Request(int64_t nr,
   auto r = static_cast<int64_t>(Load64(area, MOAT_TC_RESULT));
   if (r < 0 && r > -4096) return Err(int(-r));
   return r;
+}
+
+bool WaitForStubState(uint8_t* area, uint32_t state, int pidfd) {
+  auto& word = Word(area, MOAT_TC_STATE);
+  auto& sleeping = Word(area, MOAT_TC_KERNEL_SLEEPING);
+  for (;;) {
+    sleeping.store(1);
+    uint32_t now = word.load();
+    if (now == state) break;
+    timespec timeout = {0, 1'000'000};
+    Futex(word, FUTEX_WAIT, now, &timeout);
+    if (word.load() != state && Dead(pidfd)) return false;
+  }
+  sleeping.store(0);
+  return true;
+}
+
+void TrapContext::WriteQueued() {
+  uint8_t* area = thread_->area;
+  for (size_t i = 0; i < queued_maps_.size(); i++)
+    memcpy(area + MOAT_TC_MAPS + i * MOAT_TRAP_MAP_ENTRY_SIZE,
+           queued_maps_[i].data(), MOAT_TRAP_MAP_ENTRY_SIZE);
+  // The stub zeroes a count it worked through, so after one resume that
+  // trapped again the count is known to be zero.
+  if (!queued_maps_.empty() || !map_count_clear_)
+    Word(area, MOAT_TC_MAP_COUNT).store(uint32_t(queued_maps_.size()));
+  map_count_clear_ = false;
+  queued_maps_.clear();
+}
+
+Result<pid_t> TrapContext::RequestSpawn(int64_t nr,
+                                        std::initializer_list<uint64_t> args,
+                                        uint64_t call_return,
+                                        const std::function<void()>& before,
+                                        bool* spawned) {
+  if (spawned != nullptr) *spawned = false;
+  if (!thread_ || !started_) return Err(ESRCH);
+  uint8_t* area = thread_->area;
+  if (nr == MOAT_TRAP_FORK_REQUEST) {
+    // The stub makes the queued changes first, as when it resumes.
+    WriteQueued();
+  } else {
+    TRY_STATUS(MapQueued());
+  }
+  // A stub thread of another process that sends a hello in the meantime
+  // would have to read this from the control page first.
+  uint64_t nonce;
+  if (getrandom(&nonce, sizeof nonce, 0) != sizeof nonce) return Err(EAGAIN);
+  Store64(area, MOAT_TC_REQUEST, nr);
+  size_t i = 1;
+  for (uint64_t a : args) Store64(area, MOAT_TC_REQUEST + 8 * i++, a);
+  Store64(area, MOAT_TC_REQUEST + 8 * i++, nonce);
+  for (; i <= 6; i++) Store64(area, MOAT_TC_REQUEST + 8 * i, 0);
+  if (before) before();
+  Publish(MOAT_TRAP_REQUEST);
+  auto& state = Word(area, MOAT_TC_STATE);
+  Result<pid_t> pid =
+      platform_.VetSpawn(thread_->tid, thread_->pidfd, call_return, nonce, [&] {
+        return state.load() == MOAT_TRAP_DONE &&
+               static_cast<int64_t>(Load64(area, MOAT_TC_RESULT)) < 0;
+      });
+  if (WaitWhile(MOAT_TRAP_REQUEST, true) != Wait::kChanged ||
+      state.load() != MOAT_TRAP_DONE) {
+    if (spawned != nullptr) *spawned = true;  // perhaps: keep what it may use
+    ReleaseThread(false);
+    return Err(ESRCH);
+  }
+  auto r = static_cast<int64_t>(Load64(area, MOAT_TC_RESULT));
+  if (r < 0 && r > -4096) return Err(int(-r));
+  if (spawned != nullptr) *spawned = true;
+  return pid;
 }
 
 Status TrapContext::MapQueued() {
@@ -649,6 +715,17 @@ Status TrapAddressSpace::Request(int64_t nr,
     std::lock_guard lock(mu_);
     MOAT_CHECK(!ran_, "trap: address space change from outside it");
     const uint64_t* a = args.begin();
+    if (forked_) {
+      // The host mappings are the parent's copy: every change counts.
+      int op = nr == SYS_mmap     ? MOAT_TRAP_OP_MMAP
+               : nr == SYS_munmap ? MOAT_TRAP_OP_MUNMAP
+                                  : MOAT_TRAP_OP_MPROTECT;
+      uint64_t prot = nr == SYS_munmap ? 0 : a[2];
+      fork_changes_.push_back({a[0], a[1],
+                               prot | uint64_t(op) << MOAT_TRAP_OP_SHIFT,
+                               nr == SYS_mmap ? a[5] : 0});
+      return Ok();
+    }
     TrimAhead(a[0], a[1]);
     if (nr == SYS_mmap) ahead_[a[0]] = {a[1], a[5], a[2]};
     return Ok();
@@ -688,7 +765,7 @@ bool TrapAddressSpace::QueueChange(int op, uint64_t addr, uint64_t length,
 bool TrapAddressSpace::MapFileAhead(uint64_t addr, uint64_t length,
                                     uint64_t frame, int prot) {
   std::lock_guard lock(mu_);
-  if (ran_ || ahead_.size() >= kMaxAheadMaps) return false;
+  if (ran_ || forked_ || ahead_.size() >= kMaxAheadMaps) return false;
   TrimAhead(addr, length);
   ahead_[addr] = {length, frame, uint64_t(prot)};
   return true;

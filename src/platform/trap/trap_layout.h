@@ -79,6 +79,20 @@
 // The request number that makes the stub save its FPU state into the
 // frame of a patched call, which leaves it in the registers until then.
 #define MOAT_TRAP_SAVE_FP_REQUEST (-1)
+// Requests that make host processes, each made by a call the kernel vets
+// through the stub filter's listener (SECCOMP_RET_USER_NOTIF). FORK forks
+// the stub's process: the child maps a copy of the slot, whose frame is
+// the first argument, over the slot it shares with the parent, sends a hello
+// with the second argument, a nonce, and reports DONE from there. THREAD
+// maps a slot at the first argument to the frame at the second, clones a
+// thread into it, which sends a hello with the third and traps at
+// moat_trap_first, and reports the thread's id.
+#define MOAT_TRAP_FORK_REQUEST (-2)
+#define MOAT_TRAP_THREAD_REQUEST (-3)
+// The flags of a stub thread's clone(2): CLONE_VM, CLONE_FS, CLONE_FILES,
+// CLONE_SIGHAND and CLONE_SYSVSEM without CLONE_THREAD, and SIGCHLD, which
+// stubs ignore. Each thread is a process of its own in the same memory.
+#define MOAT_TRAP_THREAD_CLONE_FLAGS 0x40f11
 
 // A patched call (see syscall_patch.cc) builds its own frame in the slot, at
 // fixed offsets from the slot's start, shaped like the host's signal frame:

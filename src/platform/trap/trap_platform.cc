@@ -9,6 +9,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/auxv.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
@@ -36,6 +37,9 @@ constexpr uint64_t kSaRestorer = 0x04000000;
 constexpr unsigned kHwcap2Fsgsbase = 1u << 1;
 constexpr uint64_t kThreadCloneFlags = CLONE_VM | CLONE_FS | CLONE_FILES |
                                        CLONE_SIGHAND | CLONE_SYSVSEM | SIGCHLD;
+static_assert(kThreadCloneFlags == MOAT_TRAP_THREAD_CLONE_FLAGS);
+// How long a vetted spawn waits for the new process's hello.
+constexpr auto kHelloTimeout = std::chrono::seconds(5);
 
 // The argument of rt_sigaction(2) as the x86-64 kernel reads it.
 struct HostSigaction {
@@ -128,7 +132,24 @@ std::vector<StubCall> TrapStubCalls(int memory_fd) {
       {at(moat_trap_map_return), SYS_munmap, {}, kUserEnd},
       {at(moat_trap_map_return), SYS_mprotect, {}, kUserEnd},
       {at(moat_trap_sigreturn_return), SYS_rt_sigreturn, {}},
+      // The stub's own processes and threads, on the kernel's request: the
+      // kernel's listener lets through only the requested call
+      // (TrapPlatform::VetSpawn), and the new process sends a hello.
+      {at(moat_trap_fork_return), SYS_clone,
+       {{0, ~0ull, SIGCHLD}, {1, ~0ull, 0}, {2, ~0ull, 0}, {3, ~0ull, 0},
+        {4, ~0ull, 0}}, 0, SECCOMP_RET_USER_NOTIF},
+      {at(moat_trap_thread_return), SYS_clone,
+       {{0, ~0ull, kThreadCloneFlags}, {1, ~0ull, 0}, {2, ~0ull, 0},
+        {3, ~0ull, 0}, {4, ~0ull, 0}}, 0, SECCOMP_RET_USER_NOTIF},
+      {at(moat_trap_hello_return), SYS_getpid, {}, 0, SECCOMP_RET_USER_NOTIF},
+      // A slot over a slot, which only the stub's own threads use.
+      {at(moat_trap_slot_return), SYS_mmap,
+       {{0, area_mask, MOAT_TRAP_SLOT_BASE}, {1, ~0ull, kTrapSlotSize},
+        {2, ~0ull, PROT_READ | PROT_WRITE}, {3, ~0ull, MAP_SHARED | MAP_FIXED},
+        {4, low_half, fd}}, MOAT_TRAP_BASE},
+      {at(moat_trap_exit_return), SYS_exit, {}},
       {at(moat_trap_syscall) + 2, SYS_mmap, {}, 0, SECCOMP_RET_TRACE},
+      {at(moat_trap_syscall) + 2, SYS_close, {}, 0, SECCOMP_RET_TRACE},
       {at(moat_trap_fork) + 2, SYS_clone, {{0, ~0ull, SIGCHLD}}, 0,
        SECCOMP_RET_TRACE},
       {at(moat_trap_clone) + 2, SYS_clone, {{0, ~0ull, kThreadCloneFlags}}, 0,
@@ -197,17 +218,20 @@ TrapAddressSpace::~TrapAddressSpace() {
     syscall(SYS_pidfd_send_signal, t.pidfd, SIGKILL, nullptr, 0);
     spare_fds.push_back(t.pidfd);
   }
-  kill(process_, SIGKILL);
-  platform_.PostToFactory([&platform = platform_, process = process_, spare_fds,
-                           frames = slot_frames_] {
-    for (int fd : spare_fds) {
-      KillAndWait(fd);
-      close(fd);
-    }
-    platform.KillProcess(process);
-    for (uint64_t frame : frames)
-      if (frame != 0) MemoryFile::Get().DecRefRunLater(frame, kSlotPages);
-  });
+  // A space that ForkHost made has no process of its own beyond its
+  // threads.
+  pid_t process = forked_ ? 0 : process_;
+  if (process > 0) kill(process, SIGKILL);
+  platform_.PostToFactory(
+      [&platform = platform_, process, spare_fds, frames = slot_frames_] {
+        for (int fd : spare_fds) {
+          KillAndWait(fd);
+          close(fd);
+        }
+        if (process > 0) platform.KillProcess(process);
+        for (uint64_t frame : frames)
+          if (frame != 0) MemoryFile::Get().DecRefRunLater(frame, kSlotPages);
+      });
 }
 
 std::optional<TrapThread> TrapAddressSpace::TakeSpareThread(
@@ -221,6 +245,8 @@ std::optional<TrapThread> TrapAddressSpace::TakeSpareThread(
   for (const auto& [addr, m] : ahead_)
     ahead->push_back({addr, m[0], m[2], m[1]});
   ahead_.clear();
+  ahead->insert(ahead->end(), fork_changes_.begin(), fork_changes_.end());
+  fork_changes_.clear();
   return t;
 }
 
@@ -275,6 +301,63 @@ Status TrapAddressSpace::PrepareThread() {
   return Ok();
 }
 
+Result<std::shared_ptr<AddressSpace>> TrapAddressSpace::ForkHost() {
+  TrapContext* ctx = CurrentTrapContext();
+  if (ctx == nullptr || ctx->as_id() != id_ || !ctx->started())
+    return Err(ENOTSUP);
+  {
+    std::lock_guard lock(mu_);
+    // Only where one thread ever ran: the child would have the slots of
+    // the others mapped, to frames that the parent frees when it likes.
+    if (!one_thread_.load() || next_slot_ != 2 || !free_slots_.empty())
+      return Err(ENOTSUP);
+  }
+  const TrapThread& parent = ctx->thread();
+  MemoryFile& mf = MemoryFile::Get();
+  uint64_t frame = TRY(mf.Allocate(kSlotPages));
+  uint8_t* copy = mf.Map(frame);
+  bool forked = false;
+  Result<pid_t> pid = ctx->RequestSpawn(
+      MOAT_TRAP_FORK_REQUEST, {frame}, TrapStubAddress(moat_trap_fork_return),
+      [&] {
+        memcpy(copy, parent.area, kTrapSlotSize);
+        // The child did not make the parent's queued changes, and sleeps
+        // until its task first runs instead of spinning for it.
+        // Its report wakes the kernel (WaitForStubState), which sees the
+        // request until then, whatever the parent's state was.
+        const uint32_t none = 0, yes = 1, request = MOAT_TRAP_REQUEST;
+        memcpy(copy + MOAT_TC_STATE, &request, sizeof request);
+        memcpy(copy + MOAT_TC_MAP_COUNT, &none, sizeof none);
+        memcpy(copy + MOAT_TC_KERNEL_BLOCKED, &yes, sizeof yes);
+        memcpy(copy + MOAT_TC_KERNEL_SLEEPING, &yes, sizeof yes);
+      },
+      &forked);
+  // A child that may still map the frame keeps it.
+  if (!forked) mf.DecRefRunLater(frame, kSlotPages);
+  if (!pid.ok()) return Err(pid.error());
+  TrapThread t;
+  t.tid = pid.value();
+  t.pidfd = PidfdOpen(t.tid);
+  t.slot = parent.slot;
+  t.slot_addr = parent.slot_addr;
+  t.area = copy;
+  t.started = true;  // waits at the parent's trap, reported DONE
+  auto child = std::make_shared<TrapAddressSpace>(platform_, t.tid);
+  child->forked_ = true;
+  child->slot_frames_.push_back(frame);
+  child->next_slot_ = 2;
+  if (t.pidfd < 0) {
+    int error = errno;
+    kill(t.tid, SIGKILL);  // the host named it: the pid is the child's
+    return Err(error);
+  }
+  child->spare_.push_back(t);  // ends with `child` from here on
+  // The child reports the request done from its own slot, after the
+  // parent did: only then may its task resume it.
+  if (!WaitForStubState(copy, MOAT_TRAP_DONE, t.pidfd)) return Err(EAGAIN);
+  return std::shared_ptr<AddressSpace>(child);
+}
+
 Status TrapAddressSpace::PrepareFirstThread(uint64_t frame) {
   {
     std::lock_guard lock(mu_);
@@ -306,9 +389,14 @@ Status TrapAddressSpace::StartThread(int slot, uint64_t frame, bool map,
   auto clone = [&] {
     tid = platform_.CloneThread(process_, t.slot_addr, frame, map);
   };
+  TrapContext* ctx = CurrentTrapContext();
   if (on_factory) {
     clone();
-  } else {
+  } else if (ctx != nullptr && ctx->as_id() == id_ && ctx->started()) {
+    // The caller's own stub thread makes it, without the factory's stops.
+    tid = ctx->RequestSpawn(MOAT_TRAP_THREAD_REQUEST, {t.slot_addr, frame},
+                            TrapStubAddress(moat_trap_thread_return));
+  } else if (!forked_) {
     platform_.RunOnFactory(clone);
   }
   if (!tid.ok()) {
@@ -389,6 +477,7 @@ TrapPlatform::~TrapPlatform() {
   }
   cv_.notify_all();
   if (factory_.joinable()) factory_.join();
+  if (listener_ >= 0) close(listener_);
 }
 
 bool TrapPlatform::StubMaySpin() const {
@@ -403,6 +492,10 @@ void TrapPlatform::FactoryLoop() {
   Status seized = Seize(master_);
   MOAT_CHECK(seized.ok(), "cannot trace the trap master stub: errno {}",
              seized.ok() ? 0 : seized.error());
+  // Every stub is forked from the master, so none may inherit this.
+  Status taken = TakeListener();
+  MOAT_CHECK(taken.ok(), "cannot take the trap stub filter's listener: {}",
+             taken.ok() ? 0 : taken.error());
   for (;;) {
     std::function<void()> request;
     uint64_t refill_frame = 0;
@@ -497,6 +590,69 @@ Status TrapPlatform::Seize(pid_t pid) {
     if (attempt > 10000) return Err(ETIMEDOUT);
     ptrace(PTRACE_CONT, pid, 0, 0);
     usleep(100);
+  }
+}
+
+Status TrapPlatform::TakeListener() {
+  Registers regs;
+  if (ptrace(PTRACE_GETREGS, master_, 0, &regs) != 0) return Err(errno);
+  int fd = static_cast<int>(regs.r15);  // moat_trap_begin left it there
+  int pidfd = PidfdOpen(master_);
+  if (pidfd < 0) return Err(errno);
+  int listener = static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, fd, 0));
+  int error = errno;
+  close(pidfd);
+  if (listener < 0) return Err(error);
+  fcntl(listener, F_SETFD, FD_CLOEXEC);
+  TRY(Inject(master_, TrapStubAddress(moat_trap_syscall), SYS_close,
+             {uint64_t(fd)}));
+  listener_ = listener;
+  return Ok();
+}
+
+Result<pid_t> TrapPlatform::VetSpawn(pid_t caller, int caller_pidfd,
+                                     uint64_t call_return, uint64_t nonce,
+                                     const std::function<bool()>& failed) {
+  std::lock_guard lock(vet_mu_);
+  if (listener_ < 0) return Err(ENOTSUP);
+  const uint64_t hello = TrapStubAddress(moat_trap_hello_return);
+  const auto deadline = std::chrono::steady_clock::now() + kHelloTimeout;
+  bool allowed = false;
+  for (;;) {
+    pollfd p = {listener_, POLLIN, 0};
+    int n = poll(&p, 1, 10);
+    if (n < 0 && errno != EINTR) return Err(errno);
+    if (n <= 0) {
+      pollfd gone = {caller_pidfd, POLLIN, 0};
+      if (!allowed && poll(&gone, 1, 0) == 1) return Err(ESRCH);
+      if (allowed && failed()) return Err(EAGAIN);
+      if (std::chrono::steady_clock::now() > deadline) return Err(ETIMEDOUT);
+      continue;
+    }
+    seccomp_notif req;
+    memset(&req, 0, sizeof req);  // RECV insists
+    if (ioctl(listener_, SECCOMP_IOCTL_NOTIF_RECV, &req) != 0) {
+      if (errno == EINTR || errno == ENOENT) continue;  // ENOENT: it died
+      return Err(errno);
+    }
+    seccomp_notif_resp resp;
+    memset(&resp, 0, sizeof resp);
+    resp.id = req.id;
+    bool done = false;
+    if (!allowed && req.pid == uint32_t(caller) &&
+        req.data.instruction_pointer == call_return) {
+      // The filter pinned the number and the arguments.
+      resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+      allowed = true;
+    } else if (allowed && req.data.instruction_pointer == hello &&
+               req.data.args[0] == nonce) {
+      done = true;
+    } else {
+      // A program that jumped to one of these calls itself.
+      resp.error = -ENOSYS;
+    }
+    ioctl(listener_, SECCOMP_IOCTL_NOTIF_SEND, &resp);
+    if (done) return pid_t(req.pid);
   }
 }
 

@@ -3,8 +3,10 @@
 // signal stack in the thread's slot, hands the trap to the kernel through
 // the slot's control page and resumes with what the kernel wrote into the
 // signal frame. Faults and the kernel's interrupt signal take the same way
-// in. Only setting up processes and threads uses ptrace, from one factory
-// thread.
+// in. Only making fresh address spaces uses ptrace, from one factory
+// thread; forks and threads are made by the stubs themselves, on the
+// kernel's request, with calls that the kernel vets through the stub
+// filter's listener.
 #pragma once
 
 #include <signal.h>
@@ -81,6 +83,8 @@ class TrapAddressSpace : public AddressSpace {
   uint64_t PatchedSyscallEntry() const override;
   int HostPid() const override { return process_; }
 
+  Result<std::shared_ptr<AddressSpace>> ForkHost() override;
+
   // PrepareThread for the first thread, on the factory thread, in slot 1
   // with `frame`, which the kernel allocated. Takes the frame in any case.
   Status PrepareFirstThread(uint64_t frame);
@@ -110,12 +114,20 @@ class TrapAddressSpace : public AddressSpace {
   Status StartThread(int slot, uint64_t frame, bool map, bool on_factory);
 
   TrapPlatform& platform_;
-  pid_t process_;  // idles, traced by the factory; never runs the program
+  // Idles, traced by the factory, and never runs the program; in a
+  // space that ForkHost made, the first thread's process, and none idles.
+  pid_t process_;
+  bool forked_ = false;  // made by ForkHost
   uint64_t id_;
   bool ran_ = false;  // a thread has run: faults may have mapped memory
   // Mappings for the first thread to make (MapFileAhead), none
   // overlapping: address -> length, frame, protection. Guarded by mu_.
   std::map<uint64_t, std::array<uint64_t, 3>> ahead_;
+  // In a space that ForkHost made, the changes to the mappings it has
+  // from its parent, in order, for its first run: address, length,
+  // protection with the MOAT_TRAP_OP_* in its high half, frame. Guarded by
+  // mu_.
+  std::vector<std::array<uint64_t, 4>> fork_changes_;
   mutable std::mutex mu_;
   std::vector<TrapThread> spare_;  // guarded by mu_
   // Spare threads that PrepareThread promised to tasks which have not
@@ -188,6 +200,18 @@ class TrapContext : public Context {
   bool Queue(int op, uint64_t addr, uint64_t length, int prot, uint64_t frame);
   // Makes the queued changes now, one request each.
   Status MapQueued();
+  // Runs MOAT_TRAP_FORK_REQUEST or MOAT_TRAP_THREAD_REQUEST, whose clone
+  // returns to `call_return`, vetted by the platform (VetSpawn), and
+  // returns the new process's id. `args` are the request's arguments but
+  // the nonce, which this adds. `before` runs just before the stub sees
+  // the request, whose arguments are in the control page by then.
+  // Sets *spawned to whether the host's clone succeeded: a process may
+  // exist even when the call fails.
+  Result<pid_t> RequestSpawn(int64_t nr, std::initializer_list<uint64_t> args,
+                             uint64_t call_return,
+                             const std::function<void()>& before = nullptr,
+                             bool* spawned = nullptr);
+  const TrapThread& thread() const { return *thread_; }
   uint64_t as_id() const { return as_id_; }
   bool started() const { return started_; }
 
@@ -197,6 +221,9 @@ class TrapContext : public Context {
   void KillIfInterruptIgnored();
   void Publish(uint32_t state);
   bool ReadFrame();
+  // Writes the queued mapping changes into the control page, for the
+  // stub's next resume or fork.
+  void WriteQueued();
   Status SaveFpState();
   void WriteFrame(const Registers& regs);
   bool NeedsSigreturn(const Registers& regs) const;
@@ -262,6 +289,15 @@ class TrapPlatform : public Platform {
                             bool map);
   // Ends an address space's process. Runs on the factory thread.
   void KillProcess(pid_t process);
+  // Lets the stub thread `caller` (`caller_pidfd`) make the clone(2) it
+  // stops in at `call_return`, then takes the new process's hello
+  // (moat_trap_hello) with `nonce` and returns its id, which only the host
+  // can tell. Any other vetted call meanwhile fails with ENOSYS. `failed`
+  // returns whether the caller has reported the clone failed, after which no
+  // hello comes. ESRCH when the caller dies, ETIMEDOUT when no hello
+  // comes.
+  Result<pid_t> VetSpawn(pid_t caller, int caller_pidfd, uint64_t call_return,
+                         uint64_t nonce, const std::function<bool()>& failed);
 
   uint32_t xstate_size() const { return xstate_size_; }
   // The host's XCR0: the FPU state components XSAVE stores.
@@ -296,8 +332,14 @@ class TrapPlatform : public Platform {
                          std::initializer_list<uint64_t> args,
                          uint64_t r12 = 0);
   Status Seize(pid_t pid);
+  // Takes the master's listener for the stub filter's vetted calls and
+  // closes the master's copy, which no stub may hold. On the factory
+  // thread, before the first address space is made.
+  Status TakeListener();
 
   pid_t master_ = -1;
+  int listener_ = -1;
+  std::mutex vet_mu_;  // one vetted spawn at a time
   uint32_t xstate_size_ = 0;
   uint64_t xfeatures_ = 0;
   bool patching_ = false;
@@ -325,6 +367,9 @@ class TrapPlatform : public Platform {
 };
 
 uint64_t TrapStubAddress(const void* symbol);
+// Waits until the stub thread behind `pidfd` publishes `state` in its
+// control page `area`. False if it died first.
+bool WaitForStubState(uint8_t* area, uint32_t state, int pidfd);
 // The context whose Switch the calling host thread runs, through which an
 // address space makes its memory calls.
 TrapContext*& CurrentTrapContext();
@@ -333,6 +378,8 @@ extern "C" char moat_trap_begin[], moat_trap_end[], moat_trap_idle[],
     moat_trap_clone[], moat_trap_first[], moat_trap_handler[],
     moat_trap_restorer[], moat_trap_wake_return[], moat_trap_yield_return[],
     moat_trap_wait_return[], moat_trap_request_return[], moat_trap_map_return[],
-    moat_trap_sigreturn_return[], moat_trap_patched[];
+    moat_trap_sigreturn_return[], moat_trap_patched[], moat_trap_fork_return[],
+    moat_trap_thread_return[], moat_trap_slot_return[],
+    moat_trap_hello_return[], moat_trap_exit_return[];
 
 }  // namespace moat

@@ -1,11 +1,12 @@
 // The trap platform's stub: the only host code in an application's address
 // space. The master stub copies it to MOAT_TRAP_BASE, unmaps everything
-// else, installs the stub filter and idles; address spaces are forked from
-// it and their threads cloned inside them by the platform's factory thread
-// through ptrace. Every application thread enters moat_trap_handler on a
-// signal (a trapped system call, a fault or the kernel's interrupt) and
-// hands off with the kernel through its slot's control page
-// (trap_layout.h). The code is position independent and uses no stack of
+// else, installs the stub filter and idles; fresh address spaces are
+// forked from it and their first threads cloned inside them by the
+// platform's factory thread through ptrace. Forks and further threads are
+// made by a stub thread itself, on the kernel's request. Every
+// application thread enters moat_trap_handler on a signal (a trapped
+// system call, a fault or the kernel's interrupt) and hands off with the
+// kernel through its slot's control page (trap_layout.h). The code is position independent and uses no stack of
 // its own but the signal frame.
 
 #include "platform/trap/trap_layout.h"
@@ -38,13 +39,16 @@ moat_trap_begin:
   movabs $(MOAT_TRAP_BASE + MOAT_TRAP_SLOT_SIZE), %rdi
   movabs $(MOAT_TRAP_TASK_SIZE - MOAT_TRAP_BASE - MOAT_TRAP_SLOT_SIZE), %rsi
   syscall
-  mov $317, %eax                         // seccomp(SET_MODE_FILTER, 0, prog)
-  mov $1, %edi
-  xor %esi, %esi
+  mov $317, %eax                         // seccomp(SET_MODE_FILTER,
+  mov $1, %edi                           //   NEW_LISTENER, prog)
+  mov $8, %esi
   movabs $(MOAT_TRAP_BASE + MOAT_TRAP_CODE_SIZE), %rdx
   syscall
-  test %rax, %rax
-  jz moat_trap_idle
+  cmp $-4096, %rax
+  jae 1f
+  mov %rax, %r15                         // the listener, for the factory
+  jmp moat_trap_idle
+1:
   ud2                                    // never run without the filter
 
   // The master and each address space's first process idle here, traced
@@ -77,9 +81,9 @@ moat_trap_fork:
 moat_trap_clone:
   syscall
   test %rax, %rax
-  jz 1f
+  jz moat_trap_new_thread
   int3
-1:
+moat_trap_new_thread:
   lea MOAT_TC_ALTSTACK(%r12), %rdi       // sigaltstack(&slot.altstack, 0)
   xor %esi, %esi
   mov $131, %eax
@@ -189,6 +193,10 @@ moat_trap_wait_return:
   mov MOAT_TC_REQUEST(%r12), %rax        // a host call for the kernel
   cmp $MOAT_TRAP_SAVE_FP_REQUEST, %rax
   je moat_trap_save_fp
+  cmp $MOAT_TRAP_FORK_REQUEST, %rax
+  je moat_trap_fork_request
+  cmp $MOAT_TRAP_THREAD_REQUEST, %rax
+  je moat_trap_thread_request
   mov MOAT_TC_REQUEST+8(%r12), %rdi
   mov MOAT_TC_REQUEST+16(%r12), %rsi
   mov MOAT_TC_REQUEST+24(%r12), %rdx
@@ -202,13 +210,15 @@ moat_trap_request_return:
   mov $MOAT_TRAP_DONE, %ebx
   jmp moat_trap_report
 7:
-  // The mapping changes the kernel queued for this resume (MOAT_TC_MAPS).
-  // The filter allows this mmap only of the memory file, shared and fixed,
-  // and each call only below the stub's area, as at
-  // moat_trap_request_return.
+  lea 8f(%rip), %r15
+  // The mapping changes the kernel queued for this resume (MOAT_TC_MAPS),
+  // or for a fork, then on at %r15. The filter allows this mmap only of
+  // the memory file, shared and fixed, and each call only below the
+  // stub's area, as at moat_trap_request_return.
+moat_trap_run_maps:
   mov MOAT_TC_MAP_COUNT(%r12), %r13d
   test %r13d, %r13d
-  jz 8f
+  jz 13f
   movl $0, MOAT_TC_MAP_COUNT(%r12)
   cmp $MOAT_TRAP_MAX_MAPS, %r13d
   jbe 9f
@@ -240,6 +250,8 @@ moat_trap_map_return:
   add $MOAT_TRAP_MAP_ENTRY_SIZE, %r14
   dec %r13d
   jnz 10b
+13:
+  jmp *%r15
 8:
   mov MOAT_TC_NEW_FS_BASE(%r12), %rax
   wrfsbase %rax
@@ -389,6 +401,98 @@ moat_trap_save_fp:
   jmp moat_trap_request_return
   .globl moat_trap_patched_end
 moat_trap_patched_end:
+
+  // Forks this stub's process (MOAT_TRAP_FORK_REQUEST). The child's slot
+  // is the parent's frame until it maps its own over it, so it writes no
+  // memory before: no stack, no control page. The kernel copied the slot
+  // into the new frame, so the child then finds its stack and control
+  // page as they were and reports the request done from there.
+moat_trap_fork_request:
+  lea 1f(%rip), %r15                     // the changes queued before it
+  jmp moat_trap_run_maps
+1:
+  mov $56, %eax                          // clone(SIGCHLD, 0, 0, 0, 0)
+  mov $17, %edi
+  xor %esi, %esi
+  xor %edx, %edx
+  xor %r10d, %r10d
+  xor %r8d, %r8d
+  syscall
+  .globl moat_trap_fork_return
+moat_trap_fork_return:
+  test %rax, %rax
+  jnz moat_trap_request_return           // the parent, or the error
+  mov %r12, %rdi
+  mov MOAT_TC_REQUEST+8(%r12), %r9
+  lea 1f(%rip), %r14
+  jmp moat_trap_map_slot
+1:
+  cmp $-4096, %rax
+  jae 2f
+  mov MOAT_TC_REQUEST+16(%r12), %rdi     // the request's nonce
+  lea 3f(%rip), %r14
+  jmp moat_trap_hello
+2:
+  mov $60, %eax                          // exit(): a child without a slot
+  syscall                                // of its own writes nothing
+  .globl moat_trap_exit_return
+moat_trap_exit_return:
+  ud2
+3:
+  xor %eax, %eax
+  jmp moat_trap_request_return
+
+  // Makes a thread in a slot of its own (MOAT_TRAP_THREAD_REQUEST).
+moat_trap_thread_request:
+  mov MOAT_TC_REQUEST+8(%r12), %rdi
+  mov MOAT_TC_REQUEST+16(%r12), %r9
+  lea 1f(%rip), %r14
+  jmp moat_trap_map_slot
+1:
+  cmp $-4096, %rax
+  jae moat_trap_request_return
+  mov %r12, %r13
+  mov MOAT_TC_REQUEST+8(%r12), %r12      // the new thread's slot
+  mov $56, %eax                          // clone(THREAD_CLONE_FLAGS, 0, ...)
+  mov $MOAT_TRAP_THREAD_CLONE_FLAGS, %edi
+  xor %esi, %esi
+  xor %edx, %edx
+  xor %r10d, %r10d
+  xor %r8d, %r8d
+  syscall
+  .globl moat_trap_thread_return
+moat_trap_thread_return:
+  test %rax, %rax
+  jz 2f
+  mov %r13, %r12
+  jmp moat_trap_request_return
+2:
+  mov MOAT_TC_REQUEST+24(%r13), %rdi     // the new thread: hello with the
+  lea moat_trap_new_thread(%rip), %r14   // request's nonce, then on as a
+  jmp moat_trap_hello                    // thread the factory made
+
+  // mmap(%rdi, SLOT_SIZE, RW, MAP_SHARED | MAP_FIXED, memory fd, %r9),
+  // then on at %r14: no stack, which a fork's child cannot write yet.
+moat_trap_map_slot:
+  mov $MOAT_TRAP_SLOT_SIZE, %esi
+  mov $3, %edx
+  mov $0x11, %r10d
+  mov MOAT_TC_MEMORY_FD(%r12), %r8d
+  mov $9, %eax
+  syscall
+  .globl moat_trap_slot_return
+moat_trap_slot_return:
+  jmp *%r14
+
+  // getpid(2) with the request's nonce in %rdi, which the filter hands to
+  // the kernel's listener. So the host, not a control page the program
+  // can write, reports this process's id. Then on at %r14.
+moat_trap_hello:
+  mov $39, %eax
+  syscall
+  .globl moat_trap_hello_return
+moat_trap_hello_return:
+  jmp *%r14
 
   .globl moat_trap_end
 moat_trap_end:
