@@ -261,7 +261,18 @@ Result<ExecImage> LoadExecutable(Task& t, const Path& dir,
     f = TRY(OpenExecutable(t, t.fs->cwd, file, true, &exe));
   }
 
-  auto as = TRY(t.kernel().platform().NewAddressSpace());
+  // A process that no other task shares memory with keeps its host
+  // process where the platform can.
+  std::shared_ptr<AddressSpace> as;
+  bool reuses_space = false;
+  if (t.mm_.use_count() == 1) {
+    auto reused = t.mm().address_space().PrepareReuse();
+    if (reused.ok()) {
+      as = std::move(reused.value());
+      reuses_space = true;
+    }
+  }
+  if (!as) as = TRY(t.kernel().platform().NewAddressSpace());
   auto mm = std::make_shared<MemoryManager>(as);
   mm->stack_top = kUserEnd - kPageSize * 16 - RandomPages(4096);
   mm->mmap_base = mm->stack_top - kStackSize - (1ull << 28) -
@@ -314,6 +325,7 @@ Result<ExecImage> LoadExecutable(Task& t, const Path& dir,
 
   ExecImage image;
   image.mm = mm;
+  image.reuses_space = reuses_space;
   image.path = exe_name;
   image.exe = exe;
   Registers& r = image.regs;

@@ -12,6 +12,9 @@ namespace moat {
 
 struct ExecImage {
   std::shared_ptr<MemoryManager> mm;
+  // The new address space takes over the old one's host process at the
+  // point of no return (AddressSpace::TakeOver).
+  bool reuses_space = false;
   Registers regs{};
   std::string path;  // of the executable actually loaded, for /proc exe
   Path exe;

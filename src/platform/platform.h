@@ -87,17 +87,25 @@ class AddressSpace {
   // A new address space whose host mappings are a copy of this one's, made
   // by the host's fork(2), for fork(2) here: the child then needs no
   // mapping of its own for what it shares with its parent. Called by a
-  // Context that runs in it. ENOTSUP where the platform cannot.
+  // Context that runs in it. ENOTSUP where the platform cannot. Until a
+  // thread runs in the copy, MapFile, Unmap and Protect there wait in
+  // order for that first run.
   virtual Result<std::shared_ptr<AddressSpace>> ForkHost() {
     return Err(ENOTSUP);
   }
-  // For a space that ForkHost made and no thread ran in yet: a change to
-  // the mappings copied from the parent (MOAT_TRAP_OP_* of mmap, munmap
-  // or mprotect), made in order before the first thread runs the program.
-  virtual bool QueueForChild(int op, uint64_t addr, uint64_t length, int prot,
-                             uint64_t frame) {
-    return false;
+  // For an exec by the only task of this address space, in which only one
+  // thread ever ran: a new, empty address space for the new image. At the
+  // exec's point of no return it takes over this one's host process
+  // (TakeOver), so the exec needs no new process. Until then, changes
+  // there wait in order for its first run. ENOTSUP where the platform
+  // cannot.
+  virtual Result<std::shared_ptr<AddressSpace>> PrepareReuse() {
+    return Err(ENOTSUP);
   }
+  // Takes over the host process and threads of `old`, for which
+  // PrepareReuse made this space, once the exec's context has let go of
+  // its thread (Context::Release). `old` keeps nothing to end.
+  virtual void TakeOver(AddressSpace& old) {}
 };
 
 // The reason Switch returned.

@@ -235,6 +235,8 @@ int64_t ExecCommon(Task& t, int dirfd, uint64_t path_addr, uint64_t argv,
   }
   ExitRobustList(t);
   t.context().Release();
+  if (image->reuses_space)
+    image->mm->address_space().TakeOver(t.mm().address_space());
   t.mm_ = image->mm;
   if (t.vfork_parent) {
     t.vfork_parent->vfork_done = true;

@@ -7,6 +7,7 @@
 
 #include <fcntl.h>
 #include <sys/auxv.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 static char self_path[4096];
@@ -94,6 +95,71 @@ static int mode_check_pid(int argc, char** argv) {
   CHECK_EQ(getpid(), atoi(argv[2]));
   CHECK_EQ(getppid(), atoi(argv[3]));
   return check_finish();
+}
+
+/* The x87 control word and MXCSR, which glibc's start-up leaves alone. */
+static unsigned fpu_control(void) {
+  unsigned short control;
+  __asm__ volatile("fnstcw %0" : "=m"(control));
+  return control;
+}
+
+static unsigned sse_control(void) {
+  unsigned mxcsr;
+  __asm__ volatile("stmxcsr %0" : "=m"(mxcsr));
+  return mxcsr;
+}
+
+static int mode_check_fpu(void) {
+  CASE("exec starts the FPU in its initial state");
+  CHECK_EQ(fpu_control(), 0x37f);
+  CHECK_EQ(sse_control(), 0x1f80);
+  return check_finish();
+}
+
+static void test_fpu(void) {
+  CASE("exec resets the FPU control words");
+  pid_t pid = fork();
+  if (pid == 0) {
+    /* 53-bit x87 precision; SSE rounding toward zero. */
+    unsigned short control = 0x27f;
+    unsigned mxcsr = 0x1f80 | 0x6000;
+    __asm__ volatile("fldcw %0" : : "m"(control));
+    __asm__ volatile("ldmxcsr %0" : : "m"(mxcsr));
+    if (fpu_control() != 0x27f || sse_control() != mxcsr) _exit(3);
+    char* argv[] = {self_path, "check-fpu", NULL};
+    char* envp[] = {NULL};
+    execve(self_path, argv, envp);
+    _exit(errno);
+  }
+  CHECK_CHILD_EXIT(pid, 0);
+}
+
+/* An address that nothing maps unless the test does. */
+#define OLD_PAGE ((char*)0x5a0000000000)
+
+static int mode_check_unmapped(void) {
+  CASE("exec leaves none of the old image's memory");
+  signal(SIGSEGV, check_on_fault);
+  signal(SIGBUS, check_on_fault);
+  CHECK(check_load_faults(OLD_PAGE));
+  return check_finish();
+}
+
+static void test_old_memory(void) {
+  CASE("exec drops the old image's mappings");
+  pid_t pid = fork();
+  if (pid == 0) {
+    char* page = mmap(OLD_PAGE, 4096, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    if (page != OLD_PAGE) _exit(3);
+    page[0] = 'x';
+    char* argv[] = {self_path, "check-unmapped", NULL};
+    char* envp[] = {NULL};
+    execve(self_path, argv, envp);
+    _exit(errno);
+  }
+  CHECK_CHILD_EXIT(pid, 0);
 }
 
 static void test_args_env(void) {
@@ -245,6 +311,9 @@ int main(int argc, char** argv) {
   if (argc >= 4 && strcmp(argv[1], "check-pid") == 0)
     return mode_check_pid(argc, argv);
   if (argc >= 3 && strcmp(argv[1], "exit") == 0) return atoi(argv[2]);
+  if (argc >= 2 && strcmp(argv[1], "check-fpu") == 0) return mode_check_fpu();
+  if (argc >= 2 && strcmp(argv[1], "check-unmapped") == 0)
+    return mode_check_unmapped();
 
   if (realpath(argv[0], self_path) == NULL) {
     printf("setup: realpath(%s) failed with %s\n", argv[0],
@@ -256,6 +325,8 @@ int main(int argc, char** argv) {
   test_fds();
   test_signals();
   test_pid();
+  test_fpu();
+  test_old_memory();
   test_errors();
   check_remove_tree(directory);
   return check_finish();

@@ -234,8 +234,22 @@ bool TrapContext::Bind(AddressSpace& as) {
   if (initial_fp_) {
     (void)SetFpState(*initial_fp_);
     initial_fp_.reset();
+  } else if (t->clean_fp) {
+    (void)SetFpState(CleanFpState());
   }
+  thread_->clean_fp = false;  // once: a later parking keeps the state
   return true;
+}
+
+// The FPU state of a new program: every component in its initial state,
+// with the x87 control word and MXCSR a legacy loader reads as well.
+FpState TrapContext::CleanFpState() const {
+  FpState state(platform_.xstate_size(), 0);
+  const uint16_t control = 0x37f;
+  const uint32_t mxcsr = 0x1f80;
+  memcpy(state.data(), &control, sizeof control);
+  memcpy(state.data() + 24, &mxcsr, sizeof mxcsr);
+  return state;
 }
 
 void TrapContext::Publish(uint32_t state) {
@@ -594,7 +608,8 @@ Result<pid_t> TrapContext::RequestSpawn(int64_t nr,
       });
   if (WaitWhile(MOAT_TRAP_REQUEST, true) != Wait::kChanged ||
       state.load() != MOAT_TRAP_DONE) {
-    if (spawned != nullptr) *spawned = true;  // perhaps: keep what it may use
+    // The clone may have run: keep what the child may use.
+    if (spawned != nullptr) *spawned = true;
     ReleaseThread(false);
     return Err(ESRCH);
   }
@@ -715,15 +730,15 @@ Status TrapAddressSpace::Request(int64_t nr,
     std::lock_guard lock(mu_);
     MOAT_CHECK(!ran_, "trap: address space change from outside it");
     const uint64_t* a = args.begin();
-    if (forked_) {
-      // The host mappings are the parent's copy: every change counts.
+    if (ordered_changes_) {
+      // The host has mappings here already: every change counts.
       int op = nr == SYS_mmap     ? MOAT_TRAP_OP_MMAP
                : nr == SYS_munmap ? MOAT_TRAP_OP_MUNMAP
                                   : MOAT_TRAP_OP_MPROTECT;
       uint64_t prot = nr == SYS_munmap ? 0 : a[2];
-      fork_changes_.push_back({a[0], a[1],
-                               prot | uint64_t(op) << MOAT_TRAP_OP_SHIFT,
-                               nr == SYS_mmap ? a[5] : 0});
+      pending_changes_.push_back({a[0], a[1],
+                                  prot | uint64_t(op) << MOAT_TRAP_OP_SHIFT,
+                                  nr == SYS_mmap ? a[5] : 0});
       return Ok();
     }
     TrimAhead(a[0], a[1]);
@@ -765,7 +780,12 @@ bool TrapAddressSpace::QueueChange(int op, uint64_t addr, uint64_t length,
 bool TrapAddressSpace::MapFileAhead(uint64_t addr, uint64_t length,
                                     uint64_t frame, int prot) {
   std::lock_guard lock(mu_);
-  if (ran_ || forked_ || ahead_.size() >= kMaxAheadMaps) return false;
+  if (ran_ || ahead_.size() + pending_changes_.size() >= kMaxAheadMaps)
+    return false;
+  if (ordered_changes_) {
+    pending_changes_.push_back({addr, length, uint64_t(prot), frame});
+    return true;
+  }
   TrimAhead(addr, length);
   ahead_[addr] = {length, frame, uint64_t(prot)};
   return true;

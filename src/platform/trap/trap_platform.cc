@@ -245,8 +245,8 @@ std::optional<TrapThread> TrapAddressSpace::TakeSpareThread(
   for (const auto& [addr, m] : ahead_)
     ahead->push_back({addr, m[0], m[2], m[1]});
   ahead_.clear();
-  ahead->insert(ahead->end(), fork_changes_.begin(), fork_changes_.end());
-  fork_changes_.clear();
+  ahead->insert(ahead->end(), pending_changes_.begin(), pending_changes_.end());
+  pending_changes_.clear();
   return t;
 }
 
@@ -323,8 +323,8 @@ Result<std::shared_ptr<AddressSpace>> TrapAddressSpace::ForkHost() {
         memcpy(copy, parent.area, kTrapSlotSize);
         // The child did not make the parent's queued changes, and sleeps
         // until its task first runs instead of spinning for it.
-        // Its report wakes the kernel (WaitForStubState), which sees the
-        // request until then, whatever the parent's state was.
+        // Its report wakes the kernel (WaitForStubState), which finds the
+        // request's state until then, whatever the parent's state was.
         const uint32_t none = 0, yes = 1, request = MOAT_TRAP_REQUEST;
         memcpy(copy + MOAT_TC_STATE, &request, sizeof request);
         memcpy(copy + MOAT_TC_MAP_COUNT, &none, sizeof none);
@@ -344,6 +344,7 @@ Result<std::shared_ptr<AddressSpace>> TrapAddressSpace::ForkHost() {
   t.started = true;  // waits at the parent's trap, reported DONE
   auto child = std::make_shared<TrapAddressSpace>(platform_, t.tid);
   child->forked_ = true;
+  child->ordered_changes_ = true;
   child->slot_frames_.push_back(frame);
   child->next_slot_ = 2;
   if (t.pidfd < 0) {
@@ -356,6 +357,43 @@ Result<std::shared_ptr<AddressSpace>> TrapAddressSpace::ForkHost() {
   // parent did: only then may its task resume it.
   if (!WaitForStubState(copy, MOAT_TRAP_DONE, t.pidfd)) return Err(EAGAIN);
   return std::shared_ptr<AddressSpace>(child);
+}
+
+Result<std::shared_ptr<AddressSpace>> TrapAddressSpace::PrepareReuse() {
+  {
+    std::lock_guard lock(mu_);
+    // As for ForkHost: no slots of other threads to leave behind.
+    if (!one_thread_.load() || next_slot_ != 2 || !free_slots_.empty())
+      return Err(ENOTSUP);
+  }
+  // Nothing to end until TakeOver gives it a process.
+  auto fresh = std::make_shared<TrapAddressSpace>(platform_, 0);
+  fresh->forked_ = true;
+  fresh->ordered_changes_ = true;
+  // The old program's memory goes first.
+  fresh->pending_changes_.push_back(
+      {0, kUserEnd, uint64_t(MOAT_TRAP_OP_MUNMAP) << MOAT_TRAP_OP_SHIFT, 0});
+  return std::shared_ptr<AddressSpace>(fresh);
+}
+
+void TrapAddressSpace::TakeOver(AddressSpace& old_space) {
+  auto& old = static_cast<TrapAddressSpace&>(old_space);
+  std::scoped_lock lock(mu_, old.mu_);
+  process_ = old.process_;
+  forked_ = old.forked_;
+  spare_ = std::move(old.spare_);
+  for (TrapThread& t : spare_) t.clean_fp = true;
+  promised_ = old.promised_;
+  slot_frames_ = std::move(old.slot_frames_);
+  free_slots_ = std::move(old.free_slots_);
+  next_slot_ = old.next_slot_;
+  one_thread_.store(old.one_thread_.load());
+  old.spare_.clear();
+  old.promised_ = 0;
+  old.slot_frames_.assign(1, 0);
+  old.free_slots_.clear();
+  old.forked_ = true;  // its destructor ends nothing
+  old.process_ = 0;
 }
 
 Status TrapAddressSpace::PrepareFirstThread(uint64_t frame) {

@@ -53,6 +53,9 @@ struct TrapThread {
   // The thread has run: it waits in its handler at its last trap, whose
   // frame the next context reads.
   bool started = false;
+  // The next context starts it with the FPU in its initial state: it ran
+  // the program that an exec replaced.
+  bool clean_fp = false;
 };
 
 class TrapAddressSpace : public AddressSpace {
@@ -84,6 +87,8 @@ class TrapAddressSpace : public AddressSpace {
   int HostPid() const override { return process_; }
 
   Result<std::shared_ptr<AddressSpace>> ForkHost() override;
+  Result<std::shared_ptr<AddressSpace>> PrepareReuse() override;
+  void TakeOver(AddressSpace& old) override;
 
   // PrepareThread for the first thread, on the factory thread, in slot 1
   // with `frame`, which the kernel allocated. Takes the frame in any case.
@@ -117,17 +122,20 @@ class TrapAddressSpace : public AddressSpace {
   // Idles, traced by the factory, and never runs the program; in a
   // space that ForkHost made, the first thread's process, and none idles.
   pid_t process_;
-  bool forked_ = false;  // made by ForkHost
+  bool forked_ = false;  // process_ is a thread's: made by ForkHost
+  // The host already has mappings here before the first run (ForkHost,
+  // PrepareReuse), so every change until then counts, in order
+  // (pending_changes_).
+  bool ordered_changes_ = false;
   uint64_t id_;
   bool ran_ = false;  // a thread has run: faults may have mapped memory
   // Mappings for the first thread to make (MapFileAhead), none
   // overlapping: address -> length, frame, protection. Guarded by mu_.
   std::map<uint64_t, std::array<uint64_t, 3>> ahead_;
-  // In a space that ForkHost made, the changes to the mappings it has
-  // from its parent, in order, for its first run: address, length,
-  // protection with the MOAT_TRAP_OP_* in its high half, frame. Guarded by
-  // mu_.
-  std::vector<std::array<uint64_t, 4>> fork_changes_;
+  // With ordered_changes_, the changes to the host's mappings, in order,
+  // for the first run: address, length, protection with the MOAT_TRAP_OP_*
+  // in its high half, frame. Guarded by mu_.
+  std::vector<std::array<uint64_t, 4>> pending_changes_;
   mutable std::mutex mu_;
   std::vector<TrapThread> spare_;  // guarded by mu_
   // Spare threads that PrepareThread promised to tasks which have not
@@ -221,6 +229,7 @@ class TrapContext : public Context {
   void KillIfInterruptIgnored();
   void Publish(uint32_t state);
   bool ReadFrame();
+  FpState CleanFpState() const;
   // Writes the queued mapping changes into the control page, for the
   // stub's next resume or fork.
   void WriteQueued();
