@@ -97,7 +97,8 @@ static int mode_check_pid(int argc, char** argv) {
   return check_finish();
 }
 
-/* The x87 control word and MXCSR, which glibc's start-up leaves alone. */
+/* Read the x87 control word and MXCSR, which glibc's start-up does not
+ * change. */
 static unsigned fpu_control(void) {
   unsigned short control;
   __asm__ volatile("fnstcw %0" : "=m"(control));
@@ -117,21 +118,41 @@ static int mode_check_fpu(void) {
   return check_finish();
 }
 
+/* 53-bit x87 precision and SSE rounding toward zero, not the defaults. */
+static const unsigned short custom_control = 0x27f;
+static const unsigned custom_mxcsr = 0x1f80 | 0x6000;
+
+static void set_custom_fpu(void) {
+  __asm__ volatile("fldcw %0" : : "m"(custom_control));
+  __asm__ volatile("ldmxcsr %0" : : "m"(custom_mxcsr));
+}
+
 static void test_fpu(void) {
   CASE("exec resets the FPU control words");
+  char* argv[] = {self_path, "check-fpu", NULL};
+  char* envp[] = {NULL};
   pid_t pid = fork();
   if (pid == 0) {
-    /* 53-bit x87 precision; SSE rounding toward zero. */
-    unsigned short control = 0x27f;
-    unsigned mxcsr = 0x1f80 | 0x6000;
-    __asm__ volatile("fldcw %0" : : "m"(control));
-    __asm__ volatile("ldmxcsr %0" : : "m"(mxcsr));
-    if (fpu_control() != 0x27f || sse_control() != mxcsr) _exit(3);
-    char* argv[] = {self_path, "check-fpu", NULL};
-    char* envp[] = {NULL};
+    set_custom_fpu();
+    if (fpu_control() != custom_control || sse_control() != custom_mxcsr) _exit(3);
     execve(self_path, argv, envp);
     _exit(errno);
   }
+  CHECK_CHILD_EXIT(pid, 0);
+
+  CASE("exec in a vfork child resets the FPU control words");
+  set_custom_fpu();
+  pid = vfork();
+  if (pid == 0) {
+    execve(self_path, argv, envp);
+    _exit(errno);
+  }
+  CHECK_EQ(fpu_control(), custom_control);
+  CHECK_EQ(sse_control(), custom_mxcsr);
+  unsigned short control = 0x37f;
+  unsigned mxcsr = 0x1f80;
+  __asm__ volatile("fldcw %0" : : "m"(control));
+  __asm__ volatile("ldmxcsr %0" : : "m"(mxcsr));
   CHECK_CHILD_EXIT(pid, 0);
 }
 
