@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
@@ -153,8 +154,23 @@ static void print_calls(int proc, int thread, const struct thread_shared* t,
   }
 }
 
+// The supervisor's own limits at the start. A fuzzing process may lower
+// them with prlimit64 on pid 1 (RLIMIT_NOFILE to 0, say), which would make
+// every later process fail its set-up and the clean-up fail to open /tmp.
+static struct rlimit g_limits[RLIM_NLIMITS];
+
+static void save_limits(void) {
+  for (int r = 0; r < RLIM_NLIMITS; r++) getrlimit(r, &g_limits[r]);
+}
+
+// Puts the saved limits back: root inside the sandbox may raise them again.
+static void restore_limits(void) {
+  for (int r = 0; r < RLIM_NLIMITS; r++) setrlimit(r, &g_limits[r]);
+}
+
 static void spawn(const struct options* o, int index) {
   struct proc_shared* ps = &g_shared->procs[index];
+  restore_limits();
   for (;;) {
     pid_t pid = fork();
     if (pid == 0) run_child(o, index, ps->generation);
@@ -235,6 +251,7 @@ static const char* const kHostFiles[] = {"/etc/passwd", "/etc/hostname"};
 static off_t host_sizes[2];
 
 static void clean_up(void) {
+  restore_limits();
   for (int i = 0; i < 2; i++)
     if (host_sizes[i] >= 0) truncate(kHostFiles[i], host_sizes[i]);
   nftw("/tmp", remove_one, 16, FTW_DEPTH | FTW_PHYS);
@@ -255,6 +272,7 @@ static int supervise(const struct options* o) {
   if (g_shared == MAP_FAILED) return 2;
   g_shared->supervisor_pid = getpid();
   g_shared->nprocs = o->procs;
+  save_limits();
   printf("fuzz: seed %llu, %d processes of %d threads, %d s\n",
          (unsigned long long)o->seed, o->procs, o->threads, o->seconds);
   fflush(stdout);
