@@ -301,17 +301,16 @@ Status TrapAddressSpace::PrepareThread() {
   return Ok();
 }
 
+bool TrapAddressSpace::OnlyOneThreadEverMade() const {
+  std::lock_guard lock(mu_);
+  return one_thread_.load() && next_slot_ == 2 && free_slots_.empty();
+}
+
 Result<std::shared_ptr<AddressSpace>> TrapAddressSpace::ForkHost() {
   TrapContext* ctx = CurrentTrapContext();
   if (ctx == nullptr || ctx->as_id() != id_ || !ctx->started())
     return Err(ENOTSUP);
-  {
-    std::lock_guard lock(mu_);
-    // Only where one thread ever ran: the child would have the slots of
-    // the others mapped, to frames that the parent frees when it likes.
-    if (!one_thread_.load() || next_slot_ != 2 || !free_slots_.empty())
-      return Err(ENOTSUP);
-  }
+  if (!OnlyOneThreadEverMade()) return Err(ENOTSUP);
   const TrapThread& parent = ctx->thread();
   MemoryFile& mf = MemoryFile::Get();
   uint64_t frame = TRY(mf.Allocate(kSlotPages));
@@ -360,12 +359,7 @@ Result<std::shared_ptr<AddressSpace>> TrapAddressSpace::ForkHost() {
 }
 
 Result<std::shared_ptr<AddressSpace>> TrapAddressSpace::PrepareReuse() {
-  {
-    std::lock_guard lock(mu_);
-    // As for ForkHost: no slots of other threads to leave behind.
-    if (!one_thread_.load() || next_slot_ != 2 || !free_slots_.empty())
-      return Err(ENOTSUP);
-  }
+  if (!OnlyOneThreadEverMade()) return Err(ENOTSUP);
   // Nothing to end until TakeOver gives it a process.
   auto fresh = std::make_shared<TrapAddressSpace>(platform_, 0);
   fresh->forked_ = true;
@@ -531,9 +525,10 @@ void TrapPlatform::FactoryLoop() {
   MOAT_CHECK(seized.ok(), "cannot trace the trap master stub: errno {}",
              seized.ok() ? 0 : seized.error());
   // Every stub is forked from the master, so none may inherit this.
-  Status taken = TakeListener();
-  MOAT_CHECK(taken.ok(), "cannot take the trap stub filter's listener: {}",
-             taken.ok() ? 0 : taken.error());
+  Status listener_taken = TakeListener();
+  MOAT_CHECK(listener_taken.ok(),
+             "cannot take the trap stub filter's listener: errno {}",
+             listener_taken.ok() ? 0 : listener_taken.error());
   for (;;) {
     std::function<void()> request;
     uint64_t refill_frame = 0;
@@ -661,8 +656,8 @@ Result<pid_t> TrapPlatform::VetSpawn(pid_t caller, int caller_pidfd,
     int n = poll(&p, 1, 10);
     if (n < 0 && errno != EINTR) return Err(errno);
     if (n <= 0) {
-      pollfd gone = {caller_pidfd, POLLIN, 0};
-      if (!allowed && poll(&gone, 1, 0) == 1) return Err(ESRCH);
+      pollfd caller_exit = {caller_pidfd, POLLIN, 0};
+      if (!allowed && poll(&caller_exit, 1, 0) == 1) return Err(ESRCH);
       if (allowed && failed()) return Err(EAGAIN);
       if (std::chrono::steady_clock::now() > deadline) return Err(ETIMEDOUT);
       continue;

@@ -4,7 +4,7 @@
 // the slot's control page and resumes with what the kernel wrote into the
 // signal frame. Faults and the kernel's interrupt signal take the same way
 // in. Only making fresh address spaces uses ptrace, from one factory
-// thread; forks and threads are made by the stubs themselves, on the
+// thread. Forks and threads are made by the stubs themselves on the
 // kernel's request, with calls that the kernel vets through the stub
 // filter's listener.
 #pragma once
@@ -117,6 +117,11 @@ class TrapAddressSpace : public AddressSpace {
   // mu_ held.
   void TrimAhead(uint64_t addr, uint64_t length);
   Status StartThread(int slot, uint64_t frame, bool map, bool on_factory);
+  // Returns whether this space never had a stub thread but the first. A
+  // copy of its host process (ForkHost, PrepareReuse) would otherwise keep
+  // the other threads' slots mapped, to frames that their owner frees when
+  // it likes.
+  bool OnlyOneThreadEverMade() const;
 
   TrapPlatform& platform_;
   // Idles, traced by the factory, and never runs the program; in a
@@ -211,8 +216,8 @@ class TrapContext : public Context {
   // Runs MOAT_TRAP_FORK_REQUEST or MOAT_TRAP_THREAD_REQUEST, whose clone
   // returns to `call_return`, vetted by the platform (VetSpawn), and
   // returns the new process's id. `args` are the request's arguments but
-  // the nonce, which this adds. `before` runs just before the stub sees
-  // the request, whose arguments are in the control page by then.
+  // the nonce, which this adds. `before` runs after the arguments are in
+  // the control page and before the stub is woken for the request.
   // Sets *spawned to whether the host's clone succeeded: a process may
   // exist even when the call fails.
   Result<pid_t> RequestSpawn(int64_t nr, std::initializer_list<uint64_t> args,
