@@ -278,7 +278,7 @@ void MemoryManager::MapPtesAhead() {
 void MemoryManager::MapAhead() {
   std::vector<std::pair<uint64_t, uint64_t>> cached;  // runs given PTEs here
   for (auto& [start, vma] : vmas_) {
-    if (!vma.object || (vma.prot & PROT_WRITE)) continue;
+    if (!vma.object || (vma.prot & PROT_WRITE) || vma.direct) continue;
     uint64_t end = std::min(vma.end, vma.start + kMapCachedPages * kPageSize);
     ForEachCachedRun(vma, vma.start, end,
                      [&](uint64_t addr, uint64_t frame, uint64_t pages) {
@@ -317,14 +317,16 @@ Result<Pte*> MemoryManager::EnsurePage(Vma& vma, uint64_t page, bool write) {
     // /proc/PID/mem) to a copy-on-write page that the host maps fails with
     // EFAULT, where Linux writes. Replacing the mapping needs a thread that
     // runs in this address space, and the platforms have none here.
-    if (pte.host_prot != 0 && !as_->ChangeableHere()) return Err(EFAULT);
+    // A direct VMA's page is mapped in the host from the file.
+    bool mapped = pte.host_prot != 0 || vma.direct;
+    if (mapped && !as_->ChangeableHere()) return Err(EFAULT);
     MemoryFile& mf = MemoryFile::Get();
     uint64_t copy = TRY(mf.AllocateForOverwrite(1));
     memcpy(mf.Map(copy), mf.Map(pte.frame), kPageSize);
     mf.DecRef(pte.frame);
     pte.frame = copy;
     ReportForkCopy(page);
-    if (pte.host_prot != 0) {
+    if (mapped) {
       // The host still maps the old frame: replace it before anyone reads.
       TRY_STATUS(as_->MapFileOnResume(page, kPageSize, copy, vma.prot));
       pte.host_prot = vma.prot;
@@ -417,7 +419,8 @@ FaultResult MemoryManager::HandleFault(uint64_t addr, bool access_error,
   if (!MapRun(start, count, prot, map_now).ok()) return FaultResult::kBusError;
   for (uint64_t i = 0; i < count; i++)
     ptes_[start + i * kPageSize].host_prot = prot;
-  if (vma->object && !(vma->prot & PROT_WRITE)) MapCachedAround(*vma, page);
+  if (vma->object && !(vma->prot & PROT_WRITE) && !vma->direct)
+    MapCachedAround(*vma, page);
   return FaultResult::kHandled;
 }
 
@@ -564,7 +567,10 @@ Result<std::shared_ptr<MemoryManager>> MemoryManager::Fork(
   }
   auto child = std::make_shared<MemoryManager>(std::move(child_as));
   for (auto& [start, vma] : vmas_) {
-    if (!vma.dontfork) child->vmas_.emplace(start, vma);
+    if (!vma.dontfork) {
+      // Only a host fork copies the host's mappings of files.
+      child->vmas_.emplace(start, vma).first->second.direct &= host_fork;
+    }
     // The host copied these too, which the child must not have.
     if (host_fork && (vma.dontfork || vma.wipeonfork))
       TRY_STATUS(child->as_->Unmap(vma.start, vma.end - vma.start));

@@ -69,7 +69,7 @@ void MemoryManager::SplitAt(uint64_t addr) {
   vmas_.emplace(addr, std::move(tail));
 }
 
-void MemoryManager::DropPtes(uint64_t start, uint64_t end) {
+void MemoryManager::DropPtes(uint64_t start, uint64_t end, bool unmap) {
   peak_pages_ = std::max<uint64_t>(peak_pages_, ptes_.size());
   bool mapped = false;
   FrameReleaser releaser;
@@ -79,16 +79,39 @@ void MemoryManager::DropPtes(uint64_t start, uint64_t end) {
     releaser.Add(it->second.frame);
     it = ptes_.erase(it);
   }
-  if (mapped) (void)as_->Unmap(start, end - start);
+  if (mapped || unmap) (void)as_->Unmap(start, end - start);
 }
 
 void MemoryManager::RemoveRange(uint64_t start, uint64_t end) {
   PatchesChanging(start, end, false);
   SplitAt(start);
   SplitAt(end);
+  // A direct VMA is mapped in the host where it has no PTE, too.
+  bool direct = false;
   auto it = vmas_.lower_bound(start);
-  while (it != vmas_.end() && it->first < end) it = vmas_.erase(it);
-  DropPtes(start, end);
+  while (it != vmas_.end() && it->first < end) {
+    direct |= it->second.direct;
+    it = vmas_.erase(it);
+  }
+  DropPtes(start, end, direct);
+}
+
+bool MemoryManager::MapDirect(Vma& vma) {
+  if (!vma.object || (vma.prot & PROT_WRITE) || vma.object->HostFd() < 0)
+    return false;
+  vma.direct = as_->MapHostFile(vma.start, vma.end - vma.start, vma.prot,
+                                vma.object, vma.object->HostFd(), vma.offset)
+                   .ok();
+  return vma.direct;
+}
+
+Status MemoryManager::Undirect(Vma& vma) {
+  if (!vma.direct) return Ok();
+  vma.direct = false;
+  for (auto it = ptes_.lower_bound(vma.start);
+       it != ptes_.end() && it->first < vma.end; ++it)
+    it->second.host_prot = 0;
+  return as_->Unmap(vma.start, vma.end - vma.start);
 }
 
 Result<uint64_t> MemoryManager::FindGap(uint64_t length,
@@ -163,6 +186,7 @@ Result<uint64_t> MemoryManager::Mmap(const MmapRequest& req) {
     vma.name = "/dev/zero (deleted)";
   }
   Vma& placed = vmas_.emplace(addr, std::move(vma)).first->second;
+  if (MapDirect(placed)) return addr;
   // A loader's read-only segments, placed with MAP_FIXED over its first
   // mapping of the whole file, executable mappings and small files such as
   // ld.so.cache: their cached pages are mapped now rather than on a fault
@@ -208,9 +232,15 @@ Status MemoryManager::Mprotect(uint64_t addr, uint64_t length, int prot) {
   PatchesChanging(addr, end, true);
   SplitAt(addr);
   SplitAt(end);
-  for (auto it = vmas_.lower_bound(addr);
-       it != vmas_.end() && it->first < end; ++it)
-    it->second.prot = prot & (PROT_READ | PROT_WRITE | PROT_EXEC);
+  for (auto it = vmas_.lower_bound(addr); it != vmas_.end() && it->first < end;
+       ++it) {
+    Vma& v = it->second;
+    v.prot = prot & (PROT_READ | PROT_WRITE | PROT_EXEC);
+    // The host's mapping of a file is never writable: a write must reach
+    // the MemoryFile's copy, which the kernel reads.
+    if (v.direct && (v.prot & PROT_WRITE)) TRY_STATUS(Undirect(v));
+    if (v.direct) TRY_STATUS(as_->Protect(v.start, v.end - v.start, v.prot));
+  }
   // Pages the host maps get the protection a fault would now map them
   // with, one host call per run of them: a dynamic loader's read-only
   // relocations would otherwise fault again page by page. A page that

@@ -52,6 +52,11 @@ struct Vma {
   bool growsdown = false;
   bool dontfork = false;    // MADV_DONTFORK: absent in a forked child
   bool wipeonfork = false;  // MADV_WIPEONFORK: zero in a forked child
+  // Mapped by the host from the file's own descriptor, never writable
+  // (AddressSpace::MapHostFile), rather than page by page from the
+  // MemoryFile. Its pages fault only where a change unmapped them, and a
+  // page with a mapped PTE has the MemoryFile's frame over the file's.
+  bool direct = false;
   std::shared_ptr<MemoryObject> object;  // null for private anonymous memory
   uint64_t offset = 0;                   // byte offset of `start` in object
   std::string name;  // path, or "[heap]", "[stack]"; shown in maps
@@ -208,7 +213,15 @@ class MemoryManager : public std::enable_shared_from_this<MemoryManager> {
   // Splits VMAs so that `addr` is a boundary.
   void SplitAt(uint64_t addr);
   void RemoveRange(uint64_t start, uint64_t end);
-  void DropPtes(uint64_t start, uint64_t end);
+  // Drops the PTEs of [start, end), unmapping the range in the host if
+  // any was mapped or `unmap`.
+  void DropPtes(uint64_t start, uint64_t end, bool unmap = false);
+  // Maps a new VMA of a host file from the host's page cache where the
+  // platform can. Returns whether it did.
+  bool MapDirect(Vma& vma);
+  // Makes a direct VMA an ordinary one: its host mapping goes, and its
+  // pages fault in from the MemoryFile.
+  Status Undirect(Vma& vma);
   // Installs a PTE for the page at `page`, copying on write if needed.
   // Returns the PTE and, through *fresh, whether the frame changed.
   Result<Pte*> EnsurePage(Vma& vma, uint64_t page, bool write);

@@ -615,5 +615,92 @@ TEST_F(MemoryManagerTest, CopyInStringStopsAtNul) {
   EXPECT_EQ(mm_.CopyInString(a, 3).error(), ENAMETOOLONG);
 }
 
+// A read-only mapping of a host file of `pages` pages, which the fake
+// platform maps as the host's own.
+class DirectMappingTest : public MemoryManagerTest {
+ protected:
+  void SetUp() override {
+    as_->maps_host_files = true;
+    char path[] = "/tmp/moat-direct-XXXXXX";
+    int fd = mkstemp(path);
+    ASSERT_GE(fd, 0);
+    unlink(path);
+    std::string data(kPages * kPageSize, 'f');
+    ASSERT_EQ(write(fd, data.data(), data.size()), ssize_t(data.size()));
+    file_ = std::make_shared<HostFileObject>(fd, data.size());
+    MmapRequest req;
+    req.length = data.size();
+    req.prot = PROT_READ;
+    req.flags = MAP_PRIVATE;
+    req.object = file_;
+    auto r = mm_.Mmap(req);
+    ASSERT_TRUE(r.ok());
+    addr_ = r.value();
+  }
+
+  bool HostFilePage(uint64_t page) {
+    auto it = as_->pages.find(page);
+    return it != as_->pages.end() &&
+           it->second.frame == FakeAddressSpace::kHostFilePage;
+  }
+
+  static constexpr uint64_t kPages = 4;
+  std::shared_ptr<MemoryObject> file_;
+  uint64_t addr_ = 0;
+};
+
+TEST_F(DirectMappingTest, MapsTheHostFileWithoutFrames) {
+  for (uint64_t i = 0; i < kPages; i++)
+    EXPECT_TRUE(HostFilePage(addr_ + i * kPageSize)) << i;
+  EXPECT_EQ(as_->map_calls, 0);
+  EXPECT_TRUE(mm_.vmas().at(addr_).direct);
+  char byte = 0;
+  ASSERT_TRUE(mm_.CopyIn(addr_ + kPageSize, &byte, 1).ok());
+  EXPECT_EQ(byte, 'f');
+}
+
+TEST_F(DirectMappingTest, AnonymousMapOverUnmapsTheFile) {
+  MmapRequest req;
+  req.addr = addr_ + kPageSize;
+  req.length = kPageSize;
+  req.prot = PROT_READ | PROT_WRITE;
+  req.flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED;
+  ASSERT_TRUE(mm_.Mmap(req).ok());
+  EXPECT_FALSE(HostFilePage(addr_ + kPageSize));
+  EXPECT_TRUE(HostFilePage(addr_));
+  EXPECT_TRUE(HostFilePage(addr_ + 2 * kPageSize));
+}
+
+TEST_F(DirectMappingTest, WritableProtectionMakesItOrdinary) {
+  ASSERT_TRUE(mm_.Mprotect(addr_, kPageSize, PROT_READ | PROT_WRITE).ok());
+  EXPECT_FALSE(HostFilePage(addr_));
+  EXPECT_FALSE(mm_.vmas().at(addr_).direct);
+  EXPECT_TRUE(mm_.vmas().at(addr_ + kPageSize).direct);
+  EXPECT_EQ(mm_.HandleFault(addr_, false), FaultResult::kHandled);
+  ASSERT_TRUE(as_->pages.count(addr_));
+  EXPECT_NE(as_->pages[addr_].frame, FakeAddressSpace::kHostFilePage);
+}
+
+TEST_F(DirectMappingTest, ReadOnlyProtectionStaysDirect) {
+  ASSERT_TRUE(mm_.Mprotect(addr_, kPageSize, PROT_NONE).ok());
+  EXPECT_TRUE(mm_.vmas().at(addr_).direct);
+  ASSERT_TRUE(as_->pages.count(addr_));
+  EXPECT_EQ(as_->pages[addr_].prot, PROT_NONE);
+}
+
+TEST_F(DirectMappingTest, MoveLeavesNoMappingBehind) {
+  auto moved = mm_.Mremap(addr_, kPages * kPageSize, kPages * kPageSize,
+                          MREMAP_MAYMOVE | MREMAP_FIXED, 0x200000000);
+  ASSERT_TRUE(moved.ok());
+  for (uint64_t i = 0; i < kPages; i++)
+    EXPECT_FALSE(as_->pages.count(addr_ + i * kPageSize)) << i;
+}
+
+TEST_F(DirectMappingTest, ChildWithoutHostForkIsOrdinary) {
+  auto child = mm_.Fork(std::make_shared<FakeAddressSpace>());
+  ASSERT_TRUE(child.ok());
+  EXPECT_FALSE(child.value()->vmas().at(addr_).direct);
+}
+
 }  // namespace
 }  // namespace moat

@@ -43,6 +43,9 @@ class MemoryObject {
   // stores in *run how many pages from `index` on sit in consecutive frames.
   // EFAULT when the page lies past the end of the object.
   Result<uint64_t> GetPage(uint64_t index, uint64_t* run);
+  // The host descriptor of the file behind this object, whose pages a
+  // platform may map straight from the host's page cache, or -1.
+  virtual int HostFd() const { return -1; }
   // Whether page `index` has a frame: the page cache residency that
   // mincore(2) reports for a page no process has mapped.
   bool HasFrame(uint64_t index) const { return frames_.count(index) != 0; }
@@ -106,6 +109,7 @@ class HostFileObject : public MemoryObject {
   static void DropRetained();
   HostFileObject(int fd, uint64_t size);
   ~HostFileObject() override;
+  int HostFd() const override { return fd_; }
 
  protected:
   Status Fill(uint64_t first, uint64_t pages, uint64_t frame) override;

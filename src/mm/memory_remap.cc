@@ -26,6 +26,15 @@ Result<uint64_t> MemoryManager::Mremap(uint64_t old_addr, uint64_t old_length,
   if (FindVma(old_addr) == nullptr) return Err(EFAULT);
   // Moved code would return from its trampolines to the old place.
   PatchesChanging(old_addr, old_addr + old_length, true);
+  // A move takes only the PTEs along, so a direct VMA's host mapping
+  // would stay behind.
+  for (uint64_t a = old_addr;
+       a < old_addr + std::max<uint64_t>(old_length, 1);) {
+    Vma* v = FindVma(a);
+    if (v == nullptr) break;
+    TRY_STATUS(Undirect(*v));
+    a = v->end;
+  }
   Vma* vma = FindVma(old_addr);
   if (to_new)
     return MremapTo(old_addr, old_length, new_length, flags, new_addr);

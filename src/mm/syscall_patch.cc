@@ -250,11 +250,13 @@ Status MemoryManager::WriteText(uint64_t addr, const void* src, size_t n,
     return Ok();
   }
   Pte* pte = TRY(EnsurePage(*vma, page, false));
-  if (pte->host_prot != 0 && !as_->ChangeableHere()) return Err(EFAULT);
+  // A direct VMA's page is mapped in the host from the file.
+  bool mapped = pte->host_prot != 0 || vma->direct;
+  if (mapped && !as_->ChangeableHere()) return Err(EFAULT);
   uint64_t copy = TRY(mf.AllocateForOverwrite(1));
   memcpy(mf.Map(copy), mf.Map(pte->frame), kPageSize);
   memcpy(mf.Map(copy) + (addr - page), src, n);
-  if (pte->host_prot != 0) {
+  if (mapped) {
     Status mapped = as_->MapFile(page, kPageSize, copy, vma->prot);
     if (!mapped.ok()) {
       mf.DecRef(copy);

@@ -68,6 +68,18 @@ class AddressSpace {
     return false;
   }
 
+  // Maps [addr, addr+length) to the host file `fd` at `offset`, private
+  // and without PROT_WRITE, straight from the host's page cache, replacing
+  // whatever was there. `file` is the kernel's object for the file, which
+  // the platform keeps alive while its processes hold the descriptor.
+  // ENOTSUP where the platform cannot, and the caller then maps the
+  // MemoryFile's copies of the pages as usual.
+  virtual Status MapHostFile(uint64_t addr, uint64_t length, int prot,
+                             const std::shared_ptr<void>& file, int fd,
+                             uint64_t offset) {
+    return Err(ENOTSUP);
+  }
+
   // Whether the calling thread may change the host's mappings here: it
   // runs a context in this address space, or no thread has run in it yet.
   virtual bool ChangeableHere() const { return true; }

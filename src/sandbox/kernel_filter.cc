@@ -81,8 +81,10 @@ constexpr unsigned long kIoctls[] = {
     FIONREAD,  FIOCLEX,   FIONCLEX,  TIOCSCTTY,  TIOCNOTTY,
     // PIDFD_GET_INFO: how a trap platform stub thread died.
     kPidfdGetInfo,
-    // The trap platform's vetting of its stubs' clone calls.
+    // The trap platform's vetting of its stubs' clone calls, and the host
+    // files it puts in their processes.
     SECCOMP_IOCTL_NOTIF_RECV, SECCOMP_IOCTL_NOTIF_SEND,
+    SECCOMP_IOCTL_NOTIF_ADDFD,
 };
 
 constexpr int kFcntls[] = {F_GETFD, F_SETFD, F_GETFL, F_SETFL,

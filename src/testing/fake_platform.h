@@ -45,11 +45,24 @@ class FakeAddressSpace : public AddressSpace {
     ahead_calls++;
     return MapFile(addr, length, frame, prot).ok();
   }
+  // With maps_host_files, records each page as kHostFilePage.
+  Status MapHostFile(uint64_t addr, uint64_t length, int prot,
+                     const std::shared_ptr<void>& file, int fd,
+                     uint64_t offset) override {
+    if (!maps_host_files) return Err(ENOTSUP);
+    for (uint64_t off = 0; off < length; off += 4096)
+      pages[addr + off] = Mapping{kHostFilePage, prot};
+    return Ok();
+  }
   Status PrepareThread() override { return Ok(); }
   bool ChangeableHere() const override { return changeable; }
   uint64_t PatchedSyscallEntry() const override { return patch_entry; }
 
+  // The frame recorded for a page that MapHostFile mapped.
+  static constexpr uint64_t kHostFilePage = ~uint64_t{0};
+
   std::map<uint64_t, Mapping> pages;  // page address -> mapping
+  bool maps_host_files = false;       // accepts MapHostFile
   bool changeable = true;  // false: the caller runs in another process
   bool queues = false;     // accepts MapFileIfQueued
   bool maps_ahead = false;  // accepts MapFileAhead

@@ -109,6 +109,34 @@ static long vetted_call(uintptr_t entry, long rdi, uintptr_t trap) {
   return result != unset ? result : fault_rax;
 }
 
+/* vetted_call for the stub's request site, whose `syscall` takes every
+ * register from us: `nr` and its six arguments. */
+static long request_site_call(uintptr_t entry, long nr, long a, long b, long c,
+                              long d, long e, long f, uintptr_t trap) {
+  const long unset = 0x5a5a5a5a;
+  memset(fake_slot, 0, sizeof fake_slot);
+  memcpy(fake_slot + 128, &unset, sizeof unset); /* MOAT_TC_RESULT */
+  fault_signal = 0;
+  fault_rax = unset;
+  alarm(1);
+  if (sigsetjmp(fault_jump, 1) == 0) {
+    register long r12 asm("r12") = (long)fake_slot;
+    register long r14 asm("r14") = (long)trap;
+    register long r10 asm("r10") = d;
+    register long r8 asm("r8") = e;
+    register long r9 asm("r9") = f;
+    asm volatile("call *%[entry]"
+                 : "+r"(r12), "+r"(r14), "+a"(nr), "+D"(a), "+S"(b), "+d"(c),
+                   "+r"(r10), "+r"(r8), "+r"(r9)
+                 : [entry] "r"(entry)
+                 : "rbx", "rcx", "r11", "r13", "r15", "memory");
+  }
+  alarm(0);
+  long result;
+  memcpy(&result, fake_slot + 128, sizeof result);
+  return result != unset ? result : fault_rax;
+}
+
 /* Forks and reaps children for `ms` milliseconds, so that the kernel vets
  * stub calls meanwhile. */
 static pid_t fork_for_a_while(int ms) {
@@ -155,6 +183,33 @@ static void jump_vetted(const char* page) {
     long r = vetted_call((uintptr_t)STUB + hello_at, 12345, trap);
     note("hello with a made-up nonce: %ld", r);
     if (r >= 0) escaped("the kernel accepted a forged hello: %ld", r);
+  }
+  /* The request site's `syscall`, after its last argument's load:
+   * mov 0x78(%r12), %r9; syscall; mov %rax, 0x80(%r12). */
+  static const char request_site[] = "\x4d\x8b\x4c\x24\x78\x0f\x05\x49\x89";
+  long request_at = find(page, request_site, sizeof request_site - 1);
+  if (request_at >= 0) {
+    uintptr_t site = (uintptr_t)STUB + request_at + 5;
+    long r = request_site_call(site, SYS_dup, 12345, 0, 0, 0, 0, 0, trap);
+    note("host descriptor request with a made-up nonce: %ld", r);
+    if (r >= 0)
+      escaped("the kernel gave a forged request a descriptor: %ld", r);
+    /* The kernel's host files in this process sit from 256 on; the site
+     * maps them only private and never writable. */
+    static char target[PAGE] __attribute__((aligned(PAGE)));
+    for (long fd = 256; fd < 260; fd++) {
+      for (int shared = 0; shared < 2; shared++) {
+        r = request_site_call(
+            site, SYS_mmap, (long)target, PAGE, PROT_READ | PROT_WRITE,
+            (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED, fd, 0, trap);
+        if (r == (long)target)
+          escaped("writable %s mmap of host descriptor %ld via the stub",
+                  shared ? "shared" : "private", fd);
+      }
+    }
+    note(
+        "writable mmaps of host descriptors 256-259 through the request "
+        "site: refused");
   }
   kill(helper, SIGKILL);
   waitpid(helper, NULL, 0);

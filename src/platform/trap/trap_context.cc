@@ -547,6 +547,28 @@ Result<int64_t> TrapContext::Request(int64_t nr,
   return r;
 }
 
+Status TrapContext::InstallFd(int host_fd, int target) {
+  if (!thread_ || !started_) return Err(ESRCH);
+  uint64_t nonce;
+  if (getrandom(&nonce, sizeof nonce, 0) != sizeof nonce) return Err(EAGAIN);
+  uint8_t* area = thread_->area;
+  Store64(area, MOAT_TC_REQUEST, SYS_dup);
+  Store64(area, MOAT_TC_REQUEST + 8, nonce);
+  for (size_t i = 2; i <= 6; i++) Store64(area, MOAT_TC_REQUEST + 8 * i, 0);
+  Publish(MOAT_TRAP_REQUEST);
+  Status vetted = platform_.VetInstallFd(thread_->tid, thread_->pidfd, nonce,
+                                         host_fd, target);
+  if (WaitWhile(MOAT_TRAP_REQUEST, true) != Wait::kChanged ||
+      Word(area, MOAT_TC_STATE).load() != MOAT_TRAP_DONE) {
+    ReleaseThread(false);
+    return Err(ESRCH);
+  }
+  TRY_STATUS(vetted);
+  auto r = static_cast<int64_t>(Load64(area, MOAT_TC_RESULT));
+  if (r != target) return Err(r < 0 && r > -4096 ? int(-r) : EIO);
+  return Ok();
+}
+
 bool WaitForStubState(uint8_t* area, uint32_t state, int pidfd) {
   auto& word = Word(area, MOAT_TC_STATE);
   auto& sleeping = Word(area, MOAT_TC_KERNEL_SLEEPING);
@@ -806,6 +828,48 @@ void TrapAddressSpace::TrimAhead(uint64_t addr, uint64_t length) {
     if (start < addr) ahead_[start] = {addr - start, m[1], m[2]};
     if (stop > end) ahead_[end] = {stop - end, m[1] + (end - start), m[2]};
   }
+}
+
+Status TrapAddressSpace::MapHostFile(uint64_t addr, uint64_t length, int prot,
+                                     const std::shared_ptr<void>& file, int fd,
+                                     uint64_t offset) {
+  TrapContext* ctx = CurrentTrapContext();
+  if (ctx == nullptr || ctx->as_id() != id_ || !ctx->started() ||
+      (prot & PROT_WRITE))
+    return Err(ENOTSUP);
+  int target = -1;
+  bool install = false;
+  {
+    // A new file's number is taken at once, so that another thread of
+    // this space cannot take it too. Until the descriptor is there, that
+    // thread's mmap fails and it maps the MemoryFile's copies instead.
+    std::lock_guard lock(mu_);
+    auto it = host_fds_.find(file.get());
+    if (it != host_fds_.end()) {
+      target = it->second.first;
+    } else {
+      std::vector<bool> used(kTrapHostFdCount);
+      for (auto& [key, entry] : host_fds_)
+        used[entry.first - kTrapHostFdBase] = true;
+      for (int i = 0; i < kTrapHostFdCount && target < 0; i++)
+        if (!used[i]) target = kTrapHostFdBase + i;
+      if (target < 0) return Err(ENOTSUP);
+      host_fds_[file.get()] = {target, file};
+      install = true;
+    }
+  }
+  if (install) {
+    Status installed = ctx->InstallFd(fd, target);
+    if (!installed.ok()) {
+      std::lock_guard lock(mu_);
+      host_fds_.erase(file.get());
+      return installed;
+    }
+  }
+  TRY(ctx->Request(SYS_mmap,
+                   {addr, length, uint64_t(prot), MAP_PRIVATE | MAP_FIXED,
+                    uint64_t(target), offset}));
+  return Ok();
 }
 
 Status TrapAddressSpace::Unmap(uint64_t addr, uint64_t length) {

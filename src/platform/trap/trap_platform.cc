@@ -71,6 +71,11 @@ void InstallTrapHandler() {
 [[noreturn]] void BecomeTrapStub(int memory_fd,
                                  const std::vector<sock_filter>& filter) {
   ShedInheritedState(memory_fd);
+  // A descriptor open just past the host files' numbers sizes the
+  // descriptor table for them now, in this process of one thread and so in
+  // every stub copied from it. Growing a table that threads share waits
+  // for an RCU grace period: 19 ms for the first host file on the test VMs.
+  dup2(memory_fd, kTrapHostFdBase + kTrapHostFdCount);
   InstallTrapHandler();
   // The interrupt signal waits until a thread has its signal stack: the
   // kernel unblocks it in the first frame it resumes.
@@ -142,6 +147,16 @@ std::vector<StubCall> TrapStubCalls(int memory_fd) {
        {{0, ~0ull, kThreadCloneFlags}, {1, ~0ull, 0}, {2, ~0ull, 0},
         {3, ~0ull, 0}, {4, ~0ull, 0}}, 0, SECCOMP_RET_USER_NOTIF},
       {at(moat_trap_hello_return), SYS_getpid, {}, 0, SECCOMP_RET_USER_NOTIF},
+      // A host file's descriptor, on the kernel's request: the listener
+      // completes only the requested call, which carries the request's
+      // nonce (TrapPlatform::VetInstallFd).
+      {at(moat_trap_request_return), SYS_dup, {}, 0, SECCOMP_RET_USER_NOTIF},
+      // A host file mapped private and never writable, from a descriptor
+      // the kernel put in the process.
+      {at(moat_trap_request_return), SYS_mmap,
+       {{2, PROT_WRITE, 0}, {3, ~0ull, MAP_PRIVATE | MAP_FIXED},
+        {4, low_half & ~uint64_t(kTrapHostFdCount - 1), kTrapHostFdBase}},
+       kUserEnd},
       // A slot over a slot, which only the stub's own threads use.
       {at(moat_trap_slot_return), SYS_mmap,
        {{0, area_mask, MOAT_TRAP_SLOT_BASE}, {1, ~0ull, kTrapSlotSize},
@@ -346,6 +361,10 @@ Result<std::shared_ptr<AddressSpace>> TrapAddressSpace::ForkHost() {
   child->ordered_changes_ = true;
   child->slot_frames_.push_back(frame);
   child->next_slot_ = 2;
+  {
+    std::lock_guard lock(mu_);
+    child->host_fds_ = host_fds_;  // the host copied the descriptors
+  }
   if (t.pidfd < 0) {
     int error = errno;
     kill(t.tid, SIGKILL);  // the host named it: the pid is the child's
@@ -381,6 +400,7 @@ void TrapAddressSpace::TakeOver(AddressSpace& old_space) {
   slot_frames_ = std::move(old.slot_frames_);
   free_slots_ = std::move(old.free_slots_);
   next_slot_ = old.next_slot_;
+  host_fds_ = std::move(old.host_fds_);
   one_thread_.store(old.one_thread_.load());
   old.spare_.clear();
   old.promised_ = 0;
@@ -686,6 +706,55 @@ Result<pid_t> TrapPlatform::VetSpawn(pid_t caller, int caller_pidfd,
     }
     ioctl(listener_, SECCOMP_IOCTL_NOTIF_SEND, &resp);
     if (done) return pid_t(req.pid);
+  }
+}
+
+Status TrapPlatform::VetInstallFd(pid_t caller, int caller_pidfd,
+                                  uint64_t nonce, int host_fd, int target) {
+  std::lock_guard lock(vet_mu_);
+  if (listener_ < 0) return Err(ENOTSUP);
+  const uint64_t site = TrapStubAddress(moat_trap_request_return);
+  const auto deadline = std::chrono::steady_clock::now() + kHelloTimeout;
+  for (;;) {
+    pollfd p = {listener_, POLLIN, 0};
+    int n = poll(&p, 1, 10);
+    if (n < 0 && errno != EINTR) return Err(errno);
+    if (n <= 0) {
+      pollfd caller_exit = {caller_pidfd, POLLIN, 0};
+      if (poll(&caller_exit, 1, 0) == 1) return Err(ESRCH);
+      if (std::chrono::steady_clock::now() > deadline) return Err(ETIMEDOUT);
+      continue;
+    }
+    seccomp_notif req;
+    memset(&req, 0, sizeof req);  // RECV insists
+    if (ioctl(listener_, SECCOMP_IOCTL_NOTIF_RECV, &req) != 0) {
+      if (errno == EINTR || errno == ENOENT) continue;  // ENOENT: it died
+      return Err(errno);
+    }
+    if (req.pid == uint32_t(caller) && req.data.nr == SYS_dup &&
+        req.data.instruction_pointer == site && req.data.args[0] == nonce) {
+      seccomp_notif_addfd add;
+      memset(&add, 0, sizeof add);
+      add.id = req.id;
+      add.flags = SECCOMP_ADDFD_FLAG_SETFD | SECCOMP_ADDFD_FLAG_SEND;
+      add.srcfd = uint32_t(host_fd);
+      add.newfd = uint32_t(target);
+      add.newfd_flags = O_CLOEXEC;
+      if (ioctl(listener_, SECCOMP_IOCTL_NOTIF_ADDFD, &add) >= 0) return Ok();
+      int error = errno;
+      seccomp_notif_resp resp;
+      memset(&resp, 0, sizeof resp);
+      resp.id = req.id;
+      resp.error = -error;
+      ioctl(listener_, SECCOMP_IOCTL_NOTIF_SEND, &resp);
+      return Err(error);
+    }
+    // A program that jumped to one of these calls itself.
+    seccomp_notif_resp resp;
+    memset(&resp, 0, sizeof resp);
+    resp.id = req.id;
+    resp.error = -ENOSYS;
+    ioctl(listener_, SECCOMP_IOCTL_NOTIF_SEND, &resp);
   }
 }
 

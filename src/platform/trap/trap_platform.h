@@ -39,6 +39,11 @@ inline constexpr unsigned long kPidfdGetInfo = 0xc040ff0b;
 inline constexpr uint64_t kPidfdInfoExit = 1u << 3;
 // The host signal that makes a thread running application code trap.
 inline constexpr int kTrapInterruptSignal = SIGURG;
+// The descriptor numbers of host files in a stub process (MapHostFile):
+// kTrapHostFdCount of them from kTrapHostFdBase, which the stub filter
+// tests with one mask.
+inline constexpr int kTrapHostFdBase = 256;
+inline constexpr int kTrapHostFdCount = 256;
 
 class TrapPlatform;
 
@@ -81,6 +86,9 @@ class TrapAddressSpace : public AddressSpace {
                     int prot) override;
   Status Unmap(uint64_t addr, uint64_t length) override;
   Status Protect(uint64_t addr, uint64_t length, int prot) override;
+  Status MapHostFile(uint64_t addr, uint64_t length, int prot,
+                     const std::shared_ptr<void>& file, int fd,
+                     uint64_t offset) override;
   Status PrepareThread() override;
   bool ChangeableHere() const override;
   uint64_t PatchedSyscallEntry() const override;
@@ -141,6 +149,10 @@ class TrapAddressSpace : public AddressSpace {
   // for the first run: address, length, protection with the MOAT_TRAP_OP_*
   // in its high half, frame. Guarded by mu_.
   std::vector<std::array<uint64_t, 4>> pending_changes_;
+  // The host files whose descriptors process_ has open (MapHostFile): the
+  // kernel's object -> the descriptor's number there, and the object,
+  // kept alive while the number stands for it. Guarded by mu_.
+  std::map<const void*, std::pair<int, std::shared_ptr<void>>> host_fds_;
   mutable std::mutex mu_;
   std::vector<TrapThread> spare_;  // guarded by mu_
   // Spare threads that PrepareThread promised to tasks which have not
@@ -224,6 +236,9 @@ class TrapContext : public Context {
                              uint64_t call_return,
                              const std::function<void()>& before = nullptr,
                              bool* spawned = nullptr);
+  // Puts a copy of the kernel's descriptor `host_fd` at `target` in the
+  // stub thread's process, through the listener (VetInstallFd).
+  Status InstallFd(int host_fd, int target);
   const TrapThread& thread() const { return *thread_; }
   uint64_t as_id() const { return as_id_; }
   bool started() const { return started_; }
@@ -312,6 +327,12 @@ class TrapPlatform : public Platform {
   // comes.
   Result<pid_t> VetSpawn(pid_t caller, int caller_pidfd, uint64_t call_return,
                          uint64_t nonce, const std::function<bool()>& failed);
+  // Completes the dup(2) that the stub thread `caller` makes at
+  // moat_trap_request_return with `nonce` by putting a copy of `host_fd`
+  // at `target` in its process (SECCOMP_IOCTL_NOTIF_ADDFD). Any other
+  // vetted call meanwhile fails with ENOSYS.
+  Status VetInstallFd(pid_t caller, int caller_pidfd, uint64_t nonce,
+                      int host_fd, int target);
 
   uint32_t xstate_size() const { return xstate_size_; }
   // The host's XCR0: the FPU state components XSAVE stores.
