@@ -83,34 +83,10 @@ static char fake_slot[2 * PAGE] __attribute__((aligned(PAGE)));
 /* Jumps to `entry`, code of the trap stub that makes a vetted call and
  * then reports to the control page in %r12 (or %r13), or jumps to %r14.
  * The report then waits for a kernel that never replies, so an alarm
- * ends the wait. Returns what the call returned: the result word of the
- * fake control page, or %rax at a fault (from the jump to `trap`, a ud2
- * in the stub). */
-static long vetted_call(uintptr_t entry, long rdi, uintptr_t trap) {
-  const long unset = 0x5a5a5a5a;
-  memset(fake_slot, 0, sizeof fake_slot);
-  memcpy(fake_slot + 128, &unset, sizeof unset); /* MOAT_TC_RESULT */
-  fault_signal = 0;
-  fault_rax = unset;
-  alarm(1);
-  if (sigsetjmp(fault_jump, 1) == 0) {
-    register long r12 asm("r12") = (long)fake_slot;
-    register long r13 asm("r13") = (long)fake_slot;
-    register long r14 asm("r14") = (long)trap;
-    asm volatile("call *%[entry]"
-                 : "+r"(r12), "+r"(r13), "+r"(r14)
-                 : [entry] "r"(entry), "D"(rdi)
-                 : "rax", "rcx", "rdx", "rsi", "r8", "r9", "r10", "r11", "r15",
-                   "memory");
-  }
-  alarm(0);
-  long result;
-  memcpy(&result, fake_slot + 128, sizeof result);
-  return result != unset ? result : fault_rax;
-}
-
-/* vetted_call for the stub's request site, whose `syscall` takes every
- * register from us: `nr` and its six arguments. */
+ * ends the wait. `nr` and the six arguments go in their registers, for a
+ * site whose `syscall` takes them from us. Returns what the call
+ * returned: the result word of the fake control page, or %rax at a fault
+ * (from the jump to `trap`, a ud2 in the stub). */
 static long request_site_call(uintptr_t entry, long nr, long a, long b, long c,
                               long d, long e, long f, uintptr_t trap) {
   const long unset = 0x5a5a5a5a;
@@ -121,20 +97,27 @@ static long request_site_call(uintptr_t entry, long nr, long a, long b, long c,
   alarm(1);
   if (sigsetjmp(fault_jump, 1) == 0) {
     register long r12 asm("r12") = (long)fake_slot;
+    register long r13 asm("r13") = (long)fake_slot;
     register long r14 asm("r14") = (long)trap;
     register long r10 asm("r10") = d;
     register long r8 asm("r8") = e;
     register long r9 asm("r9") = f;
     asm volatile("call *%[entry]"
-                 : "+r"(r12), "+r"(r14), "+a"(nr), "+D"(a), "+S"(b), "+d"(c),
-                   "+r"(r10), "+r"(r8), "+r"(r9)
+                 : "+r"(r12), "+r"(r13), "+r"(r14), "+a"(nr), "+D"(a), "+S"(b),
+                   "+d"(c), "+r"(r10), "+r"(r8), "+r"(r9)
                  : [entry] "r"(entry)
-                 : "rbx", "rcx", "r11", "r13", "r15", "memory");
+                 : "rbx", "rcx", "r11", "r15", "memory");
   }
   alarm(0);
   long result;
   memcpy(&result, fake_slot + 128, sizeof result);
   return result != unset ? result : fault_rax;
+}
+
+/* request_site_call for code that sets its own call number and takes
+ * only %rdi from us. */
+static long vetted_call(uintptr_t entry, long rdi, uintptr_t trap) {
+  return request_site_call(entry, 0, rdi, 0, 0, 0, 0, 0, trap);
 }
 
 /* Forks and reaps children for `ms` milliseconds, so that the kernel vets

@@ -92,11 +92,6 @@ int64_t NowNs() {
       .count();
 }
 
-bool Dead(int pidfd) {
-  pollfd p = {pidfd, POLLIN, 0};
-  return poll(&p, 1, 0) == 1;
-}
-
 // The first version of struct pidfd_info (linux/pidfd.h, Linux 6.15),
 // which this host's headers predate.
 struct PidfdInfo {
@@ -150,7 +145,7 @@ void TrapContext::ReleaseThread(bool park) {
     uint8_t* area = thread_->area;
     uint32_t state = Word(area, MOAT_TC_STATE).load();
     park = park && (state == MOAT_TRAP_TRAPPED || state == MOAT_TRAP_DONE) &&
-           !Dead(thread_->pidfd);
+           !Exited(thread_->pidfd);
     // Parked, it sleeps in its handler until a context takes it.
     if (park) Word(area, MOAT_TC_KERNEL_BLOCKED).store(1);
     if (!park || !as_->ParkThread(*thread_)) {
@@ -306,7 +301,7 @@ TrapContext::Wait TrapContext::WaitWhile(uint32_t published, bool may_spin) {
                 nullptr, 0);
         resend_ns = std::min(2 * resend_ns, kLongestResendNs);
       }
-      if (Dead(thread_->pidfd)) {
+      if (Exited(thread_->pidfd)) {
         sleeping.store(0);
         return Wait::kDied;
       }
@@ -569,6 +564,11 @@ Status TrapContext::InstallFd(int host_fd, int target) {
   return Ok();
 }
 
+bool Exited(int pidfd) {
+  pollfd p = {pidfd, POLLIN, 0};
+  return poll(&p, 1, 0) == 1;
+}
+
 bool WaitForStubState(uint8_t* area, uint32_t state, int pidfd) {
   auto& word = Word(area, MOAT_TC_STATE);
   auto& sleeping = Word(area, MOAT_TC_KERNEL_SLEEPING);
@@ -578,7 +578,7 @@ bool WaitForStubState(uint8_t* area, uint32_t state, int pidfd) {
     if (now == state) break;
     timespec timeout = {0, 1'000'000};
     Futex(word, FUTEX_WAIT, now, &timeout);
-    if (word.load() != state && Dead(pidfd)) return false;
+    if (word.load() != state && Exited(pidfd)) return false;
   }
   sleeping.store(0);
   return true;

@@ -663,23 +663,14 @@ Status TrapPlatform::TakeListener() {
   return Ok();
 }
 
-Result<pid_t> TrapPlatform::VetSpawn(pid_t caller, int caller_pidfd,
-                                     uint64_t call_return, uint64_t nonce,
-                                     const std::function<bool()>& failed) {
-  std::lock_guard lock(vet_mu_);
-  if (listener_ < 0) return Err(ENOTSUP);
-  const uint64_t hello = TrapStubAddress(moat_trap_hello_return);
-  const auto deadline = std::chrono::steady_clock::now() + kHelloTimeout;
-  bool allowed = false;
+Result<seccomp_notif> TrapPlatform::NextVettedCall(
+    const std::function<Status()>& idle) {
   for (;;) {
     pollfd p = {listener_, POLLIN, 0};
     int n = poll(&p, 1, 10);
     if (n < 0 && errno != EINTR) return Err(errno);
     if (n <= 0) {
-      pollfd caller_exit = {caller_pidfd, POLLIN, 0};
-      if (!allowed && poll(&caller_exit, 1, 0) == 1) return Err(ESRCH);
-      if (allowed && failed()) return Err(EAGAIN);
-      if (std::chrono::steady_clock::now() > deadline) return Err(ETIMEDOUT);
+      TRY_STATUS(idle());
       continue;
     }
     seccomp_notif req;
@@ -688,24 +679,48 @@ Result<pid_t> TrapPlatform::VetSpawn(pid_t caller, int caller_pidfd,
       if (errno == EINTR || errno == ENOENT) continue;  // ENOENT: it died
       return Err(errno);
     }
-    seccomp_notif_resp resp;
-    memset(&resp, 0, sizeof resp);
-    resp.id = req.id;
-    bool done = false;
+    return req;
+  }
+}
+
+void TrapPlatform::ReplyToVettedCall(uint64_t id, int error, uint32_t flags) {
+  seccomp_notif_resp resp;
+  memset(&resp, 0, sizeof resp);
+  resp.id = id;
+  resp.error = -error;
+  resp.flags = flags;
+  ioctl(listener_, SECCOMP_IOCTL_NOTIF_SEND, &resp);
+}
+
+Result<pid_t> TrapPlatform::VetSpawn(pid_t caller, int caller_pidfd,
+                                     uint64_t call_return, uint64_t nonce,
+                                     const std::function<bool()>& failed) {
+  std::lock_guard lock(vet_mu_);
+  if (listener_ < 0) return Err(ENOTSUP);
+  const uint64_t hello = TrapStubAddress(moat_trap_hello_return);
+  const auto deadline = std::chrono::steady_clock::now() + kHelloTimeout;
+  bool allowed = false;
+  auto idle = [&]() -> Status {
+    if (!allowed && Exited(caller_pidfd)) return Err(ESRCH);
+    if (allowed && failed()) return Err(EAGAIN);
+    if (std::chrono::steady_clock::now() > deadline) return Err(ETIMEDOUT);
+    return Ok();
+  };
+  for (;;) {
+    seccomp_notif req = TRY(NextVettedCall(idle));
     if (!allowed && req.pid == uint32_t(caller) &&
         req.data.instruction_pointer == call_return) {
       // The filter pinned the number and the arguments.
-      resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+      ReplyToVettedCall(req.id, 0, SECCOMP_USER_NOTIF_FLAG_CONTINUE);
       allowed = true;
     } else if (allowed && req.data.instruction_pointer == hello &&
                req.data.args[0] == nonce) {
-      done = true;
+      ReplyToVettedCall(req.id, 0);
+      return pid_t(req.pid);
     } else {
       // A program that jumped to one of these calls itself.
-      resp.error = -ENOSYS;
+      ReplyToVettedCall(req.id, ENOSYS);
     }
-    ioctl(listener_, SECCOMP_IOCTL_NOTIF_SEND, &resp);
-    if (done) return pid_t(req.pid);
   }
 }
 
@@ -715,46 +730,30 @@ Status TrapPlatform::VetInstallFd(pid_t caller, int caller_pidfd,
   if (listener_ < 0) return Err(ENOTSUP);
   const uint64_t site = TrapStubAddress(moat_trap_request_return);
   const auto deadline = std::chrono::steady_clock::now() + kHelloTimeout;
+  auto idle = [&]() -> Status {
+    if (Exited(caller_pidfd)) return Err(ESRCH);
+    if (std::chrono::steady_clock::now() > deadline) return Err(ETIMEDOUT);
+    return Ok();
+  };
   for (;;) {
-    pollfd p = {listener_, POLLIN, 0};
-    int n = poll(&p, 1, 10);
-    if (n < 0 && errno != EINTR) return Err(errno);
-    if (n <= 0) {
-      pollfd caller_exit = {caller_pidfd, POLLIN, 0};
-      if (poll(&caller_exit, 1, 0) == 1) return Err(ESRCH);
-      if (std::chrono::steady_clock::now() > deadline) return Err(ETIMEDOUT);
+    seccomp_notif req = TRY(NextVettedCall(idle));
+    if (req.pid != uint32_t(caller) || req.data.nr != SYS_dup ||
+        req.data.instruction_pointer != site || req.data.args[0] != nonce) {
+      // A program that jumped to one of these calls itself.
+      ReplyToVettedCall(req.id, ENOSYS);
       continue;
     }
-    seccomp_notif req;
-    memset(&req, 0, sizeof req);  // RECV insists
-    if (ioctl(listener_, SECCOMP_IOCTL_NOTIF_RECV, &req) != 0) {
-      if (errno == EINTR || errno == ENOENT) continue;  // ENOENT: it died
-      return Err(errno);
-    }
-    if (req.pid == uint32_t(caller) && req.data.nr == SYS_dup &&
-        req.data.instruction_pointer == site && req.data.args[0] == nonce) {
-      seccomp_notif_addfd add;
-      memset(&add, 0, sizeof add);
-      add.id = req.id;
-      add.flags = SECCOMP_ADDFD_FLAG_SETFD | SECCOMP_ADDFD_FLAG_SEND;
-      add.srcfd = uint32_t(host_fd);
-      add.newfd = uint32_t(target);
-      add.newfd_flags = O_CLOEXEC;
-      if (ioctl(listener_, SECCOMP_IOCTL_NOTIF_ADDFD, &add) >= 0) return Ok();
-      int error = errno;
-      seccomp_notif_resp resp;
-      memset(&resp, 0, sizeof resp);
-      resp.id = req.id;
-      resp.error = -error;
-      ioctl(listener_, SECCOMP_IOCTL_NOTIF_SEND, &resp);
-      return Err(error);
-    }
-    // A program that jumped to one of these calls itself.
-    seccomp_notif_resp resp;
-    memset(&resp, 0, sizeof resp);
-    resp.id = req.id;
-    resp.error = -ENOSYS;
-    ioctl(listener_, SECCOMP_IOCTL_NOTIF_SEND, &resp);
+    seccomp_notif_addfd add;
+    memset(&add, 0, sizeof add);
+    add.id = req.id;
+    add.flags = SECCOMP_ADDFD_FLAG_SETFD | SECCOMP_ADDFD_FLAG_SEND;
+    add.srcfd = uint32_t(host_fd);
+    add.newfd = uint32_t(target);
+    add.newfd_flags = O_CLOEXEC;
+    if (ioctl(listener_, SECCOMP_IOCTL_NOTIF_ADDFD, &add) >= 0) return Ok();
+    int error = errno;
+    ReplyToVettedCall(req.id, error);
+    return Err(error);
   }
 }
 

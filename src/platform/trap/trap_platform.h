@@ -9,6 +9,7 @@
 // filter's listener.
 #pragma once
 
+#include <linux/seccomp.h>
 #include <signal.h>
 #include <sys/types.h>
 
@@ -333,6 +334,14 @@ class TrapPlatform : public Platform {
   // vetted call meanwhile fails with ENOSYS.
   Status VetInstallFd(pid_t caller, int caller_pidfd, uint64_t nonce,
                       int host_fd, int target);
+  // Returns the next call the stub filter handed to the listener, calling
+  // `idle` every 10 ms while none comes and stopping at its error. Called
+  // with vet_mu_ held.
+  Result<seccomp_notif> NextVettedCall(const std::function<Status()>& idle);
+  // Lets the vetted call `id` go on (with
+  // SECCOMP_USER_NOTIF_FLAG_CONTINUE in `flags`), or fails it with
+  // `error`, or completes it with 0.
+  void ReplyToVettedCall(uint64_t id, int error, uint32_t flags = 0);
 
   uint32_t xstate_size() const { return xstate_size_; }
   // The host's XCR0: the FPU state components XSAVE stores.
@@ -405,6 +414,8 @@ uint64_t TrapStubAddress(const void* symbol);
 // Waits until the stub thread behind `pidfd` publishes `state` in its
 // control page `area`. False if it died first.
 bool WaitForStubState(uint8_t* area, uint32_t state, int pidfd);
+// Returns whether the process or thread behind `pidfd` has exited.
+bool Exited(int pidfd);
 // The context whose Switch the calling host thread runs, through which an
 // address space makes its memory calls.
 TrapContext*& CurrentTrapContext();
