@@ -213,8 +213,8 @@ class MemoryManager : public std::enable_shared_from_this<MemoryManager> {
   // Splits VMAs so that `addr` is a boundary.
   void SplitAt(uint64_t addr);
   void RemoveRange(uint64_t start, uint64_t end);
-  // Drops the PTEs of [start, end), unmapping the range in the host if
-  // any was mapped or `unmap`.
+  // Drops the PTEs of [start, end). Unmaps the range in the host when any
+  // of them was mapped, or when `unmap` is set.
   void DropPtes(uint64_t start, uint64_t end, bool unmap = false);
   // Maps a new VMA of a host file from the host's page cache where the
   // platform can. Returns whether it did.

@@ -615,7 +615,7 @@ TEST_F(MemoryManagerTest, CopyInStringStopsAtNul) {
   EXPECT_EQ(mm_.CopyInString(a, 3).error(), ENAMETOOLONG);
 }
 
-// A read-only mapping of a host file of `pages` pages, which the fake
+// A read-only mapping of a host file of kPages pages, which the fake
 // platform maps as the host's own.
 class DirectMappingTest : public MemoryManagerTest {
  protected:

@@ -71,7 +71,7 @@ class AddressSpace {
   // Maps [addr, addr+length) to the host file `fd` at `offset`, private
   // and without PROT_WRITE, straight from the host's page cache, replacing
   // whatever was there. `file` is the kernel's object for the file, which
-  // the platform keeps alive while its processes hold the descriptor.
+  // the platform keeps alive while its processes have the descriptor open.
   // ENOTSUP where the platform cannot, and the caller then maps the
   // MemoryFile's copies of the pages as usual.
   virtual Status MapHostFile(uint64_t addr, uint64_t length, int prot,
