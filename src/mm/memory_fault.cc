@@ -385,6 +385,7 @@ FaultResult MemoryManager::HandleFault(uint64_t addr, bool access_error,
   // thread mapped it meanwhile, or the host refused a late mapping, which
   // only MapFile reports.
   bool map_now = it != ptes_.end() && it->second.host_prot != 0;
+  if (it == ptes_.end() && MapDirectOnFault(*vma)) return FaultResult::kHandled;
   if (it == ptes_.end()) {
     Status populated = PopulateAround(*vma, page);
     if (!populated.ok()) return FailedFault(populated.error());

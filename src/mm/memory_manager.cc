@@ -105,6 +105,22 @@ bool MemoryManager::MapDirect(Vma& vma) {
   return vma.direct;
 }
 
+bool MemoryManager::MapDirectOnFault(Vma& vma) {
+  auto candidate = [&](const Vma& v) {
+    if (v.direct || v.object != vma.object || (v.prot & PROT_WRITE) ||
+        v.prot == 0)
+      return false;
+    // A page of its own (copied on write, written by the kernel, or
+    // mapped from the file's cache) stays as it is.
+    auto it = ptes_.lower_bound(v.start);
+    return it == ptes_.end() || it->first >= v.end;
+  };
+  if (!vma.object || !candidate(vma) || !MapDirect(vma)) return false;
+  for (auto& [start, other] : vmas_)
+    if (&other != &vma && candidate(other)) (void)MapDirect(other);
+  return true;
+}
+
 Status MemoryManager::Undirect(Vma& vma) {
   if (!vma.direct) return Ok();
   vma.direct = false;

@@ -219,6 +219,11 @@ class MemoryManager : public std::enable_shared_from_this<MemoryManager> {
   // Maps a new VMA of a host file from the host's page cache where the
   // platform can. Returns whether it did.
   bool MapDirect(Vma& vma);
+  // Makes `vma` direct on a fault, with the other read-only VMAs of its
+  // file, where none of them has a page yet. Exec maps a program and its
+  // loader before any of its threads runs, when the platform cannot map
+  // host files yet. Returns whether `vma` is direct now.
+  bool MapDirectOnFault(Vma& vma);
   // Makes a direct VMA an ordinary one: its host mapping goes, and its
   // pages fault in from the MemoryFile.
   Status Undirect(Vma& vma);

@@ -638,6 +638,17 @@ class DirectMappingTest : public MemoryManagerTest {
     addr_ = r.value();
   }
 
+  uint64_t MapFile(int prot) {
+    MmapRequest req;
+    req.length = kPages * kPageSize;
+    req.prot = prot;
+    req.flags = MAP_PRIVATE;
+    req.object = file_;
+    auto r = mm_.Mmap(req);
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? r.value() : 0;
+  }
+
   bool HostFilePage(uint64_t page) {
     auto it = as_->pages.find(page);
     return it != as_->pages.end() &&
@@ -694,6 +705,38 @@ TEST_F(DirectMappingTest, MoveLeavesNoMappingBehind) {
   ASSERT_TRUE(moved.ok());
   for (uint64_t i = 0; i < kPages; i++)
     EXPECT_FALSE(as_->pages.count(addr_ + i * kPageSize)) << i;
+}
+
+// Mappings made while the platform could not map host files, as exec maps
+// a program before its first thread runs, become direct on a fault.
+TEST_F(DirectMappingTest, FaultMakesEarlierMappingsOfTheFileDirect) {
+  as_->maps_host_files = false;
+  uint64_t text = MapFile(PROT_READ | PROT_EXEC);
+  uint64_t rodata = MapFile(PROT_READ);
+  uint64_t data = MapFile(PROT_READ | PROT_WRITE);
+  EXPECT_FALSE(mm_.vmas().at(text).direct);
+  as_->maps_host_files = true;
+  EXPECT_EQ(mm_.HandleFault(text + kPageSize, false, true),
+            FaultResult::kHandled);
+  for (uint64_t i = 0; i < kPages; i++) {
+    EXPECT_TRUE(HostFilePage(text + i * kPageSize)) << i;
+    EXPECT_TRUE(HostFilePage(rodata + i * kPageSize)) << i;
+  }
+  EXPECT_TRUE(mm_.vmas().at(rodata).direct);
+  EXPECT_FALSE(mm_.vmas().at(data).direct);
+  EXPECT_FALSE(HostFilePage(data));
+  EXPECT_EQ(mm_.ResidentPages(), 0u);
+}
+
+TEST_F(DirectMappingTest, FaultLeavesAMappingWithPagesOfItsOwn) {
+  as_->maps_host_files = false;
+  uint64_t addr = MapFile(PROT_READ);
+  char byte = 0;
+  ASSERT_TRUE(mm_.CopyIn(addr, &byte, 1).ok());
+  as_->maps_host_files = true;
+  EXPECT_EQ(mm_.HandleFault(addr + kPageSize, false), FaultResult::kHandled);
+  EXPECT_FALSE(mm_.vmas().at(addr).direct);
+  EXPECT_FALSE(HostFilePage(addr + kPageSize));
 }
 
 TEST_F(DirectMappingTest, ChildWithoutHostForkIsOrdinary) {
