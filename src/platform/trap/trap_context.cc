@@ -337,9 +337,10 @@ bool TrapContext::ReadFrame() {
   auto fp = reinterpret_cast<uint64_t>(uc_.uc_mcontext.fpregs);
   fp_offset_ = inside(fp, platform_.xstate_size() + 4) ? fp - base : 0;
   // A patched call leaves the FPU state in the registers until the kernel
-  // needs it (SaveFpState).
-  fp_saved_ = Word(thread_->area, MOAT_TC_PATCHED).load() != 1;
-  if (!fp_saved_) fp_offset_ = MOAT_TRAP_PATCH_FP;
+  // needs it (SaveFpState) or the stub sleeps (2).
+  uint32_t patched = Word(thread_->area, MOAT_TC_PATCHED).load();
+  fp_saved_ = patched != 1;
+  if (patched != 0) fp_offset_ = MOAT_TRAP_PATCH_FP;
   have_trap_ = true;
   return true;
 }
@@ -721,6 +722,10 @@ Status TrapContext::SetFpState(const FpState& state) {
 
 Status TrapContext::SaveFpState() {
   if (fp_saved_) return Ok();
+  if (Word(thread_->area, MOAT_TC_PATCHED).load() == 2) {
+    fp_saved_ = true;  // the stub saved it before it slept
+    return Ok();
+  }
   TRY(Request(MOAT_TRAP_SAVE_FP_REQUEST, {}));
   fp_saved_ = true;
   return Ok();

@@ -49,7 +49,9 @@
 #define MOAT_TC_ALTSTACK 136  // the stack_t a new thread passes to sigaltstack
 #define MOAT_TC_PATCH_RIP 168  // where a patched call returns to
 #define MOAT_TC_XFEATURES 176  // the host's XCR0, for the frame's FPU state
-#define MOAT_TC_PATCHED 184     // 1: the trap came through a patched call
+// 1: the trap came through a patched call, whose FPU state is still in the
+// registers; 2: and the stub has saved it at MOAT_TRAP_PATCH_FP since.
+#define MOAT_TC_PATCHED 184
 #define MOAT_TC_FP_RESTORE 188  // 1: load the frame's FPU state on resuming
 // 1: the stub leaves a SIGSYS frame through rt_sigreturn, because its own
 // loads cannot restore what the kernel wrote into it.

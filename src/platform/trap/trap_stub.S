@@ -169,6 +169,16 @@ moat_trap_wake_return:
 moat_trap_yield_return:
   jmp 3b
 4:
+  // The FPU state of a patched call is still in the registers: saved now,
+  // it spares the kernel a request that would wake this thread first
+  // (a signal frame, a vfork child's first run). 2 says it is saved.
+  cmpl $1, MOAT_TC_PATCHED(%r12)
+  jne 14f
+  lea MOAT_TRAP_PATCH_FP(%r12), %rdi
+  call moat_trap_xsave
+  mfence
+  movl $2, MOAT_TC_PATCHED(%r12)
+14:
   movl $1, MOAT_TC_STUB_SLEEPING(%r12)
   mfence
   mov MOAT_TC_STATE(%r12), %eax
@@ -383,22 +393,29 @@ moat_trap_load_frame:
   // XSAVE leaves the header's reserved bytes alone, which an earlier
   // signal frame may have filled, and XRSTOR rejects them unless zero.
 moat_trap_save_fp:
-  lea MOAT_TRAP_PATCH_FP(%r12), %rbx
-  xor %eax, %eax
-  mov %rax, 520(%rbx)
-  mov %rax, 528(%rbx)
-  mov %rax, 536(%rbx)
-  mov %rax, 544(%rbx)
-  mov %rax, 552(%rbx)
-  mov %rax, 560(%rbx)
-  mov %rax, 568(%rbx)
-  mov $-1, %eax
-  mov $-1, %edx
-  xsave64 (%rbx)
-  mov MOAT_TC_XFEATURES(%r12), %rax      // what the kernel may restore
-  mov %rax, 472(%rbx)
+  lea MOAT_TRAP_PATCH_FP(%r12), %rdi
+  call moat_trap_xsave
+  movl $2, MOAT_TC_PATCHED(%r12)
   xor %eax, %eax
   jmp moat_trap_request_return
+
+  // Saves the FPU state into the XSAVE area at %rdi, with the features
+  // the kernel may restore. Changes %rax and %rdx.
+moat_trap_xsave:
+  xor %eax, %eax
+  mov %rax, 520(%rdi)
+  mov %rax, 528(%rdi)
+  mov %rax, 536(%rdi)
+  mov %rax, 544(%rdi)
+  mov %rax, 552(%rdi)
+  mov %rax, 560(%rdi)
+  mov %rax, 568(%rdi)
+  mov $-1, %eax
+  mov $-1, %edx
+  xsave64 (%rdi)
+  mov MOAT_TC_XFEATURES(%r12), %rax      // what the kernel may restore
+  mov %rax, 472(%rdi)
+  ret
   .globl moat_trap_patched_end
 moat_trap_patched_end:
 
