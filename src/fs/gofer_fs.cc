@@ -264,6 +264,9 @@ Result<std::vector<DirEntry>> GoferInode::ReadDir() {
       out.push_back(DirEntry{std::move(d.name), d.ino, d.type});
       cookie = d.cookie;
     }
+    uint8_t more;
+    if (!in.U8(&more)) return Err(EIO);
+    if (!more) return out;
   }
 }
 

@@ -321,6 +321,9 @@ int Server::ReadDir(Decoder& in, Encoder& out) {
   if (error != 0) return error;
   out.U32(count);
   out.Append(entries);
+  // Whether entries are left: without it, every listing would take one
+  // more request that comes back empty.
+  out.U8(full ? 1 : 0);
   return 0;
 }
 

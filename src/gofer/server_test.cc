@@ -359,6 +359,48 @@ TEST_F(ServerTest, LongListingsComeInSeveralPackets) {
   EXPECT_EQ(names.size(), 3000u);
 }
 
+// Reads the fields of a kReadDir reply: its entry count and whether it
+// says more entries are left.
+void ReadDirReply(const std::vector<char>& fields, uint32_t* count,
+                  uint8_t* more) {
+  Decoder d(fields.data(), fields.size());
+  ASSERT_TRUE(d.U32(count));
+  for (uint32_t i = 0; i < *count; i++) {
+    WireDirEntry entry;
+    ASSERT_TRUE(d.Entry(&entry));
+  }
+  ASSERT_TRUE(d.U8(more));
+  EXPECT_TRUE(d.AtEnd());
+}
+
+TEST_F(ServerTest, ListingSaysWhetherEntriesAreLeft) {
+  for (int i = 0; i < 3000; i++)
+    WriteFile(base_ / "root" / "d" / (std::string(60, 'x') + std::to_string(i)),
+              "");
+  OpenServer(true);
+  uint64_t root = Attach();
+  // A short listing fits one reply, which says nothing is left.
+  Encoder short_list = Request(Op::kReadDir);
+  short_list.U64(root);
+  short_list.U64(0);
+  ASSERT_EQ(Call(short_list), 0u);
+  uint32_t count = 0;
+  uint8_t more = 1;
+  ReadDirReply(fields_, &count, &more);
+  EXPECT_GT(count, 0u);
+  EXPECT_EQ(more, 0);
+  // 3,000 long names do not fit one packet.
+  uint64_t d;
+  ASSERT_EQ(Walk(root, "d", &d), 0u);
+  Encoder long_list = Request(Op::kReadDir);
+  long_list.U64(d);
+  long_list.U64(0);
+  ASSERT_EQ(Call(long_list), 0u);
+  ReadDirReply(fields_, &count, &more);
+  EXPECT_LT(count, 3000u);
+  EXPECT_EQ(more, 1);
+}
+
 TEST_F(ServerTest, ReleasedHandlesCloseTheirFiles) {
   OpenServer(true);
   uint64_t root = Attach();

@@ -30,7 +30,7 @@ enum class Op : uint32_t {
   kStat,        // handle -> stat
   kReadlink,    // handle -> target
   kOpen,        // handle, open flags -> stat, fd
-  kReadDir,     // dir handle, cookie -> entries
+  kReadDir,     // dir handle, cookie -> entries, whether more are left
   kStatFs,      // handle -> statfs
   kRelease,     // handle -> (no reply)
   kCreate,      // dir handle, name, flags, mode, uid, gid -> handle, stat, fd
