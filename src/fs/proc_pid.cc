@@ -8,6 +8,7 @@
 #include "kernel/kernel.h"
 #include "kernel/task.h"
 #include "mm/memory_file.h"
+#include "mm/memory_manager.h"
 #include "vfs/fd_table.h"
 #include "vfs/vfs.h"
 
@@ -157,12 +158,98 @@ class DirBuilder {
     dir->Add(name, link);
   }
 
+  // A file of a kind of its own, which `make` makes with its inode number.
+  void Special(
+      const std::string& name,
+      const std::function<std::shared_ptr<ProcInode>(uint64_t)>& make) {
+    auto inode = make(PidIno(tgt_.pid, tgt_.id, tgt_.K(next_kind_++)));
+    inode->owner = OwnerOf(tgt_);
+    dir->Add(name, inode);
+  }
+
   std::shared_ptr<ProcDir> dir;
 
  private:
   FsPtr fs_;
   Target tgt_;
   int next_kind_ = kFirstFile;
+};
+
+// An open /proc/[pid]/mem: the target's memory at the file's offsets. It
+// keeps to the memory the target had when it was opened, as Linux does, so
+// after an exec or an exit it reads and writes nothing.
+class MemFile : public FileDescription {
+ public:
+  explicit MemFile(std::weak_ptr<MemoryManager> mm) : mm_(std::move(mm)) {}
+
+  Result<size_t> PRead(Task&, void* buf, size_t len, uint64_t off) override {
+    return Transfer(
+        off, len,
+        [buf](MemoryManager& mm, uint64_t addr, size_t done, size_t n) {
+          return mm.CopyIn(addr, static_cast<char*>(buf) + done, n);
+        });
+  }
+
+  Result<size_t> PWrite(Task&, const void* buf, size_t len,
+                        uint64_t off) override {
+    return Transfer(
+        off, len,
+        [buf](MemoryManager& mm, uint64_t addr, size_t done, size_t n) {
+          return mm.CopyOut(addr, static_cast<const char*>(buf) + done, n);
+        });
+  }
+
+  // Any address, but there is no end to seek from.
+  Result<uint64_t> Seek(int64_t off, int whence) override {
+    if (whence != SEEK_SET && whence != SEEK_CUR) return Err(EINVAL);
+    return FileDescription::Seek(off, whence);
+  }
+
+ private:
+  // Copies page by page up to the first page that fails, as Linux's
+  // mem_rw: EIO when not even the first byte could be copied.
+  // TODO: reads of PROT_NONE memory and writes to read-only text (a
+  // debugger's breakpoint) fail here as the program's own access would.
+  // Linux makes both through FOLL_FORCE.
+  template <typename Copy>
+  Result<size_t> Transfer(uint64_t off, size_t len, Copy copy) {
+    auto mm = mm_.lock();
+    if (!mm) return size_t{0};
+    size_t done = 0;
+    while (done < len) {
+      uint64_t addr = off + done;
+      if (addr < off) break;
+      size_t n = std::min<uint64_t>(len - done, kPageSize - addr % kPageSize);
+      if (!copy(*mm, addr, done, n).ok()) break;
+      done += n;
+    }
+    if (done == 0 && len > 0) return Err(EIO);
+    return done;
+  }
+
+  std::weak_ptr<MemoryManager> mm_;
+};
+
+class MemInode : public ProcInode {
+ public:
+  MemInode(const FsPtr& fs, const Target& tgt, uint64_t ino)
+      : ProcInode(fs, S_IFREG | 0600, ino), tgt_(tgt) {}
+
+  // Needs the access of ptrace, as the other files of the target's memory.
+  // A zombie's file opens and reads nothing.
+  Result<FilePtr> Open(int flags) override {
+    Task* caller = CurrentTask();
+    if (caller == nullptr) return Err(EACCES);
+    TRY_STATUS(MayInspect(*caller, tgt_));
+    auto t = tgt_.Main();
+    auto f = std::make_shared<MemFile>(t ? std::weak_ptr<MemoryManager>(t->mm_)
+                                         : std::weak_ptr<MemoryManager>());
+    f->inode = shared_from_this();
+    return FilePtr(f);
+  }
+
+ private:
+  Target tgt_;
 };
 
 std::string FormatFdinfo(FileDescription& f, bool cloexec) {
@@ -370,6 +457,9 @@ void AddFiles(DirBuilder& b, const FsPtr& fs, const Target& tgt) {
   });
   b.File("mountinfo", 0444, [&k](auto&, auto&, Task* t, Task*) {
     return Result<std::string>(FormatMountInfo(k, t));
+  });
+  b.Special("mem", [&fs, &tgt](uint64_t ino) {
+    return std::make_shared<MemInode>(fs, tgt, ino);
   });
 }
 

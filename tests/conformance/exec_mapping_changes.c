@@ -1,12 +1,13 @@
 /* The program's own executable and its loader, mapped by execve before
  * the program ran, read and changed afterwards: compared with the files,
- * made writable and written, dropped with MADV_DONTNEED and read by a
- * forked child. On moat's trap platform these
+ * read through /proc/self/mem, made writable and written, dropped with
+ * MADV_DONTNEED and read by a forked child. On moat's trap platform these
  * mappings become the host's own mappings of the files on their first
  * fault, and each change must leave what Linux leaves. */
 #include "check.h"
 
 #include <fcntl.h>
+#include <stdint.h>
 #include <sys/mman.h>
 
 #define PAGE 4096
@@ -80,6 +81,14 @@ int main(void) {
   CHECK(memcmp(header.start, "\177ELF", 4) == 0);
   CHECK(check_store_faults(header.start));
   CHECK(check_store_faults(text.start));
+
+  CASE("/proc/self/mem reads the text as the file has it");
+  int mem = open("/proc/self/mem", O_RDONLY);
+  CHECK(mem >= 0);
+  static char page[PAGE];
+  CHECK_EQ(pread(mem, page, PAGE, (off_t)(uintptr_t)text.start), PAGE);
+  CHECK(memcmp(page, text.start, PAGE) == 0);
+  close(mem);
 
   CASE("the header page made writable takes private writes");
   CHECK_OK(mprotect(header.start, PAGE, PROT_READ | PROT_WRITE));
