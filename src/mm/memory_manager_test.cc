@@ -17,12 +17,15 @@ class MemoryManagerTest : public ::testing::Test {
     mm_.mmap_base = 0x7f0000000000;
   }
 
-  uint64_t MapAnon(uint64_t length, int prot = PROT_READ | PROT_WRITE,
-                   int flags = MAP_PRIVATE | MAP_ANONYMOUS) {
+  // Maps `object`, or anonymous memory without one.
+  uint64_t Map(uint64_t length, int prot = PROT_READ | PROT_WRITE,
+               int flags = MAP_PRIVATE | MAP_ANONYMOUS,
+               std::shared_ptr<MemoryObject> object = nullptr) {
     MmapRequest req;
     req.length = length;
     req.prot = prot;
     req.flags = flags;
+    req.object = std::move(object);
     auto r = mm_.Mmap(req);
     EXPECT_TRUE(r.ok());
     return r.ok() ? r.value() : 0;
@@ -33,8 +36,8 @@ class MemoryManagerTest : public ::testing::Test {
 };
 
 TEST_F(MemoryManagerTest, MmapPlacesTopDown) {
-  uint64_t a = MapAnon(8192);
-  uint64_t b = MapAnon(4096);
+  uint64_t a = Map(8192);
+  uint64_t b = Map(4096);
   EXPECT_EQ(a, 0x7f0000000000 - 8192);
   EXPECT_EQ(b, a - 4096);
 }
@@ -55,7 +58,7 @@ TEST_F(MemoryManagerTest, MmapRejectsBadArguments) {
 }
 
 TEST_F(MemoryManagerTest, CopyRoundTripsAcrossPages) {
-  uint64_t a = MapAnon(3 * 4096);
+  uint64_t a = Map(3 * 4096);
   std::string text(6000, 'x');
   ASSERT_TRUE(mm_.CopyOut(a + 4000, text.data(), text.size()).ok());
   std::string back(text.size(), '\0');
@@ -64,7 +67,7 @@ TEST_F(MemoryManagerTest, CopyRoundTripsAcrossPages) {
 }
 
 TEST_F(MemoryManagerTest, CopyFailsWithEfault) {
-  uint64_t a = MapAnon(4096, PROT_READ);
+  uint64_t a = Map(4096, PROT_READ);
   char c = 1;
   EXPECT_EQ(mm_.CopyOut(a, &c, 1).error(), EFAULT);  // read-only
   EXPECT_EQ(mm_.CopyIn(a + 4096, &c, 1).error(), EFAULT);  // unmapped
@@ -73,21 +76,21 @@ TEST_F(MemoryManagerTest, CopyFailsWithEfault) {
 }
 
 TEST_F(MemoryManagerTest, FaultMapsPrivatePagesWritable) {
-  uint64_t a = MapAnon(4096);
+  uint64_t a = Map(4096);
   EXPECT_EQ(mm_.HandleFault(a + 10, false), FaultResult::kHandled);
   ASSERT_TRUE(as_->pages.count(a));
   EXPECT_EQ(as_->pages[a].prot, PROT_READ | PROT_WRITE);
 }
 
 TEST_F(MemoryManagerTest, FaultOutsideVmaIsMapError) {
-  uint64_t a = MapAnon(4096);
+  uint64_t a = Map(4096);
   EXPECT_EQ(mm_.HandleFault(a + 4096, false), FaultResult::kMapError);
-  uint64_t none = MapAnon(4096, PROT_NONE);
+  uint64_t none = Map(4096, PROT_NONE);
   EXPECT_EQ(mm_.HandleFault(none, false), FaultResult::kAccessError);
 }
 
 TEST_F(MemoryManagerTest, SequentialFaultsFillDoublingRuns) {
-  uint64_t a = MapAnon(1 << 20);
+  uint64_t a = Map(1 << 20);
   int faults = 0;
   for (uint64_t page = a; page < a + (1 << 20); page += 4096) {
     if (as_->pages.count(page)) continue;
@@ -99,7 +102,7 @@ TEST_F(MemoryManagerTest, SequentialFaultsFillDoublingRuns) {
 }
 
 TEST_F(MemoryManagerTest, ScatteredFaultFillsItsAlignedBlock) {
-  uint64_t a = MapAnon(1 << 20);
+  uint64_t a = Map(1 << 20);
   ASSERT_EQ(mm_.HandleFault(a + 40 * 4096, false), FaultResult::kHandled);
   EXPECT_EQ(mm_.ResidentPages(), 16u);
   EXPECT_TRUE(as_->pages.count(a + 47 * 4096));
@@ -107,7 +110,7 @@ TEST_F(MemoryManagerTest, ScatteredFaultFillsItsAlignedBlock) {
 }
 
 TEST_F(MemoryManagerTest, MincoreCountsOnlyUsedAnonymousPages) {
-  uint64_t a = MapAnon(8 * 4096);
+  uint64_t a = Map(8 * 4096);
   // The fault fills all eight pages, but only page 3 is ever written.
   ASSERT_EQ(mm_.HandleFault(a + 3 * 4096, false), FaultResult::kHandled);
   EXPECT_EQ(mm_.ResidentPages(), 8u);
@@ -120,7 +123,7 @@ TEST_F(MemoryManagerTest, MincoreCountsOnlyUsedAnonymousPages) {
 
 TEST_F(MemoryManagerTest, MincoreCountsObjectPagesWithoutPtes) {
   uint64_t a =
-      MapAnon(2 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS);
+      Map(2 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS);
   char c = 1;
   ASSERT_TRUE(mm_.CopyOut(a + 4096, &c, 1).ok());
   ASSERT_TRUE(mm_.Munmap(a + 4096, 4096).ok());
@@ -228,12 +231,12 @@ TEST_F(MemoryManagerTest, MmapMapsCachedPagesAhead) {
 // across a fault-around window's end.
 TEST_F(MemoryManagerTest, MmapFillsSmallPrivateMappings) {
   as_->queues = true;
-  uint64_t small = MapAnon(3 * 4096);
+  uint64_t small = Map(3 * 4096);
   for (uint64_t i = 0; i < 3; i++) {
     ASSERT_EQ(as_->pages.count(small + i * 4096), 1u) << "page " << i;
     EXPECT_EQ(as_->pages[small + i * 4096].prot, PROT_READ | PROT_WRITE);
   }
-  uint64_t large = MapAnon(32 * 4096);
+  uint64_t large = Map(32 * 4096);
   EXPECT_EQ(as_->pages.count(large), 0u);
 
   auto object = std::make_shared<MemoryObject>(32 * 4096, 16);
@@ -281,10 +284,10 @@ TEST_F(MemoryManagerTest, DataFaultStopsAtEndOfFile) {
 // mapped pages: private ones read-only, so that a write still copies,
 // shared ones as they are, and none of a MADV_DONTFORK range.
 TEST_F(MemoryManagerTest, ForkMapsParentPagesAhead) {
-  uint64_t priv = MapAnon(2 * 4096);
+  uint64_t priv = Map(2 * 4096);
   uint64_t shared =
-      MapAnon(4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS);
-  uint64_t unforked = MapAnon(4096);
+      Map(4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS);
+  uint64_t unforked = Map(4096);
   ASSERT_TRUE(mm_.Madvise(unforked, 4096, MADV_DONTFORK).ok());
   uint32_t v = 1;
   for (uint64_t a : {priv, priv + 4096, shared, unforked}) {
@@ -321,7 +324,7 @@ TEST_F(MemoryManagerTest, MapAheadMapsLoaderAndCachedPages) {
   ASSERT_TRUE(mm_.Mmap(text).ok());
   uint64_t run;
   ASSERT_TRUE(object->GetPage(0, &run).ok());  // the second run not cached
-  uint64_t stack = MapAnon(2 * 4096);
+  uint64_t stack = Map(2 * 4096);
   uint32_t v = 1;
   ASSERT_TRUE(mm_.CopyOut(stack + 4096, &v, 4).ok());
 
@@ -345,7 +348,7 @@ TEST_F(MemoryManagerTest, MapAheadRefusedLeavesPagesToFaults) {
   ASSERT_TRUE(mm_.Mmap(text).ok());
   uint64_t run;
   ASSERT_TRUE(object->GetPage(0, &run).ok());
-  uint64_t stack = MapAnon(4096);
+  uint64_t stack = Map(4096);
   uint32_t v = 1;
   ASSERT_TRUE(mm_.CopyOut(stack, &v, 4).ok());
   mm_.MapAhead();  // the fake platform does not map ahead by default
@@ -362,7 +365,7 @@ TEST_F(MemoryManagerTest, MapAheadRefusedLeavesPagesToFaults) {
 // fails with EFAULT. It must not write the page the parent shares, and it
 // must not change the host's mapping from a thread that runs elsewhere.
 TEST_F(MemoryManagerTest, OutsideWriteToMappedCowPageFails) {
-  uint64_t a = MapAnon(4096);
+  uint64_t a = Map(4096);
   uint32_t v = 1;
   ASSERT_TRUE(mm_.CopyOut(a, &v, 4).ok());
   auto child_as = std::make_shared<FakeAddressSpace>();
@@ -381,7 +384,7 @@ TEST_F(MemoryManagerTest, OutsideWriteToMappedCowPageFails) {
 }
 
 TEST_F(MemoryManagerTest, ForkIsCopyOnWrite) {
-  uint64_t a = MapAnon(4096);
+  uint64_t a = Map(4096);
   uint32_t v = 1;
   ASSERT_TRUE(mm_.CopyOut(a, &v, 4).ok());
   ASSERT_EQ(mm_.HandleFault(a, false), FaultResult::kHandled);
@@ -409,7 +412,7 @@ TEST_F(MemoryManagerTest, ForkIsCopyOnWrite) {
 // The caller's stack pages are copied at fork: both processes keep them
 // writable, so neither takes a copy-on-write fault there.
 TEST_F(MemoryManagerTest, ForkCopiesListedPagesAtOnce) {
-  uint64_t a = MapAnon(3 * 4096);
+  uint64_t a = Map(3 * 4096);
   for (uint64_t page = a; page < a + 3 * 4096; page += 4096) {
     uint32_t v = uint32_t(page);
     ASSERT_TRUE(mm_.CopyOut(page, &v, 4).ok());
@@ -477,7 +480,7 @@ TEST(MemoryManagerForkTest, ForkCopiesPagesChildrenWrote) {
 }
 
 TEST_F(MemoryManagerTest, WriteFaultFixedByAnotherThreadIsRetried) {
-  uint64_t a = MapAnon(4096);
+  uint64_t a = Map(4096);
   ASSERT_EQ(mm_.HandleFault(a, false), FaultResult::kHandled);
   auto child = mm_.Fork(std::make_shared<FakeAddressSpace>());
   ASSERT_TRUE(child.ok());
@@ -492,8 +495,7 @@ TEST_F(MemoryManagerTest, WriteFaultFixedByAnotherThreadIsRetried) {
 }
 
 TEST_F(MemoryManagerTest, SharedMappingStaysSharedAfterFork) {
-  uint64_t a = MapAnon(4096, PROT_READ | PROT_WRITE,
-                       MAP_SHARED | MAP_ANONYMOUS);
+  uint64_t a = Map(4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS);
   auto child = mm_.Fork(std::make_shared<FakeAddressSpace>());
   ASSERT_TRUE(child.ok());
   uint32_t w = 7, r = 0;
@@ -503,7 +505,7 @@ TEST_F(MemoryManagerTest, SharedMappingStaysSharedAfterFork) {
 }
 
 TEST_F(MemoryManagerTest, MunmapSplitsVma) {
-  uint64_t a = MapAnon(3 * 4096);
+  uint64_t a = Map(3 * 4096);
   ASSERT_TRUE(mm_.Munmap(a + 4096, 4096).ok());
   char c;
   EXPECT_TRUE(mm_.CopyIn(a, &c, 1).ok());
@@ -513,7 +515,7 @@ TEST_F(MemoryManagerTest, MunmapSplitsVma) {
 }
 
 TEST_F(MemoryManagerTest, MprotectChecksRangeAndMaxProt) {
-  uint64_t a = MapAnon(2 * 4096);
+  uint64_t a = Map(2 * 4096);
   EXPECT_EQ(mm_.Mprotect(a, 3 * 4096, PROT_READ).error(), ENOMEM);
   EXPECT_EQ(mm_.Mprotect(a + 1, 4096, PROT_READ).error(), EINVAL);
   ASSERT_TRUE(mm_.Mprotect(a, 4096, PROT_READ).ok());
@@ -523,7 +525,7 @@ TEST_F(MemoryManagerTest, MprotectChecksRangeAndMaxProt) {
 }
 
 TEST_F(MemoryManagerTest, MprotectKeepsMappedPagesMapped) {
-  uint64_t a = MapAnon(4 * 4096);
+  uint64_t a = Map(4 * 4096);
   for (int i = 0; i < 3; i++)
     ASSERT_EQ(mm_.HandleFault(a + i * 4096, false), FaultResult::kHandled);
   ASSERT_TRUE(mm_.Madvise(a + 4096, 4096, MADV_DONTNEED).ok());
@@ -545,8 +547,8 @@ TEST_F(MemoryManagerTest, MprotectKeepsMappedPagesMapped) {
 }
 
 TEST_F(MemoryManagerTest, MremapGrowsAndMovesWithContents) {
-  uint64_t a = MapAnon(4096);
-  uint64_t blocker = MapAnon(4096);
+  uint64_t a = Map(4096);
+  uint64_t blocker = Map(4096);
   ASSERT_EQ(blocker, a - 4096);
   uint32_t v = 42;
   ASSERT_TRUE(mm_.CopyOut(a, &v, 4).ok());
@@ -565,7 +567,7 @@ TEST_F(MemoryManagerTest, MremapGrowsAndMovesWithContents) {
 }
 
 TEST_F(MemoryManagerTest, MremapDontUnmapMovesPagesAndKeepsVma) {
-  uint64_t a = MapAnon(4096);
+  uint64_t a = Map(4096);
   uint32_t v = 42;
   ASSERT_TRUE(mm_.CopyOut(a, &v, 4).ok());
   EXPECT_EQ(
@@ -584,10 +586,9 @@ TEST_F(MemoryManagerTest, MremapDontUnmapMovesPagesAndKeepsVma) {
 }
 
 TEST_F(MemoryManagerTest, MremapOfZeroBytesAliasesSharedPages) {
-  uint64_t priv = MapAnon(4096);
+  uint64_t priv = Map(4096);
   EXPECT_EQ(mm_.Mremap(priv, 0, 4096, MREMAP_MAYMOVE, 0).error(), EINVAL);
-  uint64_t a =
-      MapAnon(4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS);
+  uint64_t a = Map(4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS);
   EXPECT_EQ(mm_.Mremap(a, 0, 4096, 0, 0).error(), ENOMEM);
   auto alias = mm_.Mremap(a, 0, 4096, MREMAP_MAYMOVE, 0);
   ASSERT_TRUE(alias.ok());
@@ -609,7 +610,7 @@ TEST_F(MemoryManagerTest, BrkGrowsAndShrinks) {
 }
 
 TEST_F(MemoryManagerTest, CopyInStringStopsAtNul) {
-  uint64_t a = MapAnon(4096);
+  uint64_t a = Map(4096);
   ASSERT_TRUE(mm_.CopyOut(a, "hello", 6).ok());
   EXPECT_EQ(mm_.CopyInString(a, 100).value(), "hello");
   EXPECT_EQ(mm_.CopyInString(a, 3).error(), ENAMETOOLONG);
@@ -628,25 +629,12 @@ class DirectMappingTest : public MemoryManagerTest {
     std::string data(kPages * kPageSize, 'f');
     ASSERT_EQ(write(fd, data.data(), data.size()), ssize_t(data.size()));
     file_ = std::make_shared<HostFileObject>(fd, data.size());
-    MmapRequest req;
-    req.length = data.size();
-    req.prot = PROT_READ;
-    req.flags = MAP_PRIVATE;
-    req.object = file_;
-    auto r = mm_.Mmap(req);
-    ASSERT_TRUE(r.ok());
-    addr_ = r.value();
+    addr_ = MapFile(PROT_READ);
+    ASSERT_NE(addr_, 0u);
   }
 
   uint64_t MapFile(int prot) {
-    MmapRequest req;
-    req.length = kPages * kPageSize;
-    req.prot = prot;
-    req.flags = MAP_PRIVATE;
-    req.object = file_;
-    auto r = mm_.Mmap(req);
-    EXPECT_TRUE(r.ok());
-    return r.ok() ? r.value() : 0;
+    return Map(kPages * kPageSize, prot, MAP_PRIVATE, file_);
   }
 
   bool HostFilePage(uint64_t page) {
