@@ -727,6 +727,41 @@ TEST_F(DirectMappingTest, FaultLeavesAMappingWithPagesOfItsOwn) {
   EXPECT_FALSE(HostFilePage(addr + kPageSize));
 }
 
+// A fault in a writable private mapping of a host file copies its pages
+// from the file without keeping them in the file's cache.
+TEST_F(DirectMappingTest, WritableMappingCopiesWithoutCachingTheFile) {
+  uint64_t data =
+      Map(kPages * kPageSize, PROT_READ | PROT_WRITE, MAP_PRIVATE, file_);
+  ASSERT_EQ(mm_.HandleFault(data, false), FaultResult::kHandled);
+  char byte = 0;
+  ASSERT_TRUE(mm_.CopyIn(data + kPageSize, &byte, 1).ok());
+  EXPECT_EQ(byte, 'f');
+  for (uint64_t i = 0; i < kPages; i++) EXPECT_FALSE(file_->HasFrame(i)) << i;
+  ASSERT_TRUE(mm_.CopyOut(data, "w", 1).ok());
+  ASSERT_TRUE(mm_.CopyIn(data, &byte, 1).ok());
+  EXPECT_EQ(byte, 'w');
+  ASSERT_EQ(pread(file_->HostFd(), &byte, 1, 0), 1);
+  EXPECT_EQ(byte, 'f');
+}
+
+TEST_F(DirectMappingTest, CopyPastTheEndOfTheFileIsZeroThenFaults) {
+  char path[] = "/tmp/moat-direct-XXXXXX";
+  int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  unlink(path);
+  std::string text(kPageSize + kPageSize / 2, 'g');
+  ASSERT_EQ(write(fd, text.data(), text.size()), ssize_t(text.size()));
+  auto half = std::make_shared<HostFileObject>(fd, text.size());
+  uint64_t data = Map(3 * kPageSize, PROT_READ | PROT_WRITE, MAP_PRIVATE, half);
+  ASSERT_EQ(mm_.HandleFault(data, false), FaultResult::kHandled);
+  char bytes[2] = {0, 1};
+  ASSERT_TRUE(mm_.CopyIn(data + text.size() - 1, bytes, 2).ok());
+  EXPECT_EQ(bytes[0], 'g');
+  EXPECT_EQ(bytes[1], 0);
+  EXPECT_EQ(mm_.HandleFault(data + 2 * kPageSize, false),
+            FaultResult::kBusError);
+}
+
 TEST_F(DirectMappingTest, ChildWithoutHostForkIsOrdinary) {
   auto child = mm_.Fork(std::make_shared<FakeAddressSpace>());
   ASSERT_TRUE(child.ok());

@@ -43,6 +43,14 @@ class MemoryObject {
   // stores in *run how many pages from `index` on sit in consecutive frames.
   // EFAULT when the page lies past the end of the object.
   Result<uint64_t> GetPage(uint64_t index, uint64_t* run);
+  // Writes pages [first, first+pages) of the backing file into the frames
+  // from `frame` on, without keeping them here: copies for a private
+  // mapping that the program writes. Zeros past the end of the file.
+  // ENOTSUP for an object without backing.
+  Status CopyFromBacking(uint64_t first, uint64_t pages, uint64_t frame) {
+    if (!HasBacking()) return Err(ENOTSUP);
+    return Fill(first, pages, frame);
+  }
   // The host descriptor of the file behind this object, whose pages a
   // platform may map straight from the host's page cache, or -1.
   virtual int HostFd() const { return -1; }
