@@ -359,8 +359,8 @@ TEST_F(ServerTest, LongListingsComeInSeveralPackets) {
   EXPECT_EQ(names.size(), 3000u);
 }
 
-// Reads the fields of a kReadDir reply: its entry count and whether it
-// says more entries are left.
+// Reads the fields of a kReadDir reply: its entry count and its flag for
+// entries left.
 void ReadDirReply(const std::vector<char>& fields, uint32_t* count,
                   uint8_t* more) {
   Decoder d(fields.data(), fields.size());
@@ -373,13 +373,13 @@ void ReadDirReply(const std::vector<char>& fields, uint32_t* count,
   EXPECT_TRUE(d.AtEnd());
 }
 
-TEST_F(ServerTest, ListingSaysWhetherEntriesAreLeft) {
+TEST_F(ServerTest, ReadDirFlagsEntriesLeft) {
   for (int i = 0; i < 3000; i++)
     WriteFile(base_ / "root" / "d" / (std::string(60, 'x') + std::to_string(i)),
               "");
   OpenServer(true);
   uint64_t root = Attach();
-  // A short listing fits one reply, which says nothing is left.
+  // A short listing fits one reply, whose flag is 0.
   Encoder short_list = Request(Op::kReadDir);
   short_list.U64(root);
   short_list.U64(0);

@@ -697,7 +697,7 @@ TEST_F(DirectMappingTest, MoveLeavesNoMappingBehind) {
 
 // Mappings made while the platform could not map host files, as exec maps
 // a program before its first thread runs, become direct on a fault.
-TEST_F(DirectMappingTest, FaultMakesEarlierMappingsOfTheFileDirect) {
+TEST_F(DirectMappingTest, FaultMakesExecMappingsDirect) {
   as_->maps_host_files = false;
   uint64_t text = MapFile(PROT_READ | PROT_EXEC);
   uint64_t rodata = MapFile(PROT_READ);
@@ -716,7 +716,7 @@ TEST_F(DirectMappingTest, FaultMakesEarlierMappingsOfTheFileDirect) {
   EXPECT_EQ(mm_.ResidentPages(), 0u);
 }
 
-TEST_F(DirectMappingTest, FaultLeavesAMappingWithPagesOfItsOwn) {
+TEST_F(DirectMappingTest, FaultKeepsMappingWithPages) {
   as_->maps_host_files = false;
   uint64_t addr = MapFile(PROT_READ);
   char byte = 0;
@@ -729,7 +729,7 @@ TEST_F(DirectMappingTest, FaultLeavesAMappingWithPagesOfItsOwn) {
 
 // A fault in a writable private mapping of a host file copies its pages
 // from the file without keeping them in the file's cache.
-TEST_F(DirectMappingTest, WritableMappingCopiesWithoutCachingTheFile) {
+TEST_F(DirectMappingTest, WritableCopyBypassesCache) {
   uint64_t data =
       Map(kPages * kPageSize, PROT_READ | PROT_WRITE, MAP_PRIVATE, file_);
   ASSERT_EQ(mm_.HandleFault(data, false), FaultResult::kHandled);
@@ -744,7 +744,7 @@ TEST_F(DirectMappingTest, WritableMappingCopiesWithoutCachingTheFile) {
   EXPECT_EQ(byte, 'f');
 }
 
-TEST_F(DirectMappingTest, CopyPastTheEndOfTheFileIsZeroThenFaults) {
+TEST_F(DirectMappingTest, CopyPastEndOfFile) {
   char path[] = "/tmp/moat-direct-XXXXXX";
   int fd = mkstemp(path);
   ASSERT_GE(fd, 0);
