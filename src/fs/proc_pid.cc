@@ -158,7 +158,8 @@ class DirBuilder {
     dir->Add(name, link);
   }
 
-  // A file of a kind of its own, which `make` makes with its inode number.
+  // Adds a file of its own kind: `make` builds its inode from the inode
+  // number.
   void Special(
       const std::string& name,
       const std::function<std::shared_ptr<ProcInode>(uint64_t)>& make) {
@@ -199,15 +200,16 @@ class MemFile : public FileDescription {
         });
   }
 
-  // Any address, but there is no end to seek from.
+  // Seeks to any address. SEEK_END is invalid, because memory has no end
+  // to seek from.
   Result<uint64_t> Seek(int64_t off, int whence) override {
     if (whence != SEEK_SET && whence != SEEK_CUR) return Err(EINVAL);
     return FileDescription::Seek(off, whence);
   }
 
  private:
-  // Copies page by page up to the first page that fails, as Linux's
-  // mem_rw: EIO when not even the first byte could be copied.
+  // Copies page by page up to the first page that fails, and returns EIO
+  // when not even the first byte could be copied, as Linux's mem_rw does.
   // TODO: reads of PROT_NONE memory and writes to read-only text (a
   // debugger's breakpoint) fail here as the program's own access would.
   // Linux makes both through FOLL_FORCE.
@@ -235,8 +237,8 @@ class MemInode : public ProcInode {
   MemInode(const FsPtr& fs, const Target& tgt, uint64_t ino)
       : ProcInode(fs, S_IFREG | 0600, ino), tgt_(tgt) {}
 
-  // Needs the access of ptrace, as the other files of the target's memory.
-  // A zombie's file opens and reads nothing.
+  // Opens the file for a caller with ptrace access to the target, which the
+  // other files of its memory require too. A zombie's file reads nothing.
   Result<FilePtr> Open(int flags) override {
     Task* caller = CurrentTask();
     if (caller == nullptr) return Err(EACCES);

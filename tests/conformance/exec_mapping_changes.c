@@ -44,7 +44,7 @@ static int find_mapping(const char* name, const char* perms,
   return found;
 }
 
-/* Whether the mapping's bytes are the file's at its offset. */
+/* Returns whether the mapping's bytes equal the file's at its offset. */
 static int shows_file(const struct mapping* m) {
   int fd = open(m->path, O_RDONLY);
   CHECK(fd >= 0);

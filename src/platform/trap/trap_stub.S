@@ -169,9 +169,9 @@ moat_trap_wake_return:
 moat_trap_yield_return:
   jmp 3b
 4:
-  // The FPU state of a patched call is still in the registers: saved now,
-  // it spares the kernel a request that would wake this thread first
-  // (a signal frame, a vfork child's first run). 2 says it is saved.
+  // The FPU state of a patched call is still in the registers. Saving it
+  // now spares the kernel a request that would wake this thread first (a
+  // signal frame, a vfork child's first run). The value 2 marks it saved.
   cmpl $1, MOAT_TC_PATCHED(%r12)
   jne 14f
   lea MOAT_TRAP_PATCH_FP(%r12), %rdi
