@@ -31,7 +31,7 @@
 // in both caches, so a hand-off moves only the lines that changed. On the
 // test VMs, a line moving between CPUs took about 200 ns.
 #define MOAT_TC_STATE 0
-#define MOAT_TC_KERNEL_SLEEPING 4
+#define MOAT_TC_KERNEL_SLEEPING 4  // 1, or 2 on the stub's CPU (see below)
 #define MOAT_TC_STUB_SLEEPING 8
 #define MOAT_TC_SPIN 12     // pause iterations the stub spins before sleeping
 #define MOAT_TC_UCONTEXT 16  // the handler's arguments
@@ -71,9 +71,22 @@
 #define MOAT_TC_MEMORY_FD 200
 #define MOAT_TC_SIGNO 208
 #define MOAT_TC_NEW_FS_BASE 216  // loaded with wrfsbase before resuming
+// One more than the CPU the stub ran on when it last woke the kernel (0:
+// not yet), so that a kernel that sleeps can wait on that CPU.
+#define MOAT_TC_CPU 224
 #define MOAT_TC_MAPS 256
 #define MOAT_TRAP_MAP_ENTRY_SIZE 32
 #define MOAT_TRAP_MAX_MAPS 120  // up to the control page's end
+// KERNEL_SLEEPING's value when the kernel thread sleeps where the stub
+// thread last ran: the stub, once it has woken the kernel, yields its CPU
+// to it instead of spinning. See TrapContext::SleepOnStubCpu.
+#define MOAT_TRAP_SLEEPING_HERE 2
+// The maximum number of sched_yield calls the stub makes for a kernel
+// sleeping on its CPU before it sleeps itself.
+#define MOAT_TRAP_MAX_YIELDS 256
+// The selector of the GDT entry whose limit is the CPU and node number
+// (Linux's GDT_ENTRY_CPUNODE), which `lsl` reads, as the vDSO's getcpu.
+#define MOAT_TRAP_CPUNODE_SELECTOR 0x7b
 #define MOAT_TRAP_OP_SHIFT 32
 #define MOAT_TRAP_OP_MMAP 0
 #define MOAT_TRAP_OP_MUNMAP 1

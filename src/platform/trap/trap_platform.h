@@ -10,6 +10,7 @@
 #pragma once
 
 #include <linux/seccomp.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/types.h>
 
@@ -247,6 +248,9 @@ class TrapContext : public Context {
  private:
   enum class Wait { kChanged, kDied };
   Wait WaitWhile(uint32_t published, bool may_spin);
+  // Decides, before the kernel thread sleeps until the stub traps, whether
+  // it sleeps on the stub's CPU, and binds it to that CPU if so.
+  bool SleepOnStubCpu();
   void KillIfInterruptIgnored();
   void Publish(uint32_t state);
   bool ReadFrame();
@@ -298,6 +302,13 @@ class TrapContext : public Context {
   std::vector<std::array<uint64_t, 4>> ahead_maps_;
   SpinBudget kernel_spin_;  // nanoseconds
   SpinBudget stub_spin_;    // pause iterations
+  // Traps in a row, each sooner than kLongGapNs after the resume before
+  // it, that the kernel thread slept on the stub's CPU for.
+  int short_gaps_ = 0;
+  // Traps in a row each later than kLongGapNs after the resume.
+  int long_gaps_ = 0;
+  // Whether the last Publish had to wake the stub.
+  bool woke_stub_ = false;
 };
 
 class TrapPlatform : public Platform {
@@ -361,6 +372,9 @@ class TrapPlatform : public Platform {
   // there are CPUs, which a spinner would starve.
   bool StubMaySpin() const;
   bool KernelMaySpin() const;
+  // The CPUs moat's threads may run on, which a kernel thread that
+  // followed its stub returns to.
+  const cpu_set_t& cpus() const { return cpu_set_; }
   std::atomic<int> running{0};  // contexts inside Switch
 
  private:
@@ -389,6 +403,7 @@ class TrapPlatform : public Platform {
   bool patching_ = false;
   uint32_t spin_iterations_ = 0;
   long cpus_ = 1;
+  cpu_set_t cpu_set_{};
   std::thread factory_;
   std::mutex mu_;
   std::condition_variable cv_;

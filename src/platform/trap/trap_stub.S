@@ -140,8 +140,17 @@ moat_trap_handler:
 moat_trap_report:
   mov %ebx, %eax
   xchg %eax, MOAT_TC_STATE(%r12)         // a full barrier before the load
-  cmpl $0, MOAT_TC_KERNEL_SLEEPING(%r12)
+  mov MOAT_TC_KERNEL_SLEEPING(%r12), %r14d
+  test %r14d, %r14d
   je 2f
+  mov $MOAT_TRAP_CPUNODE_SELECTOR, %eax  // this CPU, for the kernel to
+  lsl %eax, %eax                         // sleep on next time
+  and $0xfff, %eax
+  inc %eax
+  cmp %eax, MOAT_TC_CPU(%r12)
+  je 1f
+  mov %eax, MOAT_TC_CPU(%r12)
+1:
   lea MOAT_TC_STATE(%r12), %rdi          // futex(&state, FUTEX_WAKE, 1)
   mov $1, %esi
   mov $1, %edx
@@ -151,7 +160,10 @@ moat_trap_report:
 moat_trap_wake_return:
 2:
   mov MOAT_TC_SPIN(%r12), %r13d
-3:
+  cmp $MOAT_TRAP_SLEEPING_HERE, %r14d
+  jne 3f
+  mov $MOAT_TRAP_MAX_YIELDS, %r13d      // the kernel wakes on this CPU:
+3:                                       // yield to it, never spin
   mov MOAT_TC_STATE(%r12), %eax
   cmp %ebx, %eax
   jne 5f
@@ -159,10 +171,13 @@ moat_trap_wake_return:
   jz 4f
   cmpl $0, MOAT_TC_KERNEL_BLOCKED(%r12)
   jne 4f
-  pause
   dec %r13d
+  cmp $MOAT_TRAP_SLEEPING_HERE, %r14d
+  je 15f
+  pause
   test $1023, %r13d                      // about every 30 us, let a thread
   jnz 3b                                 // waiting for this CPU go first
+15:
   mov $24, %eax                          // sched_yield()
   syscall
   .globl moat_trap_yield_return

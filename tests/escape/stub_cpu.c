@@ -1,0 +1,56 @@
+/* An attack on the trap platform's hint of where a stub thread runs. The
+ * stub writes its CPU into its control page when it wakes a sleeping
+ * kernel thread (MOAT_TC_CPU in src/platform/trap/trap_layout.h), and a
+ * kernel thread whose program computes long between calls moves to that
+ * CPU before it sleeps. The control page lies in the program's address
+ * space, at the GS base of a thread that set none of its own. The program
+ * writes CPU numbers past the host's, zero, and every CPU in turn there,
+ * sets the sleeping word to the value for a kernel on the stub's CPU, and
+ * alternates computing with calls whose results it checks. The runner checks
+ * that the host and a second sandbox stay responsive and that the sandbox stops
+ * on SIGTERM. Natively, and on the ptrace platform, there is no control
+ * page: the program only computes and calls. */
+#include "escape.h"
+
+#define SLOT_BASE 0x7fffc0000000ul
+#define STUB_BASE 0x7fffffe00000ul
+#define KERNEL_SLEEPING 4 /* MOAT_TC_KERNEL_SLEEPING */
+#define CPU_WORD 224      /* MOAT_TC_CPU */
+
+static volatile unsigned long long sink;
+
+static void compute(long rounds) {
+  unsigned long long x = 1;
+  for (long i = 0; i < rounds; i++)
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+  sink = x;
+}
+
+int main(void) {
+  unsigned long long gs = 0;
+  __asm__ volatile("rdgsbase %0" : "=r"(gs));
+  volatile unsigned int* page = NULL;
+  if (gs >= SLOT_BASE && gs < STUB_BASE && gs % 4096 == 0)
+    page = (volatile unsigned int*)gs;
+  else
+    note("no trap control page at the GS base (%#llx)", gs);
+  long cpus = sysconf(_SC_NPROCESSORS_CONF);
+  const unsigned int junk[] = {0xffffffffu, 0x80000000u, 4097, 1025, 0};
+  int fd = open("/dev/zero", O_RDONLY);
+  if (fd < 0) broken("open /dev/zero: %s", strerror(errno));
+  pid_t parent = getppid();
+  for (unsigned long round = 0;; round++) {
+    if (page) {
+      unsigned long k = round % (sizeof junk / sizeof junk[0] + cpus);
+      page[CPU_WORD / 4] =
+          k < sizeof junk / sizeof junk[0] ? junk[k] : (unsigned int)(k - 4);
+      page[KERNEL_SLEEPING / 4] = 2;
+    }
+    compute(round % 3 == 0 ? 20000 : 200);
+    char buf[64];
+    memset(buf, 1, sizeof buf);
+    if (read(fd, buf, sizeof buf) != sizeof buf || buf[0] != 0 || buf[63] != 0)
+      broken("read of /dev/zero went wrong in round %lu", round);
+    if (getppid() != parent) broken("getppid changed in round %lu", round);
+  }
+}
