@@ -192,8 +192,8 @@ moat_command() {
   local kv env_args=()
   for kv in $(case_env ""); do env_args+=(--env "$kv"); done
   # shellcheck disable=SC2046
-  echo "$moat" --log "$log" do --platform="$platform" $(moat_options "$name") \
-    "${env_args[@]}" --
+  echo $(moat_prefix "$name") "$moat" --log "$log" do --platform="$platform" \
+    $(moat_options "$name") "${env_args[@]}" --
 }
 
 # The program's path inside the sandbox.
@@ -357,6 +357,12 @@ run_exhaust() {
     [ "${rss:-0}" -lt 512 ] ||
       problems+=("moat's own memory grew to $rss MiB")
   fi
+  if [ "$was_running" = 1 ] && [ -n "$(moat_prefix "$name")" ]; then
+    local outside
+    outside=$(threads_off_cpu0 "$mpid" "$tree")
+    [ -z "$outside" ] ||
+      problems+=("threads that may run off CPU 0: $outside")
+  fi
   measure_neighbours "$name"
   if [ "$was_running" = 1 ]; then stop_moat "$mpid" 2>/dev/null; fi
   wait "$mpid" 2>/dev/null
@@ -380,6 +386,25 @@ run_exhaust() {
     [ "$was_running" = 1 ] || why+=", ended by itself"
     verdict "$platform" "$name" 1 "$why" 0
   fi
+}
+
+# Prints the threads of moat ($1) and of the processes in $2 ("pid start"
+# lines) whose CPU mask is not CPU 0 alone, sampled ten times over a
+# second, as "pid/tid:mask" words.
+threads_off_cpu0() {
+  local top=$1 tree=$2 round pid task mask found=''
+  for round in $(seq 10); do
+    for pid in $top $(echo "$tree" | awk '{print $1}'); do
+      for task in /proc/"$pid"/task/*; do
+        mask=$(awk '/^Cpus_allowed_list/ {print $2}' "$task/status" 2>/dev/null)
+        [ -z "$mask" ] || [ "$mask" = 0 ] ||
+          found+=" $pid/${task##*/}:$mask"
+      done
+    done
+    [ -z "$found" ] || break
+    sleep 0.1
+  done
+  echo "${found# }"
 }
 
 # Kills (by pid) the processes of an attacked sandbox still alive 2 s after

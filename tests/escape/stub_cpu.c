@@ -3,13 +3,19 @@
  * kernel thread (MOAT_TC_CPU in src/platform/trap/trap_layout.h), and a
  * kernel thread whose program computes long between calls moves to that
  * CPU before it sleeps. The control page lies in the program's address
- * space, at the GS base of a thread that set none of its own. The program
- * writes CPU numbers past the host's, zero, and every CPU in turn there,
- * sets the sleeping word to the value for a kernel on the stub's CPU, and
- * alternates computing with calls whose results it checks. The runner checks
- * that the host and a second sandbox stay responsive and that the sandbox stops
- * on SIGTERM. Natively, and on the ptrace platform, there is no control
- * page: the program only computes and calls. */
+ * space, at the GS base of a thread that set none of its own. A second
+ * thread of the program writes CPU numbers past the host's, zero, and
+ * every CPU in turn there without pause. It also sets the sleeping word to
+ * the value for a kernel on the stub's CPU. Meanwhile the main thread
+ * alternates computing with calls whose results it checks. The runner
+ * starts moat on CPU 0 alone and checks that no thread of the sandbox may
+ * run on another CPU, that the host and a second sandbox stay responsive,
+ * and that the sandbox stops on SIGTERM. Natively, and on the ptrace
+ * platform, there is no control page: the program only computes and
+ * calls. */
+#define _GNU_SOURCE  // before any header, as escape.h asks
+#include <pthread.h>
+
 #include "escape.h"
 
 #define SLOT_BASE 0x7fffc0000000ul
@@ -26,27 +32,35 @@ static void compute(long rounds) {
   sink = x;
 }
 
+static volatile unsigned int* page;
+
+static void* scribble(void* unused) {
+  const unsigned int junk[] = {0xffffffffu, 0x80000000u, 4097, 1025, 0};
+  const unsigned long njunk = sizeof junk / sizeof junk[0];
+  long cpus = sysconf(_SC_NPROCESSORS_CONF);
+  for (unsigned long round = 0;; round++) {
+    unsigned long k = round % (njunk + cpus);
+    page[CPU_WORD / 4] = k < njunk ? junk[k] : (unsigned int)(k - njunk + 1);
+    page[KERNEL_SLEEPING / 4] = 2;
+  }
+  return unused;
+}
+
 int main(void) {
   unsigned long long gs = 0;
   __asm__ volatile("rdgsbase %0" : "=r"(gs));
-  volatile unsigned int* page = NULL;
   if (gs >= SLOT_BASE && gs < STUB_BASE && gs % 4096 == 0)
     page = (volatile unsigned int*)gs;
   else
     note("no trap control page at the GS base (%#llx)", gs);
-  long cpus = sysconf(_SC_NPROCESSORS_CONF);
-  const unsigned int junk[] = {0xffffffffu, 0x80000000u, 4097, 1025, 0};
+  pthread_t writer;
+  if (page && pthread_create(&writer, NULL, scribble, NULL) != 0)
+    broken("pthread_create failed");
   int fd = open("/dev/zero", O_RDONLY);
   if (fd < 0) broken("open /dev/zero: %s", strerror(errno));
   pid_t parent = getppid();
   for (unsigned long round = 0;; round++) {
-    if (page) {
-      unsigned long k = round % (sizeof junk / sizeof junk[0] + cpus);
-      page[CPU_WORD / 4] =
-          k < sizeof junk / sizeof junk[0] ? junk[k] : (unsigned int)(k - 4);
-      page[KERNEL_SLEEPING / 4] = 2;
-    }
-    compute(round % 3 == 0 ? 20000 : 200);
+    compute(40000);
     char buf[64];
     memset(buf, 1, sizeof buf);
     if (read(fd, buf, sizeof buf) != sizeof buf || buf[0] != 0 || buf[63] != 0)
