@@ -49,9 +49,11 @@ bool ParseRoot(const std::string& arg, Root* out) {
   return true;
 }
 
-Result<Process> Start(const std::vector<Root>& roots, bool outlive_parent) {
-  int pair[2];
-  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0)
+Result<Process> Start(const std::vector<Root>& roots, bool outlive_parent,
+                      int sock) {
+  int pair[2] = {-1, sock};
+  if (sock < 0 &&
+      socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0)
     return Err(errno);
   // Everything the child needs is built before fork: after it, only
   // async-signal-safe calls are made.
@@ -80,8 +82,10 @@ Result<Process> Start(const std::vector<Root>& roots, bool outlive_parent) {
       syscall(SYS_clone, flags | SIGCHLD, nullptr, nullptr, nullptr, nullptr));
   if (pid < 0) {
     int error = errno;
-    close(pair[0]);
-    close(pair[1]);
+    if (sock < 0) {
+      close(pair[0]);
+      close(pair[1]);
+    }
     return Err(error);
   }
   if (pid == 0) {
@@ -93,7 +97,7 @@ Result<Process> Start(const std::vector<Root>& roots, bool outlive_parent) {
     execv("/proc/self/exe", argv.data());
     _exit(127);
   }
-  close(pair[1]);
+  if (sock < 0) close(pair[1]);
   Process p;
   p.pid = pid;
   p.sock = pair[0];

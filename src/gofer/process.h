@@ -25,9 +25,13 @@ struct Process {
 // Starts `moat gofer` serving `roots`. The gofer ends when the kernel's end
 // of the connection closes, or when its parent dies unless
 // `outlive_parent`: a pod member's gofer serves the files that member
-// shares with the pod for as long as the kernel uses them.
+// shares with the pod for as long as the kernel uses them. When `sock` is
+// given, the gofer serves it: the gofer's end of a close-on-exec
+// SOCK_SEQPACKET pair whose other end the kernel has. The caller then
+// closes it, and the Process has no socket. Otherwise Start makes the
+// pair and returns the kernel's end.
 Result<Process> Start(const std::vector<Root>& roots,
-                      bool outlive_parent = false);
+                      bool outlive_parent = false, int sock = -1);
 
 // Parses a --root argument, "PATH" or "PATH:ro" / "PATH:rw".
 bool ParseRoot(const std::string& arg, Root* out);
