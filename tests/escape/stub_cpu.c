@@ -11,9 +11,10 @@
  * starts moat on CPU 0 alone and checks that no thread of the sandbox may
  * run on another CPU, that the host and a second sandbox stay responsive,
  * and that the sandbox stops on SIGTERM. Natively, and on the ptrace
- * platform, there is no control page: the program only computes and
- * calls. */
-#define _GNU_SOURCE  // before any header, as escape.h asks
+ * platform, there is no control page: the second thread waits, and the
+ * main thread computes and calls. The ptrace platform binds each task
+ * thread and its stub thread to one CPU, which must be one of moat's. */
+#define _GNU_SOURCE  // before any header, as escape.h requires
 #include <pthread.h>
 
 #include "escape.h"
@@ -35,6 +36,9 @@ static void compute(long rounds) {
 static volatile unsigned int* page;
 
 static void* scribble(void* unused) {
+  // Without a control page the thread only waits, so that the ptrace
+  // platform's two task threads are checked too.
+  while (!page) pause();
   const unsigned int junk[] = {0xffffffffu, 0x80000000u, 4097, 1025, 0};
   const unsigned long njunk = sizeof junk / sizeof junk[0];
   long cpus = sysconf(_SC_NPROCESSORS_CONF);
@@ -54,7 +58,7 @@ int main(void) {
   else
     note("no trap control page at the GS base (%#llx)", gs);
   pthread_t writer;
-  if (page && pthread_create(&writer, NULL, scribble, NULL) != 0)
+  if (pthread_create(&writer, NULL, scribble, NULL) != 0)
     broken("pthread_create failed");
   int fd = open("/dev/zero", O_RDONLY);
   if (fd < 0) broken("open /dev/zero: %s", strerror(errno));

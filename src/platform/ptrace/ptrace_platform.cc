@@ -17,12 +17,12 @@
 #include <atomic>
 #include <cstddef>
 #include <cstring>
+#include <vector>
 
 #include "mm/memory_file.h"
 #include "platform/stub_filter.h"
 #include "platform/stub_process.h"
 #include "util/log.h"
-#include "util/host_info.h"
 
 namespace moat {
 namespace {
@@ -347,14 +347,23 @@ Status PtraceAddressSpace::PrepareThread() {
 // Puts the calling task thread and the stub thread it traces on the same
 // CPU, so that a ptrace stop hands over within one CPU. Across CPUs the
 // hand-over needs a wake-up by interrupt, which made getppid up to seven
-// times slower on 2-CPU VMs. Pairs are spread round-robin.
+// times slower on 2-CPU VMs. Pairs are spread round-robin over the CPUs
+// moat may run on, which `taskset` or a cpuset may have narrowed.
 void PinToOneCpu(pid_t stub_tid) {
   static std::atomic<unsigned> next{0};
-  static const long cpus = HostCpuCount();
-  if (cpus <= 1) return;
+  static const std::vector<int> cpus = [] {
+    std::vector<int> allowed;
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+      for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+        if (CPU_ISSET(cpu, &set)) allowed.push_back(cpu);
+    }
+    return allowed;
+  }();
+  if (cpus.size() <= 1) return;
   cpu_set_t set;
   CPU_ZERO(&set);
-  CPU_SET(next++ % cpus, &set);
+  CPU_SET(cpus[next++ % cpus.size()], &set);
   sched_setaffinity(0, sizeof(set), &set);
   sched_setaffinity(stub_tid, sizeof(set), &set);
 }
