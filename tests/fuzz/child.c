@@ -31,16 +31,21 @@ static uint8_t pattern(int page, size_t i) {
   return (uint8_t)(0xa5 ^ page ^ (i * 7));
 }
 
+// Writes the file of read-only page `page` and returns a read-only
+// descriptor of it to map. The other threads pass random descriptors to
+// their calls (numbers below 64 among them), so a writable descriptor
+// held until the mapping was made could be written to or duplicated
+// meanwhile, and the file, with both of its mappings, would then change
+// as Linux allows. So the writable one is closed before the mapping.
 static int make_ro_file(const char* path, int page) {
   uint8_t buf[PAGE];
   for (size_t i = 0; i < PAGE; i++) buf[i] = pattern(page, i);
-  int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
   if (fd < 0) return -1;
-  if (write(fd, buf, PAGE) != (ssize_t)PAGE) {
-    close(fd);
-    return -1;
-  }
-  return fd;
+  ssize_t written = write(fd, buf, PAGE);
+  close(fd);
+  if (written != (ssize_t)PAGE) return -1;
+  return open(path, O_RDONLY);
 }
 
 // Maps (or maps again) a thread's scratch area: read-write pages, a guard
