@@ -33,10 +33,10 @@ static uint8_t pattern(int page, size_t i) {
 
 // Writes the file of read-only page `page` and returns a read-only
 // descriptor of it to map. The other threads pass random descriptors to
-// their calls (numbers below 64 among them), so a writable descriptor
-// held until the mapping was made could be written to or duplicated
-// meanwhile, and the file, with both of its mappings, would then change
-// as Linux allows. So the writable one is closed before the mapping.
+// their calls, numbers below 64 among them. A writable descriptor held
+// until the mapping was made could be written to or duplicated meanwhile.
+// The file and both of its mappings would then change, as Linux allows.
+// So the writable descriptor is closed before the mapping.
 static int make_ro_file(const char* path, int page) {
   uint8_t buf[PAGE];
   for (size_t i = 0; i < PAGE; i++) buf[i] = pattern(page, i);
