@@ -272,10 +272,10 @@ thread_local int t_bound_cpu = -1;
 // Binds the calling thread to `cpu`, or to all of `cpus` if it is -1.
 void BindToCpu(int cpu, const cpu_set_t& cpus) {
   if (cpu == t_bound_cpu) return;
-  cpu_set_t one;
-  CPU_ZERO(&one);
-  if (cpu >= 0) CPU_SET(cpu, &one);
-  if (sched_setaffinity(0, sizeof(cpu_set_t), cpu >= 0 ? &one : &cpus) == 0)
+  cpu_set_t single;
+  CPU_ZERO(&single);
+  if (cpu >= 0) CPU_SET(cpu, &single);
+  if (sched_setaffinity(0, sizeof(cpu_set_t), cpu >= 0 ? &single : &cpus) == 0)
     t_bound_cpu = cpu;
 }
 
@@ -302,17 +302,16 @@ void TrapContext::Blocking() {
 // and put by the host on an idle CPU if there is one. On the test VMs,
 // waking a thread on an idle CPU took about 15 us (an interrupt to a
 // halted virtual CPU), and waking one on the waker's own CPU about 2 us.
-// So a kernel thread whose program computed longer than its spin between
-// calls twice in a row, or that runs on its stub's CPU already while more
-// threads run than there are CPUs (no spinning then), binds itself to the
-// CPU its stub last ran on (MOAT_TC_CPU) before it sleeps, and tells the
-// stub by the value of its sleeping word (MOAT_TRAP_SLEEPING_HERE). The
-// stub then yields its CPU to the
-// kernel thread it woke instead of spinning, and a call after a long
-// computation costs about 4 us instead of 30. After a few calls that a
-// spin would have caught, the kernel thread lets go of the CPU and spins
-// again. The CPU comes from the stub, so the program can write it: it
-// only ever names one of moat's own CPUs here.
+// So the kernel thread binds itself before it sleeps to the CPU its stub
+// last ran on (MOAT_TC_CPU) in two cases: its program computed longer
+// than the kernel's spin between calls twice in a row, or it runs on that
+// CPU already while more threads run than there are CPUs, so that it may
+// not spin. Its sleeping word then reads MOAT_TRAP_SLEEPING_HERE, and the
+// stub yields its CPU to the kernel thread it woke instead of spinning. A
+// call after a long computation then cost 4-8 us more than natively on
+// the test VMs instead of about 30. After a few calls that a spin would
+// have caught, the kernel thread unbinds itself and spins again. The
+// program can write MOAT_TC_CPU, so only moat's own CPUs are accepted.
 bool TrapContext::SleepOnStubCpu() {
   const cpu_set_t& cpus = platform_.cpus();
   if (woke_stub_) {
@@ -331,9 +330,9 @@ bool TrapContext::SleepOnStubCpu() {
   }
   uint32_t cpu = Word(thread_->area, MOAT_TC_CPU).load() - 1;
   if (cpu >= CPU_SETSIZE || !CPU_ISSET(cpu, &cpus)) return t_bound_cpu >= 0;
-  // Moving costs the host a migration. So the thread moves only for a
-  // program that computes long between calls, and otherwise binds itself
-  // only where it runs already, when more threads run than there are CPUs.
+  // Moving to another CPU costs the host a migration. So the thread moves
+  // only for a program that computes long between calls. Otherwise it
+  // binds itself only to the CPU it runs on, when it may not spin.
   if (t_bound_cpu < 0 && long_gaps_ < kLongGapsToFollow &&
       (platform_.KernelMaySpin() || sched_getcpu() != int(cpu)))
     return false;
