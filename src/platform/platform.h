@@ -80,6 +80,13 @@ class AddressSpace {
     return Err(ENOTSUP);
   }
 
+  // Closes every host file's descriptor that MapHostFile left in this
+  // space's host processes. Called by a Context that runs here when its
+  // task's credentials or root change, because a file that an earlier
+  // identity could read must not stay mappable through the stub. Mappings
+  // already made stay.
+  virtual Status DropHostFiles() { return Ok(); }
+
   // Whether the calling thread may change the host's mappings here: it
   // runs a context in this address space, or no thread has run in it yet.
   virtual bool ChangeableHere() const { return true; }

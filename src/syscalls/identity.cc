@@ -61,6 +61,7 @@ int64_t Getresgid(Task& t, const SyscallArgs& args) {
 // Implements setresuid(2), following Linux kernel/sys.c.
 int64_t Setresuid(Task& t, const SyscallArgs& args) {
   Credentials& c = t.creds;
+  const Credentials before = c;
   uint32_t r = args[0], e = args[1], s = args[2];
   if (!c.HasCapability(kCapSetuid)) {
     for (uint32_t id : {r, e, s})
@@ -75,12 +76,14 @@ int64_t Setresuid(Task& t, const SyscallArgs& args) {
   if (old_euid == 0 && c.euid != 0) c.cap_effective = 0;
   if (c.ruid != 0 && c.euid != 0 && c.suid != 0) c.cap_permitted = 0;
   if (old_euid != 0 && c.euid == 0) c.cap_effective = c.cap_permitted;
+  DropHostFilesIfChanged(t, before);
   return 0;
 }
 
 // Implements setresgid(2).
 int64_t Setresgid(Task& t, const SyscallArgs& args) {
   Credentials& c = t.creds;
+  const Credentials before = c;
   uint32_t r = args[0], e = args[1], s = args[2];
   if (!c.HasCapability(kCapSetgid)) {
     for (uint32_t id : {r, e, s})
@@ -90,6 +93,7 @@ int64_t Setresgid(Task& t, const SyscallArgs& args) {
   if (e != kNoId) c.egid = e;
   if (s != kNoId) c.sgid = s;
   c.fsgid = c.egid;
+  DropHostFilesIfChanged(t, before);
   return 0;
 }
 
@@ -134,9 +138,13 @@ int64_t Setfsuid(Task& t, const SyscallArgs& args) {
   uint32_t old = t.creds.fsuid;
   uint32_t id = args[0];
   Credentials& c = t.creds;
-  if (id != kNoId && (c.HasCapability(kCapSetuid) || id == c.ruid ||
-                      id == c.euid || id == c.suid || id == c.fsuid))
+  if (id != kNoId &&
+      (c.HasCapability(kCapSetuid) || id == c.ruid || id == c.euid ||
+       id == c.suid || id == c.fsuid) &&
+      id != c.fsuid) {
     c.fsuid = id;
+    DropHostFiles(t);
+  }
   return old;
 }
 
@@ -144,9 +152,13 @@ int64_t Setfsgid(Task& t, const SyscallArgs& args) {
   uint32_t old = t.creds.fsgid;
   uint32_t id = args[0];
   Credentials& c = t.creds;
-  if (id != kNoId && (c.HasCapability(kCapSetgid) || id == c.rgid ||
-                      id == c.egid || id == c.sgid || id == c.fsgid))
+  if (id != kNoId &&
+      (c.HasCapability(kCapSetgid) || id == c.rgid || id == c.egid ||
+       id == c.sgid || id == c.fsgid) &&
+      id != c.fsgid) {
     c.fsgid = id;
+    DropHostFiles(t);
+  }
   return old;
 }
 
@@ -169,7 +181,10 @@ int64_t Setgroups(Task& t, const SyscallArgs& args) {
   if (!t.creds.HasCapability(kCapSetgid)) return -EPERM;
   std::vector<uint32_t> groups(size);
   if (!t.mm().CopyIn(args[1], groups.data(), size * 4).ok()) return -EFAULT;
-  t.creds.groups = std::move(groups);
+  if (groups != t.creds.groups) {
+    t.creds.groups = std::move(groups);
+    DropHostFiles(t);
+  }
   return 0;
 }
 

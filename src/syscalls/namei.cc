@@ -598,6 +598,9 @@ int64_t Chroot(Task& t, const SyscallArgs& args) {
   if (!p.ok()) return -p.error();
   if (!p->inode().IsDir()) return -ENOTDIR;
   t.fs->root = p.value();
+  // TODO: other processes that share this root (clone with CLONE_FS and
+  // without CLONE_VM) keep their host files' descriptors.
+  DropHostFiles(t);
   return 0;
 }
 

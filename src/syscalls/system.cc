@@ -292,9 +292,11 @@ int64_t Capset(Task& t, const SyscallArgs& args) {
   Credentials& c = t.creds;
   if (perm & ~c.cap_permitted) return -EPERM;
   if (eff & ~perm) return -EPERM;
+  const Credentials before = c;
   c.cap_effective = eff;
   c.cap_permitted = perm;
   c.cap_inheritable = inh;
+  DropHostFilesIfChanged(t, before);
   return 0;
 }
 

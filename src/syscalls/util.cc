@@ -2,6 +2,9 @@
 
 #include <fcntl.h>
 
+#include "kernel/signal_delivery.h"
+#include "util/log.h"
+
 namespace moat {
 
 FilePtr GetFile(Task& t, int fd) {
@@ -44,6 +47,22 @@ Result<Path> ResolveAt(Task& t, int dirfd, uint64_t path_addr, int flags,
 
 uint64_t NofileLimit(Task& t) {
   return t.tg().rlimits[RLIMIT_NOFILE].rlim_cur;
+}
+
+void DropHostFiles(Task& t) {
+  Status dropped = t.mm().address_space().DropHostFiles();
+  if (dropped.ok()) return;
+  spdlog::warn(
+      "task {}: host files stay open after an identity change ({}); "
+      "killing its process",
+      t.tid, strerror(dropped.error()));
+  siginfo_t info = {};
+  info.si_signo = SIGKILL;
+  (void)SendGroupSignal(t.tg(), info, false);
+}
+
+void DropHostFilesIfChanged(Task& t, const Credentials& before) {
+  if (!(t.creds == before)) DropHostFiles(t);
 }
 
 Result<int> InstallFd(Task& t, FilePtr f, bool cloexec, int min_fd) {

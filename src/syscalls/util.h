@@ -32,6 +32,14 @@ Result<Path> ResolveAt(Task& t, int dirfd, uint64_t path_addr, int flags,
 
 uint64_t NofileLimit(Task& t);
 
+// Closes the host files' descriptors in the caller's host process
+// (AddressSpace::DropHostFiles) after a change of its root or, for the
+// second form, of its credentials from `before`. Neither the next program
+// nor this one after dropping a privilege may then map a file it could not
+// read. A process whose descriptors could not be closed is killed.
+void DropHostFiles(Task& t);
+void DropHostFilesIfChanged(Task& t, const Credentials& before);
+
 // Installs a new descriptor for `f` (EMFILE past RLIMIT_NOFILE).
 Result<int> InstallFd(Task& t, FilePtr f, bool cloexec, int min_fd = 0);
 // Installs a close-on-exec pidfd (pidfd_open(2)) that names `tg`.

@@ -39,6 +39,7 @@ struct Credentials {
   // Whether permission bits do not apply: root, or CAP_DAC_OVERRIDE.
   bool OverridesDac() const { return fsuid == 0 || HasCapability(1); }
   bool InGroup(uint32_t gid) const;
+  bool operator==(const Credentials&) const = default;
 };
 
 struct InodeAttr {

@@ -119,6 +119,10 @@ prepare() {
     ln -sf busybox "$root/bin/sh" && ln -sf busybox "$root/bin/true"
   printf 'MOAT-ESCAPE-SECRET:%s\n' "$(od -An -tx8 -N8 /dev/urandom | tr -d ' ')" \
     >"$secret"
+  # A file in the sandbox's root that only root may read (stub hostfd).
+  printf 'MOAT-ROOT-ONLY:%s\n' "$(od -An -tx8 -N8 /dev/urandom | tr -d ' ')" \
+    >"$root/root-only"
+  chmod 600 "$root/root-only"
   echo original >"$work/stdin-file"
   make_links
   make_evil_root

@@ -11,15 +11,19 @@
  * page changed, that code would reach the host. On the trap platform
  * `stub jump` also calls the vetted `clone` of a fork and of a thread and a
  * new process's hello, which the kernel's listener must reject unless it
- * sent the request. Natively there is no stub, so nothing is found. */
-#include "escape.h"
-
+ * sent the request. `stub hostfd fork|vfork|drop` checks that the host
+ * files' descriptors which the trap stub's process keeps for the request
+ * site's mmap never reach a program that could not read the file. Natively
+ * there is no stub, so nothing is found. */
 #include <setjmp.h>
 #include <stdint.h>
 #include <sys/mman.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <ucontext.h>
+
+#include "escape.h"
 
 #define STUB ((char*)0x7fffffe00000)
 #define PAGE 4096
@@ -87,6 +91,16 @@ static char fake_slot[2 * PAGE] __attribute__((aligned(PAGE)));
  * site whose `syscall` takes them from us. Returns what the call
  * returned: the result word of the fake control page, or %rax at a fault
  * (from the jump to `trap`, a ud2 in the stub). */
+/* How long request_site_call waits for the stub's report, and whether
+ * the last call's result reached the control page before that. */
+static long request_timeout_us = 1000000;
+static int request_reported;
+
+static void arm_alarm(long us) {
+  struct itimerval t = {.it_value = {us / 1000000, us % 1000000}};
+  setitimer(ITIMER_REAL, &t, NULL);
+}
+
 static long request_site_call(uintptr_t entry, long nr, long a, long b, long c,
                               long d, long e, long f, uintptr_t trap) {
   const long unset = 0x5a5a5a5a;
@@ -94,7 +108,7 @@ static long request_site_call(uintptr_t entry, long nr, long a, long b, long c,
   memcpy(fake_slot + 128, &unset, sizeof unset); /* MOAT_TC_RESULT */
   fault_signal = 0;
   fault_rax = unset;
-  alarm(1);
+  arm_alarm(request_timeout_us);
   if (sigsetjmp(fault_jump, 1) == 0) {
     register long r12 asm("r12") = (long)fake_slot;
     register long r13 asm("r13") = (long)fake_slot;
@@ -108,10 +122,11 @@ static long request_site_call(uintptr_t entry, long nr, long a, long b, long c,
                  : [entry] "r"(entry)
                  : "rbx", "rcx", "r11", "r15", "memory");
   }
-  alarm(0);
+  arm_alarm(0);
   long result;
   memcpy(&result, fake_slot + 128, sizeof result);
-  return result != unset ? result : fault_rax;
+  request_reported = result != unset;
+  return request_reported ? result : fault_rax;
 }
 
 /* request_site_call for code that sets its own call number and takes
@@ -136,6 +151,15 @@ static pid_t fork_for_a_while(int ms) {
                (now.tv_nsec - start.tv_nsec) / 1000000 <
            ms);
   _exit(0);
+}
+
+/* Returns the trap stub's request site, or 0 where the page has none. The
+ * site is the `syscall` in mov 0x78(%r12), %r9; syscall; mov %rax,
+ * 0x80(%r12). */
+static uintptr_t request_site(const char* page) {
+  static const char bytes[] = "\x4d\x8b\x4c\x24\x78\x0f\x05\x49\x89";
+  long at = find(page, bytes, sizeof bytes - 1);
+  return at < 0 ? 0 : (uintptr_t)STUB + at + 5;
 }
 
 static void jump_vetted(const char* page) {
@@ -167,12 +191,8 @@ static void jump_vetted(const char* page) {
     note("hello with a made-up nonce: %ld", r);
     if (r >= 0) escaped("the kernel accepted a forged hello: %ld", r);
   }
-  /* The request site's `syscall`, after its last argument's load:
-   * mov 0x78(%r12), %r9; syscall; mov %rax, 0x80(%r12). */
-  static const char request_site[] = "\x4d\x8b\x4c\x24\x78\x0f\x05\x49\x89";
-  long request_at = find(page, request_site, sizeof request_site - 1);
-  if (request_at >= 0) {
-    uintptr_t site = (uintptr_t)STUB + request_at + 5;
+  uintptr_t site = request_site(page);
+  if (site != 0) {
     long r = request_site_call(site, SYS_dup, 12345, 0, 0, 0, 0, 0, trap);
     note("host descriptor request with a made-up nonce: %ld", r);
     if (r >= 0)
@@ -273,6 +293,136 @@ static void op_jump(void) {
   note("the stub's prologue in a child: status %#x", status);
 }
 
+/* The file only root may read, which the runner puts in the sandbox's
+ * root, and the mark its content starts with. */
+#define ROOT_ONLY_MARK "MOAT-ROOT-ONLY:"
+#define NOBODY 65534
+
+static const char* root_only_path(void) {
+  static char path[4096];
+  const char* root = getenv("ESCAPE_ROOT");
+  snprintf(path, sizeof path, "%s/root-only", root ? root : "");
+  return path;
+}
+
+/* Maps each host descriptor of the trap stub's process, 256 to 511,
+ * through the request site. Returns the first that maps the root-only
+ * file, -1 when none does, or -2 when there is no trap stub here
+ * (natively, or on the ptrace platform). */
+static long probe_host_files(void) {
+  static char page[PAGE];
+  static char target[PAGE] __attribute__((aligned(PAGE)));
+  if (!read_stub(page)) return -2;
+  uintptr_t site = request_site(page);
+  long ud2_at = find(page, "\x0f\x0b", 2);
+  if (site == 0 || ud2_at < 0) return -2;
+  uintptr_t trap = (uintptr_t)STUB + ud2_at;
+  /* Each call ends only when the alarm interrupts the stub's wait for a
+   * kernel that never replies: a short alarm, and a longer one whenever
+   * it came before the result did. */
+  long found = -1;
+  for (long fd = 256; fd < 512 && found < 0; fd++) {
+    for (request_timeout_us = 10000; request_timeout_us <= 1000000;
+         request_timeout_us *= 4) {
+      long r = request_site_call(site, SYS_mmap, (long)target, PAGE, PROT_READ,
+                                 MAP_PRIVATE | MAP_FIXED, fd, 0, trap);
+      if (!request_reported) continue;
+      if (r == (long)target &&
+          memcmp(target, ROOT_ONLY_MARK, strlen(ROOT_ONLY_MARK)) == 0)
+        found = fd;
+      break;
+    }
+  }
+  request_timeout_us = 1000000;
+  return found;
+}
+
+static void drop_to_nobody(void) {
+  if (syscall(SYS_setgroups, 0, NULL) != 0 ||
+      syscall(SYS_setresgid, NOBODY, NOBODY, NOBODY) != 0 ||
+      syscall(SYS_setresuid, NOBODY, NOBODY, NOBODY) != 0)
+    _exit(1);
+}
+
+/* Checks, in a program that runs as uid 65534, that the root-only file
+ * is out of its reach, by open and through the stub alike. */
+static void op_hostfd_probe(const char* where) {
+  if (getuid() != NOBODY) {
+    broken("the probe runs as uid %d, not nobody", getuid());
+    return;
+  }
+  int fd = open(root_only_path(), O_RDONLY);
+  if (fd >= 0) {
+    broken("nobody can open %s: the test proves nothing", root_only_path());
+    return;
+  }
+  long found = probe_host_files();
+  if (found >= 0)
+    escaped("%s, host descriptor %ld still maps %s", where, found,
+            root_only_path());
+  else
+    note("%s: no host descriptor maps the root-only file", where);
+}
+
+/* `stub hostfd fork|vfork|drop`: the trap stub's process keeps a
+ * descriptor of each host file its programs mapped. Root maps a file only
+ * root may read and unmaps it. Then a forked child drops to uid 65534 and
+ * execs, a vfork child does the same, or the program drops to 65534
+ * itself. Natively, uid 65534 cannot read the file any more, and through
+ * the stub it must not either. */
+static void op_hostfd(const char* mode, const char* self) {
+  if (getuid() != 0) {
+    broken("needs root in the sandbox, runs as uid %d", getuid());
+    return;
+  }
+  int fd = open(root_only_path(), O_RDONLY);
+  if (fd < 0) {
+    broken("open %s: %s", root_only_path(), strerror(errno));
+    return;
+  }
+  char* map = mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE, fd, 0);
+  close(fd);
+  if (map == MAP_FAILED ||
+      memcmp(map, ROOT_ONLY_MARK, strlen(ROOT_ONLY_MARK)) != 0) {
+    broken("mapping %s did not show its mark", root_only_path());
+    return;
+  }
+  munmap(map, PAGE);
+  long found = probe_host_files();
+  if (found == -2) {
+    note("no trap stub here: nothing to probe");
+  } else if (found < 0) {
+    broken(
+        "root mapped the file, yet no host descriptor maps it: the "
+        "probe does not work");
+    return;
+  } else {
+    note("as root, host descriptor %ld maps the root-only file", found);
+  }
+  if (strcmp(mode, "drop") == 0) {
+    drop_to_nobody();
+    op_hostfd_probe("after dropping root in place");
+    return;
+  }
+  pid_t child = strcmp(mode, "vfork") == 0 ? vfork() : fork();
+  if (child == 0) {
+    drop_to_nobody();
+    execl(self, self, "hostfd-probe", mode, (char*)NULL);
+    _exit(1);
+  }
+  int status = 0;
+  if (child < 0 || waitpid(child, &status, 0) != child) {
+    broken("%s: %s", mode, strerror(errno));
+  } else if (WIFEXITED(status) && WEXITSTATUS(status) == 10) {
+    escaped(
+        "a %s child that dropped root and ran a new program read the "
+        "root-only file",
+        mode);
+  } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    broken("the %s child ended with status %#x", mode, status);
+  }
+}
+
 /* Code that kills the decoy: a NOP slide over the page up to it, so that
  * any entry into the page runs it. */
 static void make_payload(char* page) {
@@ -357,7 +507,13 @@ int main(int argc, char** argv) {
     op_jump();
   else if (strcmp(op, "overwrite") == 0)
     op_overwrite();
+  else if (strcmp(op, "hostfd") == 0 && argc > 2)
+    op_hostfd(argv[2], argv[0]);
+  else if (strcmp(op, "hostfd-probe") == 0 && argc > 2)
+    op_hostfd_probe(argc > 2 && strcmp(argv[2], "vfork") == 0
+                        ? "in a vfork child's new program"
+                        : "in a forked child's new program");
   else
-    broken("usage: stub jump|overwrite");
+    broken("usage: stub jump|overwrite|hostfd fork|vfork|drop");
   return escape_finish();
 }

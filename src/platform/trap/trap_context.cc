@@ -967,6 +967,20 @@ Status TrapAddressSpace::MapHostFile(uint64_t addr, uint64_t length, int prot,
   return Ok();
 }
 
+Status TrapAddressSpace::DropHostFiles() {
+  std::map<const void*, std::pair<int, std::shared_ptr<void>>> dropped;
+  {
+    std::lock_guard lock(mu_);
+    dropped.swap(host_fds_);
+  }
+  if (dropped.empty()) return Ok();
+  // A descriptor that another thread of this process is putting in
+  // meanwhile may land after the close. Its number is free again here, and
+  // the next file put at that number replaces it.
+  return Request(SYS_close_range,
+                 {kTrapHostFdBase, kTrapHostFdBase + kTrapHostFdCount - 1, 0});
+}
+
 Status TrapAddressSpace::Unmap(uint64_t addr, uint64_t length) {
   if (QueueChange(MOAT_TRAP_OP_MUNMAP, addr, length, 0, 0)) return Ok();
   return Request(SYS_munmap, {addr, length});

@@ -157,6 +157,12 @@ std::vector<StubCall> TrapStubCalls(int memory_fd) {
        {{2, PROT_WRITE, 0}, {3, ~0ull, MAP_PRIVATE | MAP_FIXED},
         {4, low_half & ~uint64_t(kTrapHostFdCount - 1), kTrapHostFdBase}},
        kUserEnd},
+      // The host files' descriptors all at once, when a task's credentials
+      // or root change (TrapAddressSpace::DropHostFiles).
+      {at(moat_trap_request_return), SYS_close_range,
+       {{0, ~0ull, kTrapHostFdBase},
+        {1, ~0ull, kTrapHostFdBase + kTrapHostFdCount - 1},
+        {2, ~0ull, 0}}},
       // A slot over a slot, which only the stub's own threads use.
       {at(moat_trap_slot_return), SYS_mmap,
        {{0, area_mask, MOAT_TRAP_SLOT_BASE}, {1, ~0ull, kTrapSlotSize},

@@ -91,6 +91,7 @@ class TrapAddressSpace : public AddressSpace {
   Status MapHostFile(uint64_t addr, uint64_t length, int prot,
                      const std::shared_ptr<void>& file, int fd,
                      uint64_t offset) override;
+  Status DropHostFiles() override;
   Status PrepareThread() override;
   bool ChangeableHere() const override;
   uint64_t PatchedSyscallEntry() const override;
