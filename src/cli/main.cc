@@ -1,5 +1,6 @@
 // The moat command.
 #include <CLI/CLI.hpp>
+#include <filesystem>
 
 #include "gofer/process.h"
 #include "oci/cli.h"
@@ -56,7 +57,14 @@ void AddSandboxOptions(CLI::App* run, moat::SandboxOptions& opts) {
   AddPatchingOption(run, opts.syscall_patching);
   run->add_option("--rootfs", opts.rootfs,
                   "host directory shown read-only as / (default: /)")
-      ->check(CLI::ExistingDirectory);
+      ->check(CLI::ExistingDirectory)
+      ->transform([](const std::string& dir) {
+        // The gofer serves absolute paths only. A missing directory is
+        // left as it is for the check to name.
+        std::error_code error;
+        auto path = std::filesystem::canonical(dir, error);
+        return error ? dir : path.string();
+      });
   run->add_option("--cwd", opts.cwd, "working directory inside the sandbox");
   run->add_option("--env", opts.env, "set K=V in the program's environment")
       ->each([](const std::string& kv) {
