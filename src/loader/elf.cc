@@ -272,6 +272,12 @@ Result<ExecImage> LoadExecutable(Task& t, const Path& dir,
       reuses_space = true;
     }
   }
+  // A vfork child's new program gets a host fork of its parent's process,
+  // which is quicker than a new one and keeps the host files' descriptors.
+  if (!as && t.vfork_parent) {
+    auto forked = t.mm().address_space().ForkForExec();
+    if (forked.ok()) as = std::move(forked.value());
+  }
   if (!as) as = TRY(t.kernel().platform().NewAddressSpace());
   auto mm = std::make_shared<MemoryManager>(as);
   mm->stack_top = kUserEnd - kPageSize * 16 - RandomPages(4096);

@@ -112,6 +112,14 @@ class AddressSpace {
   virtual Result<std::shared_ptr<AddressSpace>> ForkHost() {
     return Err(ENOTSUP);
   }
+  // Returns a new address space for an exec by a vfork child, which runs
+  // on its parent's thread here. Its host process is the host's fork of
+  // this one's (ForkHost) and keeps the host files' descriptors
+  // (MapHostFile). Its first run unmaps everything below kUserEnd. ENOTSUP
+  // where the platform cannot.
+  virtual Result<std::shared_ptr<AddressSpace>> ForkForExec() {
+    return Err(ENOTSUP);
+  }
   // For an exec by the only task of this address space, in which only one
   // thread ever ran: a new, empty address space for the new image. At the
   // exec's point of no return it takes over this one's host process

@@ -290,6 +290,13 @@ Status TrapAddressSpace::PrepareThread() {
   bool map = false;
   {
     std::lock_guard lock(mu_);
+    // A parked thread that no other task was promised serves this one, as
+    // a vfork parent's serves its child. No thread is added then, and the
+    // parent does not run until its child has let go of the thread.
+    if (spare_.size() > promised_) {
+      promised_++;
+      return Ok();
+    }
     // A second thread: from now on the kernel maps at once (see
     // one_thread_), and what it queued for the caller's resume goes first.
     if (next_slot_ > 1 || !free_slots_.empty()) one_thread_.store(false);
@@ -381,6 +388,19 @@ Result<std::shared_ptr<AddressSpace>> TrapAddressSpace::ForkHost() {
   // parent did: only then may its task resume it.
   if (!WaitForStubState(copy, MOAT_TRAP_DONE, t.pidfd)) return Err(EAGAIN);
   return std::shared_ptr<AddressSpace>(child);
+}
+
+Result<std::shared_ptr<AddressSpace>> TrapAddressSpace::ForkForExec() {
+  auto forked = TRY(ForkHost());
+  auto& child = static_cast<TrapAddressSpace&>(*forked);
+  std::lock_guard lock(child.mu_);
+  // The parent's memory goes first, and the new program starts with the
+  // FPU's initial state.
+  child.pending_changes_.insert(
+      child.pending_changes_.begin(),
+      {0, kUserEnd, uint64_t(MOAT_TRAP_OP_MUNMAP) << MOAT_TRAP_OP_SHIFT, 0});
+  for (TrapThread& t : child.spare_) t.clean_fp = true;
+  return forked;
 }
 
 Result<std::shared_ptr<AddressSpace>> TrapAddressSpace::PrepareReuse() {

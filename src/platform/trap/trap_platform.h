@@ -98,6 +98,7 @@ class TrapAddressSpace : public AddressSpace {
   int HostPid() const override { return process_; }
 
   Result<std::shared_ptr<AddressSpace>> ForkHost() override;
+  Result<std::shared_ptr<AddressSpace>> ForkForExec() override;
   Result<std::shared_ptr<AddressSpace>> PrepareReuse() override;
   void TakeOver(AddressSpace& old) override;
 
