@@ -15,6 +15,10 @@
  * files' descriptors which the trap stub's process keeps for the request
  * site's mmap never reach a program that could not read the file. Natively
  * there is no stub, so nothing is found. */
+/* escape.h defines _GNU_SOURCE, so it comes before every system header. */
+// clang-format off
+#include "escape.h"
+
 #include <setjmp.h>
 #include <stdint.h>
 #include <sys/mman.h>
@@ -22,8 +26,7 @@
 #include <sys/uio.h>
 #include <time.h>
 #include <ucontext.h>
-
-#include "escape.h"
+// clang-format on
 
 #define STUB ((char*)0x7fffffe00000)
 #define PAGE 4096
