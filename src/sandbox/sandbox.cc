@@ -336,6 +336,8 @@ int RunSandbox(const SandboxOptions& opts) {
   // host path exists.
   tzset();
   (void)HostCpuCount();
+  // Before any kernel thread binds itself to one CPU.
+  (void)MoatCpuSet();
   // malloc sizes its arenas by the CPU count, read from /sys, when it
   // first needs a second arena: give it the count now.
   mallopt(M_ARENA_MAX, 2 * HostCpuCount());

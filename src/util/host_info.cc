@@ -12,6 +12,15 @@ int HostCpuCount() {
   return count;
 }
 
+const cpu_set_t& MoatCpuSet() {
+  static const cpu_set_t set = [] {
+    cpu_set_t s;
+    if (sched_getaffinity(0, sizeof s, &s) != 0) CPU_ZERO(&s);
+    return s;
+  }();
+  return set;
+}
+
 namespace {
 int sandbox_cpus = 0;  // 0: the host's; set once, before any task runs
 }  // namespace

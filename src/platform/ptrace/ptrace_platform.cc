@@ -22,6 +22,7 @@
 #include "mm/memory_file.h"
 #include "platform/stub_filter.h"
 #include "platform/stub_process.h"
+#include "util/host_info.h"
 #include "util/log.h"
 
 namespace moat {
@@ -353,11 +354,8 @@ void PinToOneCpu(pid_t stub_tid) {
   static std::atomic<unsigned> next{0};
   static const std::vector<int> cpus = [] {
     std::vector<int> allowed;
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) == 0) {
-      for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
-        if (CPU_ISSET(cpu, &set)) allowed.push_back(cpu);
-    }
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+      if (CPU_ISSET(cpu, &MoatCpuSet())) allowed.push_back(cpu);
     return allowed;
   }();
   if (cpus.size() <= 1) return;

@@ -524,8 +524,6 @@ Result<std::unique_ptr<TrapPlatform>> TrapPlatform::Create(bool patching) {
   if (patching && !p->patching_)
     SPDLOG_INFO("trap: this CPU's FPU state is too large to patch calls");
   p->cpus_ = std::max<long>(1, HostCpuCount());
-  if (sched_getaffinity(0, sizeof p->cpu_set_, &p->cpu_set_) != 0)
-    CPU_ZERO(&p->cpu_set_);
   p->spin_iterations_ = CalibratePause(kStubSpinNs);
 
   int memory_fd = MemoryFile::Get().fd();

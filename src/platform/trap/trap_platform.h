@@ -28,6 +28,7 @@
 
 #include "platform/platform.h"
 #include "platform/trap/trap_layout.h"
+#include "util/host_info.h"
 
 namespace moat {
 
@@ -376,7 +377,7 @@ class TrapPlatform : public Platform {
   bool KernelMaySpin() const;
   // The CPUs moat's threads may run on, which a kernel thread that
   // followed its stub returns to.
-  const cpu_set_t& cpus() const { return cpu_set_; }
+  const cpu_set_t& cpus() const { return MoatCpuSet(); }
   std::atomic<int> running{0};  // contexts inside Switch
 
  private:
@@ -405,7 +406,6 @@ class TrapPlatform : public Platform {
   bool patching_ = false;
   uint32_t spin_iterations_ = 0;
   long cpus_ = 1;
-  cpu_set_t cpu_set_{};
   std::thread factory_;
   std::mutex mu_;
   std::condition_variable cv_;
