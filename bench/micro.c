@@ -17,6 +17,9 @@
 //   fork_exec       fork(), child execve("/bin/true"), parent waitpid()
 //   mmap_touch      mmap() of 1 MiB anonymous memory, a write to every page,
 //                   munmap()
+//   compute_read    200,000 steps of arithmetic (about 200 us on the test
+//                   VMs), then read() of 4 KiB from /dev/zero: a call that
+//                   comes after a gap longer than a sandbox spins for
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -35,6 +38,7 @@
 
 #define FILE_PATH "/etc/passwd"
 #define MAP_BYTES (1L << 20)
+#define COMPUTE_STEPS 200000
 
 static void fail(const char *call) {
   fprintf(stderr, "micro: %s failed: %s\n", call, strerror(errno));
@@ -200,6 +204,21 @@ struct workload {
 
 static void setup_read_n(long n) { (void)n; setup_read(); }
 
+// A linear congruential generator's steps, each depending on the last, so
+// that the compiler cannot shorten the loop.
+static volatile unsigned long compute_sink;
+static void bench_compute_read(long n) {
+  static char buf[4096];
+  unsigned long x = 1;
+  for (long i = 0; i < n; i++) {
+    for (long step = 0; step < COMPUTE_STEPS; step++)
+      x = x * 6364136223846793005ul + 1442695040888963407ul;
+    compute_sink = x;
+    if (read(zero_fd, buf, sizeof buf) != (ssize_t)sizeof buf)
+      fail("read /dev/zero");
+  }
+}
+
 static const struct workload workloads[] = {
     {"getppid", NULL, bench_getppid, NULL},
     {"read", setup_read_n, bench_read, NULL},
@@ -210,6 +229,7 @@ static const struct workload workloads[] = {
     {"fork_wait", NULL, bench_fork_wait, NULL},
     {"fork_exec", NULL, bench_fork_exec, NULL},
     {"mmap_touch", NULL, bench_mmap, NULL},
+    {"compute_read", setup_read_n, bench_compute_read, NULL},
 };
 
 int main(int argc, char **argv) {
