@@ -181,6 +181,45 @@ static void test_old_memory(void) {
     _exit(errno);
   }
   CHECK_CHILD_EXIT(pid, 0);
+
+  CASE("exec in a vfork child drops the mappings it shared with its parent");
+  char* page = mmap(OLD_PAGE, 4096, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+  CHECK(page == OLD_PAGE);
+  page[0] = 'p';
+  char* argv[] = {self_path, "check-unmapped", NULL};
+  char* envp[] = {NULL};
+  for (int round = 0; round < 3; round++) {
+    pid = vfork();
+    if (pid == 0) {
+      page[1] = 'c';  // the parent's memory too
+      execve(self_path, argv, envp);
+      _exit(errno);
+    }
+    CHECK_CHILD_EXIT(pid, 0);
+  }
+
+  CASE("the vfork parent keeps its memory after the child's exec");
+  CHECK_EQ(page[0], 'p');
+  CHECK_EQ(page[1], 'c');
+
+  CASE("a fork after vfork children gives the child a copy on write");
+  int ready[2];
+  CHECK_OK(pipe(ready));
+  pid = fork();
+  if (pid == 0) {
+    char go;
+    if (read(ready[0], &go, 1) != 1) _exit(4);
+    _exit(page[0] == 'p' ? 0 : 5);
+  }
+  CHECK(pid > 0);
+  page[0] = 'q';  // after the fork: the child must not see it
+  CHECK_EQ(write(ready[1], "g", 1), 1);
+  CHECK_CHILD_EXIT(pid, 0);
+  CHECK_EQ(page[0], 'q');
+  close(ready[0]);
+  close(ready[1]);
+  munmap(page, 4096);
 }
 
 static void test_args_env(void) {
