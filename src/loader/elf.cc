@@ -110,6 +110,9 @@ Result<LoadedElf> MapElf(Task& t, MemoryManager& mm, FileDescription& f,
 
   auto object = TRY(f.Mappable());
   auto attr = TRY(f.Stat());
+  // A program that the task may run but not read (mode 0711) stays out of
+  // the host's mappings: there the stub could map all of the file.
+  bool readable = CheckAccess(attr, t.creds, R_OK).ok();
   for (auto& p : ph) {
     if (p.p_type != PT_LOAD || p.p_memsz == 0) continue;
     int prot = ((p.p_flags & PF_R) ? PROT_READ : 0) |
@@ -130,6 +133,7 @@ Result<LoadedElf> MapElf(Task& t, MemoryManager& mm, FileDescription& f,
       req.name = name;
       req.dev = attr.dev;
       req.ino = attr.ino;
+      req.host_mapping = readable;
       TRY(mm.Mmap(req));
       // The rest of the last file page belongs to .bss and must read 0.
       if ((file_end & kPageMask) && (prot & PROT_WRITE))

@@ -97,7 +97,8 @@ void MemoryManager::RemoveRange(uint64_t start, uint64_t end) {
 }
 
 bool MemoryManager::MapDirect(Vma& vma) {
-  if (!vma.object || (vma.prot & PROT_WRITE) || vma.object->HostFd() < 0)
+  if (!vma.object || !vma.host_mapping || (vma.prot & PROT_WRITE) ||
+      vma.object->HostFd() < 0)
     return false;
   vma.direct = as_->MapHostFile(vma.start, vma.end - vma.start, vma.prot,
                                 vma.object, vma.object->HostFd(), vma.offset)
@@ -197,6 +198,7 @@ Result<uint64_t> MemoryManager::Mmap(const MmapRequest& req) {
   vma.name = req.name;
   vma.dev = req.dev;
   vma.ino = req.ino;
+  vma.host_mapping = req.host_mapping;
   if (vma.shared && !vma.object) {
     vma.object = std::make_shared<MemoryObject>(length);
     vma.name = "/dev/zero (deleted)";

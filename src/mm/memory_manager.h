@@ -57,6 +57,7 @@ struct Vma {
   // MemoryFile. Its pages fault only where a change unmapped them, and a
   // page with a mapped PTE has the MemoryFile's frame over the file's.
   bool direct = false;
+  bool host_mapping = true;              // MmapRequest::host_mapping
   std::shared_ptr<MemoryObject> object;  // null for private anonymous memory
   uint64_t offset = 0;                   // byte offset of `start` in object
   std::string name;  // path, or "[heap]", "[stack]"; shown in maps
@@ -81,6 +82,10 @@ struct MmapRequest {
   std::string name;
   uint64_t dev = 0;
   uint64_t ino = 0;
+  // Whether the platform may map the host file straight from the host's
+  // page cache (AddressSpace::MapHostFile). Not for a program that its
+  // task may run but not read: the stub could then map all of the file.
+  bool host_mapping = true;
 };
 
 // kOutOfMemory: the memory limit refused a page; the access is to be

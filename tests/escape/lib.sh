@@ -123,6 +123,9 @@ prepare() {
   printf 'MOAT-ROOT-ONLY:%s\n' "$(od -An -tx8 -N8 /dev/urandom | tr -d ' ')" \
     >"$root/root-only"
   chmod 600 "$root/root-only"
+  # A copy of the stub program that only root may read (stub hostfd xonly).
+  cp -f "$root/bin/stub" "$root/bin/stub-xonly" &&
+    chmod 711 "$root/bin/stub-xonly"
   echo original >"$work/stdin-file"
   make_links
   make_evil_root

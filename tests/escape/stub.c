@@ -11,9 +11,10 @@
  * page changed, that code would reach the host. On the trap platform
  * `stub jump` also calls the vetted `clone` of a fork and of a thread and a
  * new process's hello, which the kernel's listener must reject unless it
- * sent the request. `stub hostfd fork|vfork|drop` checks that the host
- * files' descriptors which the trap stub's process keeps for the request
- * site's mmap never reach a program that could not read the file. Natively
+ * sent the request. `stub hostfd fork|vfork|drop|xonly` checks that the
+ * host files' descriptors which the trap stub's process keeps for the
+ * request site's mmap never reach a program that could not read the file,
+ * its own program's file included. Natively
  * there is no stub, so nothing is found. */
 /* escape.h defines _GNU_SOURCE, so it comes before every system header. */
 // clang-format off
@@ -26,6 +27,7 @@
 #include <sys/uio.h>
 #include <time.h>
 #include <ucontext.h>
+#include <elf.h>
 // clang-format on
 
 #define STUB ((char*)0x7fffffe00000)
@@ -367,12 +369,81 @@ static void op_hostfd_probe(const char* where) {
     note("%s: no host descriptor maps the root-only file", where);
 }
 
-/* `stub hostfd fork|vfork|drop`: the trap stub's process keeps a
+/* Checks, in a copy of this program that uid 65534 may run but not read
+ * (mode 0711), that no host descriptor of the stub's process maps the
+ * program's file past what exec mapped: its section headers. */
+static void op_hostfd_xonly_probe(const char* self) {
+  if (getuid() != NOBODY) {
+    broken("the probe runs as uid %d, not nobody", getuid());
+    return;
+  }
+  int fd = open(self, O_RDONLY);
+  if (fd >= 0) {
+    broken("uid 65534 can read %s: the test proves nothing", self);
+    return;
+  }
+
+  /* A static program without PIE has its ELF header at 0x400000. */
+  const Elf64_Ehdr* eh = (const Elf64_Ehdr*)0x400000;
+  const Elf64_Phdr* ph = (const Elf64_Phdr*)((const char*)eh + eh->e_phoff);
+  if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0) {
+    broken("no ELF header at %p", (const void*)eh);
+    return;
+  }
+
+  unsigned long loaded = 0;
+  for (int i = 0; i < eh->e_phnum; i++) {
+    if (ph[i].p_type == PT_LOAD && ph[i].p_offset + ph[i].p_filesz > loaded)
+      loaded = ph[i].p_offset + ph[i].p_filesz;
+  }
+  unsigned long page = eh->e_shoff & ~(unsigned long)(PAGE - 1);
+  if (page < ((loaded + PAGE - 1) & ~(unsigned long)(PAGE - 1))) {
+    broken("the section headers (at %#lx) share a page with a segment",
+           (unsigned long)eh->e_shoff);
+    return;
+  }
+
+  static char buf[PAGE];
+  static char target[PAGE] __attribute__((aligned(PAGE)));
+  if (!read_stub(buf)) {
+    note("no stub here: nothing to probe");
+    return;
+  }
+  uintptr_t site = request_site(buf);
+  long ud2_at = find(buf, "\x0f\x0b", 2);
+  if (site == 0 || ud2_at < 0) {
+    note("no trap stub here: nothing to probe");
+    return;
+  }
+
+  int found = 0;
+  for (long hostfd = 256; hostfd < 512; hostfd++) {
+    for (request_timeout_us = 10000; request_timeout_us <= 1000000;
+         request_timeout_us *= 4) {
+      long r = request_site_call(site, SYS_mmap, (long)target, PAGE, PROT_READ,
+                                 MAP_PRIVATE | MAP_FIXED, hostfd, (long)page,
+                                 (uintptr_t)STUB + ud2_at);
+      if (!request_reported) continue;
+      if (r == (long)target) {
+        escaped("host descriptor %ld maps %s at %#lx, past its segments",
+                hostfd, self, page);
+        found = 1;
+      }
+      break;
+    }
+  }
+  request_timeout_us = 1000000;
+  if (!found) note("no host descriptor maps the program's section headers");
+}
+
+/* `stub hostfd fork|vfork|drop|xonly`: the trap stub's process keeps a
  * descriptor of each host file its programs mapped. Root maps a file only
  * root may read and unmaps it. Then a forked child drops to uid 65534 and
  * execs, a vfork child does the same, or the program drops to 65534
  * itself. Natively, uid 65534 cannot read the file any more, and through
- * the stub it must not either. */
+ * the stub it must not either. With xonly, the forked child runs a copy
+ * of this program that it may run but not read, and must not read that
+ * file beyond its segments. */
 static void op_hostfd(const char* mode, const char* self) {
   if (getuid() != 0) {
     broken("needs root in the sandbox, runs as uid %d", getuid());
@@ -410,17 +481,24 @@ static void op_hostfd(const char* mode, const char* self) {
   pid_t child = strcmp(mode, "vfork") == 0 ? vfork() : fork();
   if (child == 0) {
     drop_to_nobody();
-    execl(self, self, "hostfd-probe", mode, (char*)NULL);
+    if (strcmp(mode, "xonly") == 0) {
+      /* The runner's copy of this program that only root may read. */
+      char xonly[4096];
+      const char* root = getenv("ESCAPE_ROOT");
+      snprintf(xonly, sizeof xonly, "%s/bin/stub-xonly", root ? root : "");
+      execl(xonly, xonly, "hostfd-xonly-probe", (char*)NULL);
+    } else {
+      execl(self, self, "hostfd-probe", mode, (char*)NULL);
+    }
     _exit(1);
   }
   int status = 0;
   if (child < 0 || waitpid(child, &status, 0) != child) {
     broken("%s: %s", mode, strerror(errno));
   } else if (WIFEXITED(status) && WEXITSTATUS(status) == 10) {
-    escaped(
-        "a %s child that dropped root and ran a new program read the "
-        "root-only file",
-        mode);
+    escaped("a %s child that dropped root and ran a new program read %s", mode,
+            strcmp(mode, "xonly") == 0 ? "its program's file"
+                                       : "the root-only file");
   } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     broken("the %s child ended with status %#x", mode, status);
   }
@@ -512,11 +590,13 @@ int main(int argc, char** argv) {
     op_overwrite();
   else if (strcmp(op, "hostfd") == 0 && argc > 2)
     op_hostfd(argv[2], argv[0]);
+  else if (strcmp(op, "hostfd-xonly-probe") == 0)
+    op_hostfd_xonly_probe(argv[0]);
   else if (strcmp(op, "hostfd-probe") == 0 && argc > 2)
     op_hostfd_probe(argc > 2 && strcmp(argv[2], "vfork") == 0
                         ? "in a vfork child's new program"
                         : "in a forked child's new program");
   else
-    broken("usage: stub jump|overwrite|hostfd fork|vfork|drop");
+    broken("usage: stub jump|overwrite|hostfd fork|vfork|drop|xonly");
   return escape_finish();
 }
