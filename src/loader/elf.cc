@@ -111,7 +111,7 @@ Result<LoadedElf> MapElf(Task& t, MemoryManager& mm, FileDescription& f,
   auto object = TRY(f.Mappable());
   auto attr = TRY(f.Stat());
   // A program that the task may run but not read (mode 0711) stays out of
-  // the host's mappings: there the stub could map all of the file.
+  // the host's mappings, because through them the stub could map all of it.
   bool readable = CheckAccess(attr, t.creds, R_OK).ok();
   for (auto& p : ph) {
     if (p.p_type != PT_LOAD || p.p_memsz == 0) continue;

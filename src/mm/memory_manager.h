@@ -83,8 +83,8 @@ struct MmapRequest {
   uint64_t dev = 0;
   uint64_t ino = 0;
   // Whether the platform may map the host file straight from the host's
-  // page cache (AddressSpace::MapHostFile). Not for a program that its
-  // task may run but not read: the stub could then map all of the file.
+  // page cache (AddressSpace::MapHostFile). False for a program that its
+  // task may run but not read, because the stub could then map all of it.
   bool host_mapping = true;
 };
 

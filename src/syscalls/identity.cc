@@ -138,13 +138,11 @@ int64_t Setfsuid(Task& t, const SyscallArgs& args) {
   uint32_t old = t.creds.fsuid;
   uint32_t id = args[0];
   Credentials& c = t.creds;
-  if (id != kNoId &&
-      (c.HasCapability(kCapSetuid) || id == c.ruid || id == c.euid ||
-       id == c.suid || id == c.fsuid) &&
-      id != c.fsuid) {
+  const Credentials before = c;
+  if (id != kNoId && (c.HasCapability(kCapSetuid) || id == c.ruid ||
+                      id == c.euid || id == c.suid || id == c.fsuid))
     c.fsuid = id;
-    DropHostFiles(t);
-  }
+  DropHostFilesIfChanged(t, before);
   return old;
 }
 
@@ -152,13 +150,11 @@ int64_t Setfsgid(Task& t, const SyscallArgs& args) {
   uint32_t old = t.creds.fsgid;
   uint32_t id = args[0];
   Credentials& c = t.creds;
-  if (id != kNoId &&
-      (c.HasCapability(kCapSetgid) || id == c.rgid || id == c.egid ||
-       id == c.sgid || id == c.fsgid) &&
-      id != c.fsgid) {
+  const Credentials before = c;
+  if (id != kNoId && (c.HasCapability(kCapSetgid) || id == c.rgid ||
+                      id == c.egid || id == c.sgid || id == c.fsgid))
     c.fsgid = id;
-    DropHostFiles(t);
-  }
+  DropHostFilesIfChanged(t, before);
   return old;
 }
 
@@ -181,10 +177,9 @@ int64_t Setgroups(Task& t, const SyscallArgs& args) {
   if (!t.creds.HasCapability(kCapSetgid)) return -EPERM;
   std::vector<uint32_t> groups(size);
   if (!t.mm().CopyIn(args[1], groups.data(), size * 4).ok()) return -EFAULT;
-  if (groups != t.creds.groups) {
-    t.creds.groups = std::move(groups);
-    DropHostFiles(t);
-  }
+  const Credentials before = t.creds;
+  t.creds.groups = std::move(groups);
+  DropHostFilesIfChanged(t, before);
   return 0;
 }
 

@@ -323,7 +323,7 @@ static long probe_host_files(void) {
   if (site == 0 || ud2_at < 0) return -2;
   uintptr_t trap = (uintptr_t)STUB + ud2_at;
   /* Each call ends only when the alarm interrupts the stub's wait for a
-   * kernel that never replies: a short alarm, and a longer one whenever
+   * kernel that never replies. The alarm starts short and grows whenever
    * it came before the result did. */
   long found = -1;
   for (long fd = 256; fd < 512 && found < 0; fd++) {
@@ -371,7 +371,7 @@ static void op_hostfd_probe(const char* where) {
 
 /* Checks, in a copy of this program that uid 65534 may run but not read
  * (mode 0711), that no host descriptor of the stub's process maps the
- * program's file past what exec mapped: its section headers. */
+ * program's section headers, which exec did not map. */
 static void op_hostfd_xonly_probe(const char* self) {
   if (getuid() != NOBODY) {
     broken("the probe runs as uid %d, not nobody", getuid());
