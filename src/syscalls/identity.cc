@@ -10,6 +10,12 @@ namespace {
 constexpr uint32_t kNoId = uint32_t(-1);
 constexpr int kCapSetuid = 7;
 constexpr int kCapSetgid = 6;
+// The capabilities that follow the file system uid (Linux CAP_FS_MASK):
+// chown, dac_override, dac_read_search, fowner, fsetid, linux_immutable,
+// mknod and mac_override.
+constexpr uint64_t kFsCapabilities = (1ull << 0) | (1ull << 1) | (1ull << 2) |
+                                     (1ull << 3) | (1ull << 4) | (1ull << 9) |
+                                     (1ull << 27) | (1ull << 32);
 
 // A task's parent as the sandbox sees it: 0 for init.
 int ParentTgid(Task& t) {
@@ -142,6 +148,11 @@ int64_t Setfsuid(Task& t, const SyscallArgs& args) {
   if (id != kNoId && (c.HasCapability(kCapSetuid) || id == c.ruid ||
                       id == c.euid || id == c.suid || id == c.fsuid))
     c.fsuid = id;
+  // Leaving fsuid 0 drops the file system capabilities, and coming back
+  // to it restores the permitted ones (Linux cap_task_fix_setuid).
+  if (before.fsuid == 0 && c.fsuid != 0) c.cap_effective &= ~kFsCapabilities;
+  if (before.fsuid != 0 && c.fsuid == 0)
+    c.cap_effective |= c.cap_permitted & kFsCapabilities;
   DropHostFilesIfChanged(t, before);
   return old;
 }
