@@ -11,7 +11,7 @@
  * page changed, that code would reach the host. On the trap platform
  * `stub jump` also calls the vetted `clone` of a fork and of a thread and a
  * new process's hello, which the kernel's listener must reject unless it
- * sent the request. `stub hostfd fork|vfork|drop|xonly` checks that the
+ * sent the request. `stub hostfd fork|vfork|drop|fsuid|xonly` checks that the
  * host files' descriptors which the trap stub's process keeps for the
  * request site's mmap never reach a program that could not read the file,
  * its own program's file included. Natively
@@ -352,8 +352,9 @@ static void drop_to_nobody(void) {
 /* Checks, in a program that runs as uid 65534, that the root-only file
  * is out of its reach, by open and through the stub alike. */
 static void op_hostfd_probe(const char* where) {
-  if (getuid() != NOBODY) {
-    broken("the probe runs as uid %d, not nobody", getuid());
+  long fsuid = syscall(SYS_setfsuid, -1); /* -1 only reads it */
+  if (fsuid != NOBODY) {
+    broken("the probe runs with fsuid %ld, not 65534", fsuid);
     return;
   }
   int fd = open(root_only_path(), O_RDONLY);
@@ -436,14 +437,14 @@ static void op_hostfd_xonly_probe(const char* self) {
   if (!found) note("no host descriptor maps the program's section headers");
 }
 
-/* `stub hostfd fork|vfork|drop|xonly`: the trap stub's process keeps a
+/* `stub hostfd fork|vfork|drop|fsuid|xonly`: the trap stub's process keeps a
  * descriptor of each host file its programs mapped. Root maps a file only
  * root may read and unmaps it. Then a forked child drops to uid 65534 and
  * execs, a vfork child does the same, or the program drops to 65534
- * itself. Natively, uid 65534 cannot read the file any more, and through
- * the stub it must not either. With xonly, the forked child runs a copy
- * of this program that it may run but not read, and must not read that
- * file beyond its segments. */
+ * itself (all its ids, or with fsuid only its file system uid). Natively, uid
+ * 65534 cannot read the file any more, and through the stub it must not either.
+ * With xonly, the forked child runs a copy of this program that it may run but
+ * not read, and must not read that file beyond its segments. */
 static void op_hostfd(const char* mode, const char* self) {
   if (getuid() != 0) {
     broken("needs root in the sandbox, runs as uid %d", getuid());
@@ -476,6 +477,13 @@ static void op_hostfd(const char* mode, const char* self) {
   if (strcmp(mode, "drop") == 0) {
     drop_to_nobody();
     op_hostfd_probe("after dropping root in place");
+    return;
+  }
+  if (strcmp(mode, "fsuid") == 0) {
+    /* Only the file system uid changes. The file's mode (0600) gives its
+     * group nothing, so fsgid 0 does not matter. */
+    syscall(SYS_setfsuid, NOBODY);
+    op_hostfd_probe("after setfsuid to 65534 in place");
     return;
   }
   pid_t child = strcmp(mode, "vfork") == 0 ? vfork() : fork();
@@ -597,6 +605,6 @@ int main(int argc, char** argv) {
                         ? "in a vfork child's new program"
                         : "in a forked child's new program");
   else
-    broken("usage: stub jump|overwrite|hostfd fork|vfork|drop|xonly");
+    broken("usage: stub jump|overwrite|hostfd fork|vfork|drop|fsuid|xonly");
   return escape_finish();
 }
