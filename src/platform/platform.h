@@ -81,10 +81,12 @@ class AddressSpace {
   }
 
   // Closes every host file's descriptor that MapHostFile left in this
-  // space's host processes. Called by a Context that runs here when its
-  // task's credentials or root change, because a file that an earlier
-  // identity could read must not stay mappable through the stub. Mappings
-  // already made stay.
+  // space's host processes, when a task's credentials or root change,
+  // because a file that an earlier identity could read must not stay
+  // mappable through the stub. A Context that runs here finds them closed
+  // on return. Another thread's call leaves the close to the next thread
+  // here that runs the program, before it does. Mappings already made
+  // stay.
   virtual Status DropHostFiles() { return Ok(); }
 
   // Whether the calling thread may change the host's mappings here: it

@@ -598,9 +598,17 @@ int64_t Chroot(Task& t, const SyscallArgs& args) {
   if (!p.ok()) return -p.error();
   if (!p->inode().IsDir()) return -ENOTDIR;
   t.fs->root = p.value();
-  // TODO: other processes that share this root (clone with CLONE_FS and
-  // without CLONE_VM) keep their host files' descriptors.
   DropHostFiles(t);
+  // Processes that share the root through clone(CLONE_FS) lose their host
+  // files too. Their stubs close them before those processes run the
+  // program again, and one that runs it now is interrupted for that.
+  for (auto& group : t.kernel().Groups()) {
+    for (auto& other : group->tasks) {
+      if (other->fs != t.fs || !other->mm_ || other->mm_ == t.mm_) continue;
+      DropHostFiles(*other);
+      other->Interrupt();
+    }
+  }
   return 0;
 }
 

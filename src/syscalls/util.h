@@ -32,11 +32,13 @@ Result<Path> ResolveAt(Task& t, int dirfd, uint64_t path_addr, int flags,
 
 uint64_t NofileLimit(Task& t);
 
-// Closes the host files' descriptors in the caller's host process
+// Closes the host files' descriptors in `t`'s host process
 // (AddressSpace::DropHostFiles) after a change of its root or, for the
-// second form, of its credentials from `before`. Neither the next program
-// nor this one after dropping a privilege may then map a file it could not
-// read. A process whose descriptors could not be closed is killed.
+// second form, of its credentials from `before`: at once for the calling
+// task, before `t` next runs the program for another. Neither the next
+// program nor this one after dropping a privilege may then map a file it
+// could not read. A process whose descriptors could not be closed is
+// killed.
 void DropHostFiles(Task& t);
 void DropHostFilesIfChanged(Task& t, const Credentials& before);
 

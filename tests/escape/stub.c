@@ -11,15 +11,16 @@
  * page changed, that code would reach the host. On the trap platform
  * `stub jump` also calls the vetted `clone` of a fork and of a thread and a
  * new process's hello, which the kernel's listener must reject unless it
- * sent the request. `stub hostfd fork|vfork|drop|fsuid|xonly` checks that the
- * host files' descriptors which the trap stub's process keeps for the
- * request site's mmap never reach a program that could not read the file,
- * its own program's file included. Natively
- * there is no stub, so nothing is found. */
+ * sent the request. `stub hostfd fork|vfork|drop|fsuid|xonly|chrootfs`
+ * checks that the host files' descriptors which the trap stub's process
+ * keeps for the request site's mmap never reach a program that could not
+ * read the file, its own program's file included, nor a process whose root
+ * moved. Natively there is no stub, so nothing is found. */
 /* escape.h defines _GNU_SOURCE, so it comes before every system header. */
 // clang-format off
 #include "escape.h"
 
+#include <sched.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <sys/mman.h>
@@ -437,14 +438,17 @@ static void op_hostfd_xonly_probe(const char* self) {
   if (!found) note("no host descriptor maps the program's section headers");
 }
 
-/* `stub hostfd fork|vfork|drop|fsuid|xonly`: the trap stub's process keeps a
- * descriptor of each host file its programs mapped. Root maps a file only
- * root may read and unmaps it. Then a forked child drops to uid 65534 and
- * execs, a vfork child does the same, or the program drops to 65534
- * itself (all its ids, or with fsuid only its file system uid). Natively, uid
- * 65534 cannot read the file any more, and through the stub it must not either.
- * With xonly, the forked child runs a copy of this program that it may run but
- * not read, and must not read that file beyond its segments. */
+/* `stub hostfd fork|vfork|drop|fsuid|xonly|chrootfs`: the trap stub's
+ * process keeps a descriptor of each host file its programs mapped. Root
+ * maps a file only root may read and unmaps it. Then a forked child drops
+ * to uid 65534 and execs, a vfork child does the same, or the program drops
+ * to 65534 itself (all its ids, or with fsuid only its file system uid).
+ * Natively, uid 65534 cannot read the file any more, and through the stub
+ * it must not either. With xonly, the forked child runs a copy of this
+ * program that it may run but not read, and must not read that file beyond
+ * its segments. With chrootfs, a child that shares the program's root
+ * (CLONE_FS) but not its memory moves that root to where the file is not,
+ * and the program must not reach the file through its stub either. */
 static void op_hostfd(const char* mode, const char* self) {
   if (getuid() != 0) {
     broken("needs root in the sandbox, runs as uid %d", getuid());
@@ -477,6 +481,39 @@ static void op_hostfd(const char* mode, const char* self) {
   if (strcmp(mode, "drop") == 0) {
     drop_to_nobody();
     op_hostfd_probe("after dropping root in place");
+    return;
+  }
+  if (strcmp(mode, "chrootfs") == 0) {
+    /* A process that shares this one's root through CLONE_FS, but not its
+     * memory, moves that root into bin, where the file is not. */
+    char jail[4096];
+    const char* root = getenv("ESCAPE_ROOT");
+    snprintf(jail, sizeof jail, "%s/bin", root ? root : "");
+    long child = syscall(SYS_clone, CLONE_FS | SIGCHLD, 0, 0, 0, 0);
+    if (child == 0) syscall(SYS_exit_group, chroot(jail) == 0 ? 0 : 1);
+    int status = 0;
+    if (child < 0 || waitpid((pid_t)child, &status, 0) != child ||
+        !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      broken("the CLONE_FS child's chroot to %s failed (status %#x)", jail,
+             status);
+      return;
+    }
+    int after = open(root_only_path(), O_RDONLY);
+    if (after >= 0) {
+      broken("%s is still reachable: the child's chroot did not move ours",
+             root_only_path());
+      return;
+    }
+    found = probe_host_files();
+    if (found >= 0)
+      escaped(
+          "after a CLONE_FS sibling's chroot, host descriptor %ld "
+          "still maps %s",
+          found, root_only_path());
+    else
+      note(
+          "after a CLONE_FS sibling's chroot: no host descriptor maps "
+          "the root-only file");
     return;
   }
   if (strcmp(mode, "fsuid") == 0) {
@@ -605,6 +642,8 @@ int main(int argc, char** argv) {
                         ? "in a vfork child's new program"
                         : "in a forked child's new program");
   else
-    broken("usage: stub jump|overwrite|hostfd fork|vfork|drop|fsuid|xonly");
+    broken(
+        "usage: stub jump|overwrite|hostfd "
+        "fork|vfork|drop|fsuid|xonly|chrootfs");
   return escape_finish();
 }

@@ -563,6 +563,7 @@ SwitchReason TrapContext::Switch(AddressSpace& as, Registers& regs,
   uint8_t* area = thread_->area;
   auto die = [&] {
     memset(&info, 0, sizeof info);
+    if (!thread_) return SwitchReason::kDied;  // a failed Request let it go
     info.si_signo = DeathSignal(thread_->pidfd);
     SPDLOG_DEBUG("trap: stub thread {} ended: state {} signal {}",
                  thread_->tid, Word(area, MOAT_TC_STATE).load(),
@@ -599,6 +600,7 @@ SwitchReason TrapContext::Switch(AddressSpace& as, Registers& regs,
     if (!made.ok() && made.error() == ESRCH) return die();
     queued_maps_.assign(ahead.begin() + now, ahead.end());
   }
+  if (!as_->ClosePendingHostFiles(*this).ok()) return die();
   WriteFrame(regs);
   WriteQueued();
   Word(area, MOAT_TC_SPIN)
@@ -968,6 +970,21 @@ Status TrapAddressSpace::MapHostFile(uint64_t addr, uint64_t length, int prot,
 }
 
 Status TrapAddressSpace::DropHostFiles() {
+  TrapContext* ctx = CurrentTrapContext();
+  if (ctx == nullptr || ctx->as_id() != id_ || !ctx->started()) {
+    drop_pending_.store(true);
+    return Ok();
+  }
+  drop_pending_.store(false);
+  return CloseHostFiles(*ctx);
+}
+
+Status TrapAddressSpace::ClosePendingHostFiles(TrapContext& ctx) {
+  if (!drop_pending_.exchange(false)) return Ok();
+  return CloseHostFiles(ctx);
+}
+
+Status TrapAddressSpace::CloseHostFiles(TrapContext& ctx) {
   std::map<const void*, std::pair<int, std::shared_ptr<void>>> dropped;
   {
     std::lock_guard lock(mu_);
@@ -977,8 +994,10 @@ Status TrapAddressSpace::DropHostFiles() {
   // A descriptor that another thread of this process is putting in
   // meanwhile may land after the close. Its number is free again here, and
   // the next file put at that number replaces it.
-  return Request(SYS_close_range,
-                 {kTrapHostFdBase, kTrapHostFdBase + kTrapHostFdCount - 1, 0});
+  TRY(ctx.Request(
+      SYS_close_range,
+      {kTrapHostFdBase, kTrapHostFdBase + kTrapHostFdCount - 1, 0}));
+  return Ok();
 }
 
 Status TrapAddressSpace::Unmap(uint64_t addr, uint64_t length) {

@@ -378,6 +378,7 @@ Result<std::shared_ptr<AddressSpace>> TrapAddressSpace::ForkHost() {
     std::lock_guard lock(mu_);
     child->host_fds_ = host_fds_;  // the host copied the descriptors
   }
+  child->drop_pending_.store(drop_pending_.load());
   if (t.pidfd < 0) {
     int error = errno;
     kill(t.tid, SIGKILL);  // the host named it: the pid is the child's
@@ -427,6 +428,7 @@ void TrapAddressSpace::TakeOver(AddressSpace& old_space) {
   free_slots_ = std::move(old.free_slots_);
   next_slot_ = old.next_slot_;
   host_fds_ = std::move(old.host_fds_);
+  if (old.drop_pending_.load()) drop_pending_.store(true);
   one_thread_.store(old.one_thread_.load());
   old.spare_.clear();
   old.promised_ = 0;

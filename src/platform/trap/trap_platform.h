@@ -49,6 +49,7 @@ inline constexpr int kTrapHostFdBase = 256;
 inline constexpr int kTrapHostFdCount = 256;
 
 class TrapPlatform;
+class TrapContext;
 
 // One stub thread: a host process sharing the address space's memory,
 // with the slot it traps through.
@@ -93,6 +94,9 @@ class TrapAddressSpace : public AddressSpace {
                      const std::shared_ptr<void>& file, int fd,
                      uint64_t offset) override;
   Status DropHostFiles() override;
+  // Closes the host files' descriptors if DropHostFiles left that to this
+  // thread, which runs a context here and is about to resume it.
+  Status ClosePendingHostFiles(TrapContext& ctx);
   Status PrepareThread() override;
   bool ChangeableHere() const override;
   uint64_t PatchedSyscallEntry() const override;
@@ -158,6 +162,12 @@ class TrapAddressSpace : public AddressSpace {
   // kernel's object -> the descriptor's number there, and the object,
   // kept alive while the number stands for it. Guarded by mu_.
   std::map<const void*, std::pair<int, std::shared_ptr<void>>> host_fds_;
+  // Set when DropHostFiles came from a thread that runs no context here,
+  // such as another process's chroot of the root it shares through
+  // CLONE_FS. The next thread to resume here then closes the descriptors
+  // before it runs the program (ClosePendingHostFiles).
+  std::atomic<bool> drop_pending_{false};
+  Status CloseHostFiles(TrapContext& ctx);
   mutable std::mutex mu_;
   std::vector<TrapThread> spare_;  // guarded by mu_
   // Spare threads that PrepareThread promised to tasks which have not
