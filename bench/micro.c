@@ -20,20 +20,30 @@
 //   compute_read    200,000 steps of arithmetic (about 200 us on the test
 //                   VMs), then read() of 4 KiB from /dev/zero: a call that
 //                   comes after a gap longer than a sandbox spins for
+//   sigsys          getppid() that the program's own seccomp filter turns
+//                   into a SIGSYS, whose handler sets the result: what one
+//                   host signal round trip costs, which a sandbox that
+//                   traps calls by signal pays at least once per call
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
 #include <linux/futex.h>
+#include <linux/seccomp.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #define FILE_PATH "/etc/passwd"
@@ -219,6 +229,37 @@ static void bench_compute_read(long n) {
   }
 }
 
+static void on_sigsys(int sig, siginfo_t *info, void *context) {
+  (void)sig;
+  (void)info;
+  ((ucontext_t *)context)->uc_mcontext.gregs[REG_RAX] = 1;
+}
+
+// Traps getppid and lets every other call through. The filter stays for
+// the rest of the process, which ends after this one workload.
+static void setup_sigsys(long n) {
+  (void)n;
+  struct sigaction sa = {0};
+  sa.sa_sigaction = on_sigsys;
+  sa.sa_flags = SA_SIGINFO;
+  if (sigaction(SIGSYS, &sa, NULL) != 0) fail("sigaction SIGSYS");
+  struct sock_filter filter[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getppid, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRAP),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  struct sock_fprog prog = {sizeof filter / sizeof filter[0], filter};
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail("PR_SET_NO_NEW_PRIVS");
+  if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
+    fail("PR_SET_SECCOMP");
+}
+
+static void bench_sigsys(long n) {
+  for (long i = 0; i < n; i++)
+    if (syscall(SYS_getppid) != 1) fail("getppid through SIGSYS");
+}
+
 static const struct workload workloads[] = {
     {"getppid", NULL, bench_getppid, NULL},
     {"read", setup_read_n, bench_read, NULL},
@@ -230,6 +271,7 @@ static const struct workload workloads[] = {
     {"fork_exec", NULL, bench_fork_exec, NULL},
     {"mmap_touch", NULL, bench_mmap, NULL},
     {"compute_read", setup_read_n, bench_compute_read, NULL},
+    {"sigsys", setup_sigsys, bench_sigsys, NULL},
 };
 
 int main(int argc, char **argv) {
