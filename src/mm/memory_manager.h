@@ -291,8 +291,14 @@ class MemoryManager : public std::enable_shared_from_this<MemoryManager> {
   // Patches a `xor %eax, %eax; syscall` site of read, as MaybePatchSyscall
   // does. False when `ret` does not follow such a site.
   bool MaybePatchZeroSite(uint64_t ret, uint64_t entry);
+  // Whether the seven bytes at `site` are the call of glibc's syscall(3),
+  // within its whole body.
+  bool IsSyscallFunctionSite(uint64_t site);
   bool AddTrampoline(uint64_t nr, uint64_t ret, uint64_t entry,
                      std::array<uint8_t, 7>* jump);
+  bool AddSyscallFunctionTrampoline(uint64_t ret, uint64_t entry,
+                                    std::array<uint8_t, 7>* jump);
+  bool WriteTrampoline(std::vector<uint8_t> code, std::array<uint8_t, 7>* jump);
   // Writes a site's original bytes back if its page is still resident.
   void RestoreSite(uint64_t site, const std::array<uint8_t, 7>& bytes);
   // Unmaps the trampoline area if it lies in [start, end), for a mapping

@@ -13,6 +13,11 @@
 // %rcx, as `syscall` would leave them, and jumps to the entry. A jump, not
 // a call: a call would push into the program's red zone.
 //
+// glibc's syscall(3) takes the number in %rdi and moves it into %rax, and
+// its site is `mov 0x8(%rsp), %r9; syscall`, also seven bytes. Its
+// trampoline makes that move itself and leaves the number in %eax. Only
+// the function's exact body is taken (kSyscallFunction).
+//
 // The new bytes go into a private copy of the page, built aside and mapped
 // in one step, so a `read` of the file still shows the original bytes and
 // no thread runs half a patch. Sites in writable memory are never patched.
@@ -44,6 +49,24 @@ constexpr size_t kSiteSize = 7;
 // their first trap made fork+exec of /bin/true about 10% slower (6 paired
 // runs of bench/micro.c fork_exec).
 constexpr uint32_t kTrapsBeforePatch = 3;
+
+// glibc's syscall(3) after its `endbr64`, from `mov %rdi, %rax` to the
+// `ret` of a call that succeeded. The site is the `mov 0x8(%rsp), %r9` and
+// the `syscall` at kSyscallFunctionSite.
+constexpr uint8_t kSyscallFunction[] = {
+    0x48, 0x89, 0xf8,                    // mov %rdi, %rax
+    0x48, 0x89, 0xf7,                    // mov %rsi, %rdi
+    0x48, 0x89, 0xd6,                    // mov %rdx, %rsi
+    0x48, 0x89, 0xca,                    // mov %rcx, %rdx
+    0x4d, 0x89, 0xc2,                    // mov %r8, %r10
+    0x4d, 0x89, 0xc8,                    // mov %r9, %r8
+    0x4c, 0x8b, 0x4c, 0x24, 0x08,        // mov 0x8(%rsp), %r9
+    0x0f, 0x05,                          // syscall
+    0x48, 0x3d, 0x01, 0xf0, 0xff, 0xff,  // cmp $-4095, %rax
+    0x73, 0x01,                          // jae
+    0xc3,                                // ret
+};
+constexpr size_t kSyscallFunctionSite = 18;
 
 bool Overlaps(uint64_t start, uint64_t end, uint64_t other_start,
               uint64_t other_end) {
@@ -121,16 +144,28 @@ void MemoryManager::MaybePatchSyscall(uint64_t ret, uint64_t nr) {
   if (!CopyIn(site - 1, bytes, sizeof bytes).ok()) return;
   uint32_t imm;
   memcpy(&imm, bytes + 2, 4);
-  if (bytes[1] != 0xb8 || imm != nr || bytes[6] != 0x0f || bytes[7] != 0x05 ||
-      MaybePrefix(bytes[0]))
-    return;
+  bool immediate = bytes[1] == 0xb8 && imm == nr && bytes[6] == 0x0f &&
+                   bytes[7] == 0x05 && !MaybePrefix(bytes[0]);
+  if (!immediate && !IsSyscallFunctionSite(site)) return;
   std::array<uint8_t, kSiteSize> jump;
-  if (!AddTrampoline(nr, ret, entry, &jump)) return;
+  bool added = immediate ? AddTrampoline(nr, ret, entry, &jump)
+                         : AddSyscallFunctionTrampoline(ret, entry, &jump);
+  if (!added) return;
   if (!WriteText(site, jump.data(), kSiteSize, true).ok()) return;
   std::array<uint8_t, kSiteSize> old;
   memcpy(old.data(), bytes + 1, kSiteSize);
   patches_.sites.emplace(site, old);
   SPDLOG_DEBUG("patched system call {} at {:#x}", nr, site);
+}
+
+bool MemoryManager::IsSyscallFunctionSite(uint64_t site) {
+  if (site < kSyscallFunctionSite) return false;
+  uint8_t code[sizeof kSyscallFunction];
+  uint64_t start = site - kSyscallFunctionSite;
+  Vma* vma = FindVma(start);
+  if (vma == nullptr || vma->end < start + sizeof code) return false;
+  return CopyIn(start, code, sizeof code).ok() &&
+         memcmp(code, kSyscallFunction, sizeof code) == 0;
 }
 
 // glibc's read loads its number with `xor %eax, %eax` (31 c0), and its
@@ -185,29 +220,74 @@ bool MemoryManager::MaybePatchZeroSite(uint64_t ret, uint64_t entry) {
   return true;
 }
 
+namespace {
+
+// Appends `movabs $ret, %rcx; jmp *entry`: the way into the stub, with
+// %rcx as `syscall` would leave it.
+void EnterStub(std::vector<uint8_t>& code, uint64_t ret, uint64_t entry) {
+  code.insert(code.end(), {0x48, 0xb9});  // movabs $ret, %rcx
+  code.resize(code.size() + 8);
+  Put64(code.data() + code.size() - 8, ret);
+  code.insert(code.end(), {0xff, 0x25, 0, 0, 0, 0});  // jmp *0(%rip)
+  code.resize(code.size() + 8);
+  Put64(code.data() + code.size() - 8, entry);
+}
+
+}  // namespace
+
 // Writes a trampoline that enters the stub as call `nr` returning to
 // `ret`, and its table entry. Stores in *jump the site's new bytes.
 bool MemoryManager::AddTrampoline(uint64_t nr, uint64_t ret, uint64_t entry,
                                   std::array<uint8_t, kSiteSize>* jump) {
+  std::vector<uint8_t> code = {0xb8};  // mov $nr, %eax
+  code.resize(5);
+  Put32(code.data() + 1, uint32_t(nr));
+  EnterStub(code, ret, entry);
+  return WriteTrampoline(code, jump);
+}
+
+// The trampoline of a syscall(3) site: its `mov 0x8(%rsp), %r9`, then the
+// stub with the number the function put in %eax. arch_prctl takes the
+// `syscall` instead (see MaybePatchSyscall), and then jumps back to `ret`.
+bool MemoryManager::AddSyscallFunctionTrampoline(
+    uint64_t ret, uint64_t entry, std::array<uint8_t, kSiteSize>* jump) {
+  std::vector<uint8_t> code = {
+      0x4c, 0x8b, 0x4c, 0x24, 0x08,  // mov 0x8(%rsp), %r9
+      0x3d, 0x00, 0x00, 0x00, 0x00,  // cmp $SYS_arch_prctl, %eax
+      0x74, 0x00,                    // je to the `syscall` below
+  };
+  Put32(code.data() + 6, SYS_arch_prctl);
+  size_t je_end = code.size();
+  EnterStub(code, ret, entry);
+  code[je_end - 1] = uint8_t(code.size() - je_end);
+  code.insert(code.end(), {0x0f, 0x05});              // syscall
+  code.insert(code.end(), {0xff, 0x25, 0, 0, 0, 0});  // jmp *0(%rip)
+  code.resize(code.size() + 8);
+  Put64(code.data() + code.size() - 8, ret);
+  return WriteTrampoline(code, jump);
+}
+
+// Writes `code` into as many trampoline places as it fills, with int3
+// after it, and the table entry of the first. Stores in *jump the site's
+// new bytes, which jump through that entry.
+bool MemoryManager::WriteTrampoline(std::vector<uint8_t> code,
+                                    std::array<uint8_t, kSiteSize>* jump) {
   if (!patches_.area && !ReservePatchArea()) return false;
+  size_t places = (code.size() + kTrampolineSize - 1) / kTrampolineSize;
   uint32_t index = patches_.trampolines;
+  if (index + places > kTableEntries) return false;
+  code.resize(places * kTrampolineSize, 0xcc);  // int3
   uint64_t trampoline = kTrampolines + index * kTrampolineSize;
-  uint8_t code[kTrampolineSize];
-  memset(code, 0xcc, sizeof code);  // int3
-  code[0] = 0xb8;                   // mov $nr, %eax
-  Put32(code + 1, uint32_t(nr));
-  code[5] = 0x48;                   // movabs $ret, %rcx
-  code[6] = 0xb9;
-  Put64(code + 7, ret);
-  code[15] = 0xff;                  // jmp *0(%rip)
-  code[16] = 0x25;
-  Put32(code + 17, 0);
-  Put64(code + 21, entry);
   uint64_t slot = kPatchTable + index * 8;
-  if (!WriteText(trampoline, code, sizeof code, false).ok() ||
-      !WriteText(slot, &trampoline, 8, false).ok())
-    return false;
-  patches_.trampolines++;
+  // One page at a time, as WriteText takes them.
+  for (size_t done = 0; done < code.size();) {
+    uint64_t at = trampoline + done;
+    size_t n = std::min(code.size() - done, size_t(PageUp(at + 1) - at));
+    if (!WriteText(at, code.data() + done, n, false).ok()) return false;
+    done += n;
+  }
+  if (!WriteText(slot, &trampoline, 8, false).ok()) return false;
+  patches_.trampolines += places;
   *jump = {0xff, 0x24, 0x25};  // jmp *slot
   Put32(jump->data() + 3, uint32_t(slot));
   return true;

@@ -104,5 +104,60 @@ TEST_F(SyscallPatchTest, ProtectionChangeRestoresRead) {
   EXPECT_EQ(Text(kCode, code.size()), code);
 }
 
+// glibc's syscall(3): `endbr64`, the moves of the number and arguments,
+// `mov 0x8(%rsp), %r9; syscall` at kCode + 22, `cmp $-4095, %rax; jae;
+// ret`, then what sets errno.
+std::vector<uint8_t> SyscallFunction() {
+  return {0xf3, 0x0f, 0x1e, 0xfa, 0x48, 0x89, 0xf8, 0x48, 0x89, 0xf7,
+          0x48, 0x89, 0xd6, 0x48, 0x89, 0xca, 0x4d, 0x89, 0xc2, 0x4d,
+          0x89, 0xc8, 0x4c, 0x8b, 0x4c, 0x24, 0x08, 0x0f, 0x05, 0x48,
+          0x3d, 0x01, 0xf0, 0xff, 0xff, 0x73, 0x01, 0xc3, 0xcc};
+}
+
+TEST_F(SyscallPatchTest, SyscallFunctionJumpsToTrampoline) {
+  LoadCode(SyscallFunction());
+  for (int i = 0; i < 3; i++) mm_.MaybePatchSyscall(kCode + 29, 110);
+  EXPECT_EQ(mm_.PatchedSites(), 1u);
+  EXPECT_EQ(Text(kCode + 22, 7),
+            (std::vector<uint8_t>{0xff, 0x24, 0x25, 0x00, 0x00, 0x0f, 0x05}));
+  // The trampoline loads %r9 as the site did and sends arch_prctl (158)
+  // to a `syscall` of its own.
+  EXPECT_EQ(Text(0x05100000, 12),
+            (std::vector<uint8_t>{0x4c, 0x8b, 0x4c, 0x24, 0x08, 0x3d, 158, 0, 0,
+                                  0, 0x74, 24}));
+  EXPECT_EQ(Text(0x05100000 + 12 + 24, 2), (std::vector<uint8_t>{0x0f, 0x05}));
+}
+
+TEST_F(SyscallPatchTest, OtherDynamicSiteStaysAsItIs) {
+  // The same site after a move that is not glibc's.
+  std::vector<uint8_t> code = SyscallFunction();
+  code[6] = 0xf0;  // mov %rsi, %rax
+  LoadCode(code);
+  for (int i = 0; i < 3; i++) mm_.MaybePatchSyscall(kCode + 29, 110);
+  EXPECT_EQ(mm_.PatchedSites(), 0u);
+  EXPECT_EQ(Text(kCode, code.size()), code);
+}
+
+TEST_F(SyscallPatchTest, SyscallFunctionTrampolineMayCrossAPage) {
+  // 127 one-place trampolines first, so that the two-place one starts in
+  // the last place of the first page.
+  std::vector<uint8_t> code;
+  for (int i = 0; i < 127; i++)
+    code.insert(code.end(), {0x90, 0xb8, 39, 0, 0, 0, 0x0f, 0x05});
+  size_t function = code.size();
+  std::vector<uint8_t> body = SyscallFunction();
+  code.insert(code.end(), body.begin(), body.end());
+  LoadCode(code);
+  for (int i = 0; i < 127; i++)
+    for (int j = 0; j < 3; j++) mm_.MaybePatchSyscall(kCode + 8 * i + 8, 39);
+  ASSERT_EQ(mm_.PatchedSites(), 127u);
+  for (int i = 0; i < 3; i++) mm_.MaybePatchSyscall(kCode + function + 29, 110);
+  EXPECT_EQ(mm_.PatchedSites(), 128u);
+  EXPECT_EQ(Text(0x05100000 + 127 * 32, 5),
+            (std::vector<uint8_t>{0x4c, 0x8b, 0x4c, 0x24, 0x08}));
+  EXPECT_EQ(Text(0x05100000 + 127 * 32 + 36, 2),
+            (std::vector<uint8_t>{0x0f, 0x05}));
+}
+
 }  // namespace
 }  // namespace moat
