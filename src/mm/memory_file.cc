@@ -5,6 +5,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cstring>
+
 #include "util/log.h"
 
 namespace moat {
@@ -39,8 +41,18 @@ Result<uint64_t> MemoryFile::Allocate(uint64_t pages) {
     if (limit_handler_) limit_handler_();
     return Err(ENOMEM);
   }
-  // First fit among freed runs, then the never-used tail.
-  uint64_t frame = TakeRun(free_runs_, pages);
+  // Recently freed frames still have host pages, which are cheaper to
+  // zero here than the host's fresh ones are to allocate and zero on the
+  // program's first touch. Then first fit among the punched runs, then
+  // the never-used tail.
+  uint64_t frame = TakeRun(reusable_runs_, pages);
+  if (frame != UINT64_MAX) {
+    reusable_pages_ -= pages;
+    memset(Map(frame), 0, pages * kPageSize);
+    MarkAllocated(frame, pages);
+    return frame;
+  }
+  frame = TakeRun(free_runs_, pages);
   if (frame == UINT64_MAX) {
     if (next_ + pages * kPageSize > size_) return Err(ENOMEM);
     frame = next_;
@@ -139,7 +151,7 @@ Status MemoryFile::Resident(uint64_t frame, uint64_t pages,
 
 void MemoryFile::Free(uint64_t frame, uint64_t pages) {
   used_pages_ -= pages;
-  if (reusable_pages_ + pages <= kMaxReusablePages) {
+  if (reusable_pages_ + pages <= MaxReusablePages()) {
     reusable_pages_ += pages;
     AddRun(reusable_runs_, frame, pages);
     return;

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <vector>
 
 namespace moat {
 namespace {
@@ -25,9 +26,9 @@ TEST(MemoryFileTest, AllocateReadsZeroAfterFree) {
   mf.DecRefRun(again.value(), 4);
 }
 
-// AllocateForOverwrite gives frames whose host pages are still there, where
-// Allocate gives holes that the host fills on first touch.
-TEST(MemoryFileTest, OverwriteReusesFreedFrame) {
+// A freed frame keeps its host page: the next Allocate gives it back
+// zeroed, and AllocateForOverwrite as it was.
+TEST(MemoryFileTest, AllocateReusesFreedFrame) {
   MemoryFile& mf = MemoryFile::Get();
   auto first = mf.Allocate(1);
   ASSERT_TRUE(first.ok());
@@ -36,20 +37,42 @@ TEST(MemoryFileTest, OverwriteReusesFreedFrame) {
   mf.DecRef(first.value());
   EXPECT_EQ(mf.UsedBytes(), used - kPageSize);
 
-  auto reused = mf.AllocateForOverwrite(1);
+  auto reused = mf.Allocate(1);
   ASSERT_TRUE(reused.ok());
+  EXPECT_EQ(reused.value(), first.value());
   EXPECT_EQ(mf.UsedBytes(), used);
   EXPECT_EQ(mf.RefCount(reused.value()), 1u);
   uint8_t resident = 0;
   ASSERT_TRUE(mf.Resident(reused.value(), 1, &resident).ok());
   EXPECT_EQ(resident, 1);
+  const uint8_t* bytes = mf.Map(reused.value());
+  for (uint64_t i = 0; i < kPageSize; i++) ASSERT_EQ(bytes[i], 0) << i;
 
-  auto fresh = mf.Allocate(1);
-  ASSERT_TRUE(fresh.ok());
-  ASSERT_TRUE(mf.Resident(fresh.value(), 1, &resident).ok());
-  EXPECT_EQ(resident, 0);
+  memset(mf.Map(reused.value()), 0x77, kPageSize);
   mf.DecRef(reused.value());
-  mf.DecRef(fresh.value());
+  auto overwrite = mf.AllocateForOverwrite(1);
+  ASSERT_TRUE(overwrite.ok());
+  EXPECT_EQ(overwrite.value(), first.value());
+  EXPECT_EQ(mf.Map(overwrite.value())[0], 0x77);
+  mf.DecRef(overwrite.value());
+}
+
+// Under a --memory limit, freeing keeps at most an eighth of it.
+TEST(MemoryFileTest, LimitBoundsKeptFrames) {
+  MemoryFile& mf = MemoryFile::Get();
+  mf.SetLimit(mf.UsedBytes() + 64 * kPageSize);
+  auto run = mf.Allocate(32);
+  ASSERT_TRUE(run.ok());
+  memset(mf.Map(run.value()), 1, 32 * kPageSize);
+  uint64_t holes = mf.holes_punched();
+  for (uint64_t i = 0; i < 32; i++) mf.DecRef(run.value() + i * kPageSize);
+  EXPECT_GT(mf.holes_punched(), holes);
+  std::vector<uint8_t> resident(32);
+  ASSERT_TRUE(mf.Resident(run.value(), 32, resident.data()).ok());
+  uint64_t kept = 0;
+  for (uint8_t r : resident) kept += r;
+  EXPECT_LE(kept, (mf.LimitBytes() / kPageSize) / 8);
+  mf.SetLimit(0);
 }
 
 }  // namespace

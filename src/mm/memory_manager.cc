@@ -418,9 +418,10 @@ Result<uint64_t> MemoryManager::MincoreRun(const Vma& vma, uint64_t page,
     *out = 1;
     return kPageSize;
   }
-  // Fault-around fills anonymous pages that the program may never touch,
-  // and their frames stay holes until it does. So the host's residency of
-  // the frames shows which pages the program has used.
+  // Fault-around fills anonymous pages that the program may never touch.
+  // Their frames stay holes until it does, unless they were kept from an
+  // earlier use and zeroed (MemoryFile::Allocate): then the whole block
+  // reads as resident, as a transparent huge page does on Linux.
   uint64_t frame = it->second.frame;
   uint64_t pages = 1;
   for (auto next = std::next(it);
