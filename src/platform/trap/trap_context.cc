@@ -881,9 +881,28 @@ Status TrapAddressSpace::MapFileOnResume(uint64_t addr, uint64_t length,
   return MapFile(addr, length, frame, prot);
 }
 
+namespace {
+
+// The maximum number of frames whose host pages one queued mapping looks
+// up. Longer runs map as before.
+constexpr uint64_t kMaxPopulatePages = 512;
+
+}  // namespace
+
+int TrapMapOp(uint64_t frame, uint64_t length) {
+  uint64_t pages = length / kPageSize;
+  if (pages < 2 || pages > kMaxPopulatePages) return MOAT_TRAP_OP_MMAP;
+  uint8_t resident[kMaxPopulatePages];
+  if (!MemoryFile::Get().Resident(frame, pages, resident).ok())
+    return MOAT_TRAP_OP_MMAP;
+  for (uint64_t i = 0; i < pages; i++)
+    if (!resident[i]) return MOAT_TRAP_OP_MMAP;
+  return MOAT_TRAP_OP_MMAP_POPULATE;
+}
+
 bool TrapAddressSpace::MapFileIfQueued(uint64_t addr, uint64_t length,
                                        uint64_t frame, int prot) {
-  return QueueChange(MOAT_TRAP_OP_MMAP, addr, length, prot, frame);
+  return QueueChange(TrapMapOp(frame, length), addr, length, prot, frame);
 }
 
 // Queues only where one thread was ever made. Then no other thread runs

@@ -91,6 +91,10 @@
 #define MOAT_TRAP_OP_MMAP 0
 #define MOAT_TRAP_OP_MUNMAP 1
 #define MOAT_TRAP_OP_MPROTECT 2
+// An mmap of the memory file with MAP_POPULATE, for frames that all have
+// host pages already: the host fills the page table in the call instead
+// of taking a fault at each page's first touch.
+#define MOAT_TRAP_OP_MMAP_POPULATE 3
 // The request number that makes the stub save its FPU state into the
 // frame of a patched call, which leaves it in the registers until then.
 #define MOAT_TRAP_SAVE_FP_REQUEST (-1)

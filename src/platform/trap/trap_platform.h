@@ -67,6 +67,14 @@ struct TrapThread {
   bool clean_fp = false;
 };
 
+// The queued operation that maps `length` bytes of the memory file at
+// `frame`: MOAT_TRAP_OP_MMAP_POPULATE for a run of frames that all have
+// host pages (freed ones that the kernel zeroed, a file's cached pages),
+// whose page table the host then fills in the one call. Otherwise
+// MOAT_TRAP_OP_MMAP, because populating a hole would give it a page the
+// program may never touch.
+int TrapMapOp(uint64_t frame, uint64_t length);
+
 class TrapAddressSpace : public AddressSpace {
  public:
   TrapAddressSpace(TrapPlatform& platform, pid_t process);

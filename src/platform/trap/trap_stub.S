@@ -238,8 +238,8 @@ moat_trap_request_return:
   lea 8f(%rip), %r15
   // The mapping changes the kernel queued for this resume (MOAT_TC_MAPS),
   // or for a fork, then on at %r15. The filter allows this mmap only of
-  // the memory file, shared and fixed, and each call only below the
-  // stub's area, as at moat_trap_request_return.
+  // the memory file, shared and fixed (and maybe populated), and each call
+  // only below the stub's area, as at moat_trap_request_return.
 moat_trap_run_maps:
   mov MOAT_TC_MAP_COUNT(%r12), %r13d
   test %r13d, %r13d
@@ -266,8 +266,12 @@ moat_trap_run_maps:
   mov $11, %eax
 11:
   cmp $MOAT_TRAP_OP_MPROTECT, %ecx
-  jne 12f
+  jne 16f
   mov $10, %eax
+16:
+  cmp $MOAT_TRAP_OP_MMAP_POPULATE, %ecx
+  jne 12f
+  or $0x8000, %r10d                      // MAP_POPULATE
 12:
   syscall
   .globl moat_trap_map_return
