@@ -17,6 +17,7 @@
 #endif
 
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -249,6 +250,25 @@ __attribute__((unused)) static long check_file_offset_of(const void* addr,
   }
   fclose(f);
   return result;
+}
+
+/* Checks that a read of the program's file shows the `n` bytes `want` at
+ * the place `addr` is mapped from, whatever the running code shows. */
+__attribute__((unused)) static void check_file_bytes(const void* addr,
+                                                     const void* want,
+                                                     size_t n) {
+  char path[256];
+  long offset = check_file_offset_of(addr, path, sizeof path);
+  CHECK(offset > 0);
+  if (offset <= 0) return;
+  int fd = open(path, O_RDONLY);
+  CHECK(fd >= 0);
+  if (fd < 0) return;
+  unsigned char bytes[64] = {0};
+  CHECK(n <= sizeof bytes);
+  CHECK_EQ(pread(fd, bytes, n, offset), (ssize_t)n);
+  CHECK(memcmp(bytes, want, n) == 0);
+  close(fd);
 }
 
 #endif

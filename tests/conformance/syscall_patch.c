@@ -271,15 +271,7 @@ static void case_fork(void) {
 static void case_file_bytes(void) {
   CASE("file bytes");
   for (int i = 0; i < 100; i++) site_getpid();
-  char path[256];
-  long offset = check_file_offset_of(site_getpid_mov, path, sizeof path);
-  CHECK(offset > 0);
-  int fd = open(path, O_RDONLY);
-  CHECK(fd >= 0);
-  uint8_t bytes[7] = {0};
-  CHECK_EQ(pread(fd, bytes, 7, offset), 7);
-  CHECK(memcmp(bytes, kGetpidSite, 7) == 0);
-  close(fd);
+  check_file_bytes(site_getpid_mov, kGetpidSite, 7);
 }
 
 /* Code the program makes writable shows its own bytes, and calls made

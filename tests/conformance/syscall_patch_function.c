@@ -143,15 +143,7 @@ static void case_fork(void) {
 static void case_file_bytes(void) {
   CASE("file bytes");
   for (int i = 0; i < 100; i++) site_syscall(SYS_getpid);
-  char path[256];
-  long offset = check_file_offset_of(site_syscall_r9, path, sizeof path);
-  CHECK(offset > 0);
-  int fd = open(path, O_RDONLY);
-  CHECK(fd >= 0);
-  uint8_t bytes[7] = {0};
-  CHECK_EQ(pread(fd, bytes, 7, offset), 7);
-  CHECK(memcmp(bytes, kSite, 7) == 0);
-  close(fd);
+  check_file_bytes(site_syscall_r9, kSite, 7);
 }
 
 static void case_glibc_syscall(void) {

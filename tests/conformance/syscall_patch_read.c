@@ -99,15 +99,7 @@ static void case_fork(void) {
 
 static void case_file_bytes(void) {
   CASE("file bytes");
-  char path[256];
-  long offset = check_file_offset_of(site_read0_xor, path, sizeof path);
-  CHECK(offset > 0);
-  int fd = open(path, O_RDONLY);
-  CHECK(fd >= 0);
-  uint8_t bytes[4] = {0};
-  CHECK_EQ(pread(fd, bytes, 4, offset), 4);
-  CHECK(memcmp(bytes, kReadSite, 4) == 0);
-  close(fd);
+  check_file_bytes(site_read0_xor, kReadSite, 4);
 }
 
 /* Code the program makes writable shows the site's own bytes, and calls
