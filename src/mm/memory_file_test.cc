@@ -69,9 +69,9 @@ TEST(MemoryFileTest, LimitBoundsKeptFrames) {
   EXPECT_GT(mf.holes_punched(), holes);
   std::vector<uint8_t> resident(32);
   ASSERT_TRUE(mf.Resident(run.value(), 32, resident.data()).ok());
-  uint64_t kept = 0;
-  for (uint8_t r : resident) kept += r;
-  EXPECT_LE(kept, (mf.LimitBytes() / kPageSize) / 8);
+  uint64_t resident_pages = 0;
+  for (uint8_t r : resident) resident_pages += r;
+  EXPECT_LE(resident_pages, (mf.LimitBytes() / kPageSize) / 8);
   mf.SetLimit(0);
 }
 

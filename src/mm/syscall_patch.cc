@@ -222,15 +222,23 @@ bool MemoryManager::MaybePatchZeroSite(uint64_t ret, uint64_t entry) {
 
 namespace {
 
+void Append64(std::vector<uint8_t>& code, uint64_t v) {
+  code.resize(code.size() + 8);
+  Put64(code.data() + code.size() - 8, v);
+}
+
+// Appends `jmp *0(%rip)` and the 64-bit address it jumps to.
+void AppendJump(std::vector<uint8_t>& code, uint64_t target) {
+  code.insert(code.end(), {0xff, 0x25, 0, 0, 0, 0});
+  Append64(code, target);
+}
+
 // Appends `movabs $ret, %rcx; jmp *entry`: the way into the stub, with
 // %rcx as `syscall` would leave it.
 void EnterStub(std::vector<uint8_t>& code, uint64_t ret, uint64_t entry) {
   code.insert(code.end(), {0x48, 0xb9});  // movabs $ret, %rcx
-  code.resize(code.size() + 8);
-  Put64(code.data() + code.size() - 8, ret);
-  code.insert(code.end(), {0xff, 0x25, 0, 0, 0, 0});  // jmp *0(%rip)
-  code.resize(code.size() + 8);
-  Put64(code.data() + code.size() - 8, entry);
+  Append64(code, ret);
+  AppendJump(code, entry);
 }
 
 }  // namespace
@@ -260,10 +268,8 @@ bool MemoryManager::AddSyscallFunctionTrampoline(
   size_t je_end = code.size();
   EnterStub(code, ret, entry);
   code[je_end - 1] = uint8_t(code.size() - je_end);
-  code.insert(code.end(), {0x0f, 0x05});              // syscall
-  code.insert(code.end(), {0xff, 0x25, 0, 0, 0, 0});  // jmp *0(%rip)
-  code.resize(code.size() + 8);
-  Put64(code.data() + code.size() - 8, ret);
+  code.insert(code.end(), {0x0f, 0x05});  // syscall
+  AppendJump(code, ret);
   return WriteTrampoline(code, jump);
 }
 

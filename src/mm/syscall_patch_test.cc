@@ -106,7 +106,7 @@ TEST_F(SyscallPatchTest, ProtectionChangeRestoresRead) {
 
 // glibc's syscall(3): `endbr64`, the moves of the number and arguments,
 // `mov 0x8(%rsp), %r9; syscall` at kCode + 22, `cmp $-4095, %rax; jae;
-// ret`, then what sets errno.
+// ret`, then an int3 where glibc sets errno.
 std::vector<uint8_t> SyscallFunction() {
   return {0xf3, 0x0f, 0x1e, 0xfa, 0x48, 0x89, 0xf8, 0x48, 0x89, 0xf7,
           0x48, 0x89, 0xd6, 0x48, 0x89, 0xca, 0x4d, 0x89, 0xc2, 0x4d,

@@ -15,7 +15,7 @@ namespace {
 TEST(TrapMapOpTest, PopulatesOnlyRunsWithHostPages) {
   MemoryFile& mf = MemoryFile::Get();
   // Holes first: a fresh run from the never-used tail of the file.
-  std::vector<uint64_t> kept;
+  std::vector<uint64_t> reused_runs;
   uint64_t frame = 0;
   for (;;) {
     auto run = mf.Allocate(4);
@@ -26,7 +26,7 @@ TEST(TrapMapOpTest, PopulatesOnlyRunsWithHostPages) {
       frame = run.value();
       break;
     }
-    kept.push_back(run.value());  // a reused run, zeroed and resident
+    reused_runs.push_back(run.value());  // a reused run, zeroed and resident
   }
   EXPECT_EQ(TrapMapOp(frame, 4 * kPageSize), MOAT_TRAP_OP_MMAP);
 
@@ -36,7 +36,7 @@ TEST(TrapMapOpTest, PopulatesOnlyRunsWithHostPages) {
   EXPECT_EQ(TrapMapOp(frame, kPageSize), MOAT_TRAP_OP_MMAP);
 
   mf.DecRefRun(frame, 4);
-  for (uint64_t run : kept) mf.DecRefRun(run, 4);
+  for (uint64_t run : reused_runs) mf.DecRefRun(run, 4);
 }
 
 }  // namespace
