@@ -48,7 +48,7 @@
 #define MOAT_TC_RESULT 128
 #define MOAT_TC_ALTSTACK 136  // the stack_t a new thread passes to sigaltstack
 #define MOAT_TC_PATCH_RIP 168  // where a patched call returns to
-#define MOAT_TC_XFEATURES 176  // the host's XCR0, for the frame's FPU state
+#define MOAT_TC_XFEATURES 176  // the FPU state components the stubs keep
 // 1: the trap came through a patched call, whose FPU state is still in the
 // registers; 2: and the stub has saved it at MOAT_TRAP_PATCH_FP since.
 #define MOAT_TC_PATCHED 184

@@ -215,6 +215,27 @@ uint32_t CalibratePause(uint64_t ns) {
 
 }  // namespace
 
+Result<XsaveLayout> HostXsaveLayout() {
+  constexpr int kArchGetXcompPerm = 0x1022;
+  unsigned eax, ebx, ecx, edx;
+  if (!__get_cpuid_count(0xd, 0, &eax, &ebx, &ecx, &edx)) return Err(ENOTSUP);
+  XsaveLayout layout;
+  uint32_t xcr0_low, xcr0_high;
+  asm volatile("xgetbv" : "=a"(xcr0_low), "=d"(xcr0_high) : "c"(0));
+  layout.features = (uint64_t{xcr0_high} << 32) | xcr0_low;
+  uint64_t permitted = 0;
+  if (syscall(SYS_arch_prctl, kArchGetXcompPerm, &permitted) == 0)
+    layout.features &= permitted;
+  layout.size = 576;  // the legacy area and the XSAVE header
+  for (int i = 2; i < 64; i++) {
+    if ((layout.features & (uint64_t{1} << i)) == 0) continue;
+    if (!__get_cpuid_count(0xd, unsigned(i), &eax, &ebx, &ecx, &edx))
+      return Err(ENOTSUP);
+    layout.size = std::max(layout.size, ebx + eax);  // offset + size
+  }
+  return layout;
+}
+
 uint64_t TrapStubAddress(const void* symbol) {
   return kTrapBase + (static_cast<const char*>(symbol) - moat_trap_begin);
 }
@@ -507,23 +528,22 @@ Result<std::unique_ptr<TrapPlatform>> TrapPlatform::Create(bool patching) {
     return Err(ENOTSUP);
   }
   std::unique_ptr<TrapPlatform> p(new TrapPlatform());
-  unsigned eax, ebx, ecx, edx;
-  if (!__get_cpuid_count(0xd, 0, &eax, &ebx, &ecx, &edx)) return Err(ENOTSUP);
-  p->xstate_size_ = ebx;
-  // The signal frame must fit the slot's stack with room to spare.
-  uint64_t need = std::max<uint64_t>(getauxval(AT_MINSIGSTKSZ), ebx + 1024);
+  XsaveLayout xsave = TRY(HostXsaveLayout());
+  p->xstate_size_ = xsave.size;
+  p->xfeatures_ = xsave.features;
+  // The signal frame must fit the slot's stack with room to spare. The
+  // host's AT_MINSIGSTKSZ also counts components the stubs have no
+  // permission for, so it is not used.
+  uint64_t need = uint64_t{xsave.size} + 1024;
   if (need + 1024 > kTrapSlotSize - MOAT_TRAP_CONTROL_SIZE) {
     spdlog::error("the trap platform's signal stacks are too small for this "
                   "CPU's signal frames ({} bytes)", need);
     return Err(ENOTSUP);
   }
-  uint32_t xcr0_low, xcr0_high;
-  asm volatile("xgetbv" : "=a"(xcr0_low), "=d"(xcr0_high) : "c"(0));
-  p->xfeatures_ = (uint64_t{xcr0_high} << 32) | xcr0_low;
   // A patched call's frame keeps the FPU state above the ucontext, and an
   // interrupt's signal frame must fit below it.
   p->patching_ = patching &&
-                 ebx + 4 <= kTrapSlotSize - MOAT_TRAP_PATCH_FP &&
+                 xsave.size + 4 <= kTrapSlotSize - MOAT_TRAP_PATCH_FP &&
                  need + 512 <= MOAT_TRAP_PATCH_UC - MOAT_TRAP_CONTROL_SIZE;
   if (patching && !p->patching_)
     SPDLOG_INFO("trap: this CPU's FPU state is too large to patch calls");

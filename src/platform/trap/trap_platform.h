@@ -75,6 +75,17 @@ struct TrapThread {
 // program may never touch.
 int TrapMapOp(uint64_t frame, uint64_t length);
 
+// The FPU state components that XSAVE keeps for the stubs, and the size
+// of the standard-format area they fill. XCR0 can enable more than a
+// process may use: since Linux 5.16, AMX tile data needs permission
+// (ARCH_REQ_XCOMP_PERM), and until a process has it the host leaves the
+// component out of its signal frames, which are then 8 KiB smaller.
+struct XsaveLayout {
+  uint64_t features = 0;
+  uint32_t size = 0;
+};
+Result<XsaveLayout> HostXsaveLayout();
+
 class TrapAddressSpace : public AddressSpace {
  public:
   TrapAddressSpace(TrapPlatform& platform, pid_t process);
@@ -376,7 +387,8 @@ class TrapPlatform : public Platform {
   void ReplyToVettedCall(uint64_t id, int error, uint32_t flags = 0);
 
   uint32_t xstate_size() const { return xstate_size_; }
-  // The host's XCR0: the FPU state components XSAVE stores.
+  // The FPU state components the stubs save and restore: the host's XCR0
+  // less those the process has no permission for (AMX tile data).
   uint64_t xfeatures() const { return xfeatures_; }
   // Whether call sites may be patched to enter through moat_trap_patched.
   bool patching() const { return patching_; }

@@ -300,8 +300,8 @@ moat_trap_sigsys_resume:
 1:
   mov MOAT_TC_UCONTEXT(%r12), %rsp
   mov MOAT_UC_FPREGS(%rsp), %rbx
-  mov $-1, %eax
-  mov $-1, %edx
+  mov MOAT_TC_XFEATURES(%r12), %eax
+  mov MOAT_TC_XFEATURES+4(%r12), %edx
   xrstor64 (%rbx)
   jmp moat_trap_load_frame
 
@@ -379,8 +379,8 @@ moat_trap_patched_resume:
   cmpl $0, MOAT_TC_FP_RESTORE(%r12)
   je 1f
   lea MOAT_TRAP_PATCH_FP(%r12), %rbx     // the kernel changed the state
-  mov $-1, %eax
-  mov $-1, %edx
+  mov MOAT_TC_XFEATURES(%r12), %eax
+  mov MOAT_TC_XFEATURES+4(%r12), %edx
   xrstor64 (%rbx)
 1:
   // Loads the registers of the ucontext at %rsp and jumps to its %rip.
@@ -429,8 +429,8 @@ moat_trap_xsave:
   mov %rax, 552(%rdi)
   mov %rax, 560(%rdi)
   mov %rax, 568(%rdi)
-  mov $-1, %eax
-  mov $-1, %edx
+  mov MOAT_TC_XFEATURES(%r12), %eax      // the components the frame holds
+  mov MOAT_TC_XFEATURES+4(%r12), %edx
   xsave64 (%rdi)
   mov MOAT_TC_XFEATURES(%r12), %rax      // what the kernel may restore
   mov %rax, 472(%rdi)
