@@ -173,6 +173,14 @@ void TrapContext::ReleaseThread(bool park) {
 void TrapContext::Interrupt() {
   std::lock_guard lock(mu_);
   if (!thread_) return;
+  // A new thread runs on its parent's signal stack until it sets its own,
+  // just before its first trap, so a handler run earlier would overwrite
+  // the parent's frame and control page. Switch reports the interrupt at
+  // that first trap instead.
+  if (!started_) {
+    interrupted_before_start_ = true;
+    return;
+  }
   syscall(SYS_pidfd_send_signal, thread_->pidfd, kTrapInterruptSignal,
           nullptr, 0);
   int64_t none = 0;
@@ -221,7 +229,10 @@ bool TrapContext::Bind(AddressSpace& as) {
   }
   if (!t->started) return true;
   // A parked thread waits at the last trap of the context that ran it.
-  started_ = true;
+  {
+    std::lock_guard lock(mu_);
+    started_ = true;
+  }
   if (!ReadFrame()) {
     ReleaseThread(false);
     return false;
@@ -579,11 +590,17 @@ SwitchReason TrapContext::Switch(AddressSpace& as, Registers& regs,
         uint64_t(uc_.uc_mcontext.gregs[REG_RIP]) !=
             TrapStubAddress(moat_trap_first) + 1)
       return die();
-    started_ = true;
+    bool interrupted;
+    {
+      std::lock_guard lock(mu_);
+      started_ = true;
+      interrupted = std::exchange(interrupted_before_start_, false);
+    }
     if (initial_fp_) {
       (void)SetFpState(*initial_fp_);
       initial_fp_.reset();
     }
+    if (interrupted) return SwitchReason::kInterrupted;
   }
   if (!ahead_maps_.empty()) {
     // The address space's first run: the mappings made ahead go with the

@@ -308,7 +308,11 @@ class TrapContext : public Context {
   std::atomic<int64_t> interrupt_sent_ns_{0};
   TrapAddressSpace* as_ = nullptr;
   uint64_t as_id_ = 0;
-  bool started_ = false;  // the thread has taken its first trap
+  // Whether the thread has taken its first trap. Written under mu_.
+  bool started_ = false;
+  // Whether Interrupt came before the first trap, when it may not signal
+  // the thread yet. Guarded by mu_.
+  bool interrupted_before_start_ = false;
   std::optional<FpState> initial_fp_;
   // The last trap, copied out of the frame: offsets of the ucontext and the
   // FPU state in the slot, the registers, the siginfo.
