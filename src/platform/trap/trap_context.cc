@@ -51,10 +51,13 @@ constexpr uint64_t kStubLoadableFlags = 0x1 | 0x4 | 0x10 | 0x40 | 0x80 |
 // jump fault inside the stub rather than at the program's address.
 constexpr uint64_t kCanonicalEnd = 1ull << 47;
 // How long a thread that runs application code may leave the kernel's
-// interrupt signal without a trap. A stub traps within microseconds once it
-// runs, so only a thread that blocked the signal through a forged
-// rt_sigreturn frame (or one stopped on the host) takes longer.
+// interrupt signal without a trap, and how much CPU time it may use after
+// that. A stub traps within microseconds of CPU time once it runs, so only
+// a thread that blocked the signal through a forged rt_sigreturn frame
+// uses more. One that the host does not run, because it is stopped or the
+// host is overloaded, uses none.
 constexpr int64_t kInterruptAnswerNs = 2'000'000'000;
+constexpr int64_t kInterruptAnswerCpuNs = 100'000'000;
 
 thread_local TrapContext* t_current = nullptr;
 
@@ -84,6 +87,18 @@ void Store64(uint8_t* area, size_t offset, uint64_t v) {
 long Futex(std::atomic<uint32_t>& word, int op, uint32_t value,
            const timespec* timeout) {
   return syscall(SYS_futex, &word, op, value, timeout, nullptr, 0);
+}
+
+// The CPU time that stub thread `tid` has used, in nanoseconds, or -1 if
+// the host cannot tell. Each stub thread is a host process of its own (no
+// CLONE_THREAD), whose process CPU clock any process may read.
+int64_t ThreadCpuNs(pid_t tid) {
+  // MAKE_PROCESS_CPUCLOCK(tid, CPUCLOCK_SCHED) in Linux's posix-timers
+  // headers.
+  clockid_t clock = clockid_t((~unsigned(tid) << 3) | 2);
+  timespec ts;
+  if (clock_gettime(clock, &ts) != 0) return -1;
+  return int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
 int64_t NowNs() {
@@ -192,19 +207,31 @@ void TrapContext::Interrupt() {
 }
 
 // Kills the stub thread when it has left an interrupt unanswered for
-// kInterruptAnswerNs while running application code. A program can block
-// the interrupt signal on the host by jumping to the stub's rt_sigreturn
-// with a forged frame. Without this check, a group exit or a kill would
-// wait for it forever. The task then ends as if killed with SIGKILL.
-// NOTE: a stub stopped on the host (SIGSTOP from outside the sandbox) that
-// long while interrupted is killed too.
+// kInterruptAnswerNs while running application code, and has then run for
+// kInterruptAnswerCpuNs more without a trap. A program can block the
+// interrupt signal on the host by jumping to the stub's rt_sigreturn with
+// a forged frame. Without this check, a group exit or a kill would wait
+// for it forever. The task then ends as if killed with SIGKILL.
 void TrapContext::KillIfInterruptIgnored() {
   int64_t sent = interrupt_sent_ns_.load();
   if (sent == 0 || NowNs() - sent < kInterruptAnswerNs) return;
+  // A stalled VM or an overloaded host can keep a stub off the CPU for
+  // seconds, so the wait counts the thread's own CPU time too.
+  int64_t cpu = ThreadCpuNs(thread_->tid);
+  if (ignored_sent_ns_ != sent) {
+    ignored_sent_ns_ = sent;
+    ignored_cpu_ns_ = cpu;
+    return;
+  }
+  if (cpu >= 0 && ignored_cpu_ns_ >= 0 &&
+      cpu - ignored_cpu_ns_ < kInterruptAnswerCpuNs)
+    return;
   // spdlog::debug, not SPDLOG_DEBUG, which the build compiles out.
-  spdlog::debug("trap: stub thread {} left the interrupt unanswered for {} "
-                "ms; killing it",
-                thread_->tid, (NowNs() - sent) / 1'000'000);
+  spdlog::debug(
+      "trap: stub thread {} left the interrupt unanswered for {} "
+      "ms and ran {} ms meanwhile; killing it",
+      thread_->tid, (NowNs() - sent) / 1'000'000,
+      (cpu - ignored_cpu_ns_) / 1'000'000);
   syscall(SYS_pidfd_send_signal, thread_->pidfd, SIGKILL, nullptr, 0);
   interrupt_sent_ns_.store(0);
 }

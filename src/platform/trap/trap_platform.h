@@ -313,6 +313,11 @@ class TrapContext : public Context {
   // Whether Interrupt came before the first trap, when it may not signal
   // the thread yet. Guarded by mu_.
   bool interrupted_before_start_ = false;
+  // The interrupt that KillIfInterruptIgnored last found overdue, by its
+  // interrupt_sent_ns_, and the thread's CPU time then. Used only by the
+  // thread that runs the context.
+  int64_t ignored_sent_ns_ = 0;
+  int64_t ignored_cpu_ns_ = -1;
   std::optional<FpState> initial_fp_;
   // The last trap, copied out of the frame: offsets of the ucontext and the
   // FPU state in the slot, the registers, the siginfo.
