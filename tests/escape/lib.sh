@@ -87,17 +87,30 @@ host_state() {
   echo "swaps $(tail -n +2 /proc/swaps | md5sum)"
   echo "mounts $(md5sum </proc/1/mountinfo)"
   echo "keys $(grep -c moat-escape /proc/keys 2>/dev/null)"
-  echo "clock $(clock_offset)"
+  echo "clock $(clock_moved)"
   if decoy_alive; then echo "decoy alive"; else echo "decoy killed"; fi
   md5sum "$secret" "$work/stdin-file" "$moat" "$root"/bin/*
 }
 
-# The wall clock minus the time since boot, in units of 10 s: it changes
-# only when someone sets the clock.
+# The wall clock minus the time since boot, in seconds. Only setting the
+# clock changes it by more than a second or two: the two readings are
+# whole seconds taken apart, and NTP slews the wall clock slowly.
 clock_offset() {
   local up
   read -r up _ </proc/uptime
-  echo $((($(date +%s) - ${up%.*} + 5) / 10))
+  echo $(($(date +%s) - ${up%.*}))
+}
+
+# Prints "unchanged", or how far the clock was set since prepare() ran.
+# The minute's margin keeps out the readings' jitter, and the attacks set
+# the clock to 2001.
+clock_moved() {
+  local moved=$(($(clock_offset) - clock_reference))
+  if ((moved > 60 || moved < -60)); then
+    echo "set by $moved s"
+  else
+    echo unchanged
+  fi
 }
 
 # Prints the lines in which two host states differ, joined by "; ".
@@ -111,6 +124,7 @@ prepare() {
     echo "$moat not found; build moat first"
     return 1
   fi
+  clock_reference=$(clock_offset)
   mkdir -p "$root/bin" "$root/tmp" "$root/proc" "$root/dev" "$work/native" \
     "$work/logs"
   rm -rf "$root"/tmp/* "$work"/logs/*
