@@ -193,7 +193,7 @@ void TrapContext::Interrupt() {
   // the parent's frame and control page. Switch reports the interrupt at
   // that first trap instead.
   if (!started_) {
-    interrupted_before_start_ = true;
+    interrupted_before_start_.store(true);
     return;
   }
   syscall(SYS_pidfd_send_signal, thread_->pidfd, kTrapInterruptSignal,
@@ -617,18 +617,20 @@ SwitchReason TrapContext::Switch(AddressSpace& as, Registers& regs,
         uint64_t(uc_.uc_mcontext.gregs[REG_RIP]) !=
             TrapStubAddress(moat_trap_first) + 1)
       return die();
-    bool interrupted;
     {
       std::lock_guard lock(mu_);
       started_ = true;
-      interrupted = std::exchange(interrupted_before_start_, false);
     }
     if (initial_fp_) {
       (void)SetFpState(*initial_fp_);
       initial_fp_.reset();
     }
-    if (interrupted) return SwitchReason::kInterrupted;
   }
+  // An Interrupt that came while the thread had not started, this new one
+  // or a parked one that Bind took, is reported before the thread runs.
+  if (interrupted_before_start_.load(std::memory_order_relaxed) &&
+      interrupted_before_start_.exchange(false))
+    return SwitchReason::kInterrupted;
   if (!ahead_maps_.empty()) {
     // The address space's first run: the mappings made ahead go with the
     // resume, those past the queue's room by request first. One the host

@@ -311,8 +311,8 @@ class TrapContext : public Context {
   // Whether the thread has taken its first trap. Written under mu_.
   bool started_ = false;
   // Whether Interrupt came before the first trap, when it may not signal
-  // the thread yet. Guarded by mu_.
-  bool interrupted_before_start_ = false;
+  // the thread yet. Set under mu_ and cleared by Switch.
+  std::atomic<bool> interrupted_before_start_{false};
   // The interrupt that KillIfInterruptIgnored last found overdue, by its
   // interrupt_sent_ns_, and the thread's CPU time then. Used only by the
   // thread that runs the context.
