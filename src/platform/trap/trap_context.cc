@@ -223,15 +223,15 @@ void TrapContext::KillIfInterruptIgnored() {
     ignored_cpu_ns_ = cpu;
     return;
   }
-  if (cpu >= 0 && ignored_cpu_ns_ >= 0 &&
-      cpu - ignored_cpu_ns_ < kInterruptAnswerCpuNs)
-    return;
+  // Without a CPU clock reading, the wall-clock wait alone decides.
+  bool known = cpu >= 0 && ignored_cpu_ns_ >= 0;
+  if (known && cpu - ignored_cpu_ns_ < kInterruptAnswerCpuNs) return;
   // spdlog::debug, not SPDLOG_DEBUG, which the build compiles out.
   spdlog::debug(
-      "trap: stub thread {} left the interrupt unanswered for {} "
-      "ms and ran {} ms meanwhile; killing it",
+      "trap: stub thread {} left the interrupt unanswered for {} ms and "
+      "ran {} ms meanwhile (-1: unknown); killing it",
       thread_->tid, (NowNs() - sent) / 1'000'000,
-      (cpu - ignored_cpu_ns_) / 1'000'000);
+      known ? (cpu - ignored_cpu_ns_) / 1'000'000 : -1);
   syscall(SYS_pidfd_send_signal, thread_->pidfd, SIGKILL, nullptr, 0);
   interrupt_sent_ns_.store(0);
 }

@@ -218,6 +218,7 @@ uint32_t CalibratePause(uint64_t ns) {
 Result<XsaveLayout> HostXsaveLayout() {
   constexpr int kArchGetXcompPerm = 0x1022;
   unsigned eax, ebx, ecx, edx;
+  // Leaf 0xd describes each component's place in the XSAVE area.
   if (!__get_cpuid_count(0xd, 0, &eax, &ebx, &ecx, &edx)) return Err(ENOTSUP);
   XsaveLayout layout;
   uint32_t xcr0_low, xcr0_high;
